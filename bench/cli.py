@@ -1,0 +1,143 @@
+"""The `bench` command line: run, prepare, validate, list, leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from .suite import SuiteError, load_suite
+
+
+def _smoke(suite):
+    """A minutes-long version of a suite: tiny data, few steps, first seed and first grid value."""
+    from .suite import MethodEntry
+
+    methods = tuple(MethodEntry(m.name, m.args, {k: v[:1] for k, v in m.grid.items()}) for m in suite.methods)
+    return dataclasses.replace(
+        suite, name=f"{suite.name}_smoke", seeds=suite.seeds[:1], methods=methods,
+        data=dataclasses.replace(suite.data, n_authors=10, n_holdout_authors=4, n_general_authors=60),
+        prepare=dataclasses.replace(suite.prepare, pretrain_steps=20, finetune_steps=20, vocab_size=512),
+        unlearn=dataclasses.replace(suite.unlearn, steps=3),
+        eval=dataclasses.replace(suite.eval, max_new_tokens=16),
+    )
+
+
+def _load(path: str, smoke: bool = False):
+    suite = load_suite(path)
+    return _smoke(suite) if smoke else suite
+
+
+def cmd_run(args) -> int:
+    from .leaderboard import render
+    from .prepare import default_cache
+    from .results import read_rows
+    from .runner import run_suite
+    from .atomic import atomic_file
+
+    suite = _load(args.suite, args.smoke)
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
+    out_dir = run_suite(suite, Path(args.results_dir), cache, args.address, args.max_concurrent)
+    table = render(read_rows(out_dir))
+    with atomic_file(out_dir / "_leaderboard.md") as tmp:
+        tmp.write_text(f"# Leaderboard: {suite.name}\n\n{table}")
+    print(f"\n{table}\nRows: {out_dir}   Leaderboard: {out_dir / '_leaderboard.md'}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .prepare import default_cache
+    from .runner import prepare_all
+
+    suite = _load(args.suite, args.smoke)
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
+    for model, p in prepare_all(suite, cache, args.address).items():
+        print(f"{model}\n  data:   {p.data_dir}\n  target: {p.target_dir}\n  retain: {p.retain_dir}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    for path in args.suites:
+        suite = load_suite(path)
+        print(f"{path}: ok ({len(suite.trials())} trials x {len(suite.models)} model(s), seeds {list(suite.seeds)})")
+    return 0
+
+
+def cmd_list(args) -> int:
+    if args.what == "methods":
+        from methods import METHODS
+
+        for m in METHODS:
+            hps = ", ".join(f"{k}={v!r}" for k, v in m.hyperparameters().items()) or "(no arguments)"
+            print(f"{m.name:<14} v{m.version}  {m.description}\n{'':<18}{hps}")
+    elif args.what == "metrics":
+        from metrics import METRICS
+
+        for m in METRICS:
+            print(f"{m.name:<20} v{m.version}  {m.description}\n{'':<24}{', '.join(m.outputs)}")
+    else:
+        from .models import ZOO
+
+        for z in ZOO.values():
+            print(f"{z.name:<12} {z.description}")
+        print("Any other name is a Hugging Face hub id or a local save_pretrained directory.")
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from .leaderboard import render
+    from .results import read_rows
+
+    df = read_rows(Path(args.results))
+    if df.empty:
+        print(f"{args.results}: no result rows", file=sys.stderr)
+        return 1
+    print(render(df))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description="Benchmark harness for LLM unlearning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def suite_command(name, help_text, fn):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("suite", help="suite YAML file, e.g. suites/tofu_small.yaml")
+        p.add_argument("--cache-dir", help="prepared data and models (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
+        p.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+        p.add_argument("--smoke", action="store_true", help="a tiny, minutes-long version of the suite (name + _smoke)")
+        p.set_defaults(fn=fn)
+        return p
+
+    run = suite_command("run", "prepare models, run every trial of a suite, print the leaderboard", cmd_run)
+    run.add_argument("--results-dir", default="results", help="where results/<suite>/ goes (default: results)")
+    run.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
+    suite_command("prepare", "build (or find) the data, target and retain models of a suite", cmd_prepare)
+
+    p = sub.add_parser("validate", help="check suite files without running anything")
+    p.add_argument("suites", nargs="+")
+    p.set_defaults(fn=cmd_validate)
+    p = sub.add_parser("list", help="list registered methods, metrics or zoo models")
+    p.add_argument("what", choices=["methods", "metrics", "models"])
+    p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory")
+    p.add_argument("results", help="e.g. results/tofu_small")
+    p.set_defaults(fn=cmd_leaderboard)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except SuiteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted. Finished rows are kept; run the same command again to finish the rest.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The leaderboard printed at the end of a run: one row per (model, method, hyperparameters).
+
+Each metric is shown as mean ± half-width of the 95% t-interval over seeds (n shown), reference
+rows (the target before unlearning, the retain-only model) on top of each model's block. Reads
+rows with pandas; never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tabulate import tabulate
+
+COLUMNS = {  # column -> header
+    "forget_quality": "forget quality",
+    "model_utility": "model utility",
+    "forget_rouge": "forget ROUGE",
+    "forget_greedy_exact_match": "forget EM",
+    "retain_greedy_exact_match": "retain EM",
+    "retain_rouge": "retain ROUGE",
+}
+SCIENTIFIC = {"forget_quality"}  # spans hundreds of orders of magnitude
+REFERENCE_ORDER = {"none": 0, "retain": 1}
+
+
+def mean_ci(values) -> tuple[float, float, int]:
+    """Mean, half-width of the two-sided 95% t-interval (nan for n < 2), and n (NaNs dropped)."""
+    v = np.asarray([x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))], dtype=float)
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    if n < 2:
+        return float(v.mean()), float("nan"), n
+    half = stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n)
+    return float(v.mean()), float(half), n
+
+
+def format_ci(mean: float, half: float, scientific: bool) -> str:
+    fmt = "{:.2e}" if scientific else "{:.3f}"
+    if math.isnan(mean):
+        return "—"
+    return fmt.format(mean) if math.isnan(half) else f"{fmt.format(mean)} ± {fmt.format(half)}"
+
+
+def varying_hp_columns(df: pd.DataFrame) -> list[str]:
+    """The hp.* columns with more than one distinct value among the rows that have one."""
+    hp = [c for c in df.columns if c.startswith("hp.")]
+    return [c for c in hp if df[c].dropna().astype(str).nunique() > 1]
+
+
+def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates ok rows over seeds; references first within each model."""
+    ok = df[df["status"] == "ok"].copy()
+    hp_cols = varying_hp_columns(ok)
+    keys = ["model", "method", *hp_cols]
+    ok[hp_cols] = ok[hp_cols].astype(object).where(ok[hp_cols].notna(), "")
+    rows = []
+    for group, part in ok.groupby(keys, sort=False, dropna=False):
+        row = dict(zip(keys, group if isinstance(group, tuple) else (group,)))
+        row["n"] = len(part)
+        for col, header in COLUMNS.items():
+            if col in part:
+                mean, half, _ = mean_ci(part[col].tolist())
+                row[header] = format_ci(mean, half, col in SCIENTIFIC)
+                row[f"_{col}"] = mean
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["_ref"] = table["method"].map(REFERENCE_ORDER).fillna(2)
+    table = table.sort_values(["model", "_ref", "method", *hp_cols], kind="stable")
+    return table.drop(columns="_ref").reset_index(drop=True)
+
+
+def render(df: pd.DataFrame) -> str:
+    """The leaderboard as a Markdown table (GitHub pipes), with a legend."""
+    table = leaderboard_table(df)
+    if table.empty:
+        return "No successful rows yet."
+    shown = table[[c for c in table.columns if not c.startswith("_")]]
+    shown = shown.rename(columns=lambda c: c.removeprefix("hp."))
+    body = tabulate(shown, headers="keys", tablefmt="github", showindex=False)
+    failed = int((df["status"] != "ok").sum())
+    legend = ("Mean ± half-width of the 95% t-interval over seeds (n = seeds). Reference rows: `none` = the target "
+              "before unlearning, `retain` = the model never trained on the forget set. Forget quality is a KS-test "
+              "p-value (higher = closer to the retain model); EM = greedy exact match.")
+    if failed:
+        legend += f" {failed} row(s) failed and are not shown."
+    return f"{body}\n\n{legend}\n"

@@ -1,0 +1,113 @@
+"""The model zoo: tiny architectures built from a transformers config, and hub names or paths.
+
+A zoo name (`tiny-llama`, `tiny-gpt2`) is built from scratch and pre-trained by the prepare stage,
+with a byte-level BPE tokenizer trained on the generated text. Any other name is a Hugging Face hub
+id or a local `save_pretrained` directory, loaded with `AutoModelForCausalLM` / `AutoTokenizer` and
+used as the base as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from transformers.utils import logging as hf_logging
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    LlamaConfig,
+    PretrainedConfig,
+    PreTrainedTokenizerFast,
+)
+
+# Loading a tiny model takes milliseconds; a progress bar per load would drown the trial output.
+hf_logging.disable_progress_bar()
+
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"}
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A tiny architecture; `build(tokenizer)` returns its transformers config."""
+
+    name: str
+    description: str
+    build: Callable[[PreTrainedTokenizerFast], PretrainedConfig]
+
+
+def _special_ids(tok: PreTrainedTokenizerFast) -> dict:
+    return {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
+
+
+ZOO: dict[str, ZooModel] = {
+    m.name: m
+    for m in [
+        ZooModel(
+            "tiny-llama",
+            "Llama: 2 layers, hidden 128, 4 heads, FFN 512, tied embeddings (~0.66 M parameters)",
+            lambda tok: LlamaConfig(
+                vocab_size=len(tok), hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+                tie_word_embeddings=True, **_special_ids(tok),
+            ),
+        ),
+        ZooModel(
+            "tiny-gpt2",
+            "GPT-2: 2 layers, hidden 128, 4 heads, FFN 512, learned positions, tied embeddings (~0.57 M parameters)",
+            lambda tok: GPT2Config(
+                vocab_size=len(tok), n_positions=512, n_embd=128, n_layer=2, n_head=4, n_inner=512,
+                tie_word_embeddings=True, **_special_ids(tok),
+            ),
+        ),
+    ]
+}
+
+
+def is_zoo(name: str) -> bool:
+    return name in ZOO
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained with `tokenizers`, wrapped for transformers with bos/eos/pad set."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
+
+
+def build_model(name: str, tokenizer: PreTrainedTokenizerFast, seed: int):
+    """A freshly initialised zoo model (weights drawn from `seed`)."""
+    import torch
+
+    config = ZOO[name].build(tokenizer)
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def load_tokenizer(name_or_path: str | Path):
+    """Loads a tokenizer and makes sure it can pad (many causal LMs ship without a pad token)."""
+    tok = AutoTokenizer.from_pretrained(str(name_or_path))
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(name_or_path: str | Path, dtype=None):
+    """Loads a causal LM by hub id or from a `save_pretrained` directory."""
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    return AutoModelForCausalLM.from_pretrained(str(name_or_path), **kwargs)
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

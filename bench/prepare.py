@@ -1,0 +1,207 @@
+"""The prepare stage: base, target and retain models, built once and cached by content.
+
+For each (model, dataset): a zoo model is built from its config and pre-trained on the general
+corpus (a hub model is its own base); the **target** is the base fine-tuned on forget + retain, the
+**retain** model the base fine-tuned on retain only (the gold standard of forget quality). Both
+also rehearse the general-knowledge facts, so model utility starts equal.
+
+Cache layout (`$BENCH_CACHE`, default `~/.cache/unlearning-bench`), every entry written to a
+temporary directory and renamed into place:
+
+    data/<key>/<split>.jsonl         the dataset, TOFU column names; config.json
+    tokenizers/<key>/                byte-level BPE of zoo models (save_pretrained)
+    models/<model>-<role>-<key>/     role in {base, target, retain}: save_pretrained model + tokenizer,
+                                     prepare.json (what was trained, how, and how well it memorised);
+                                     retain entries also hold forget_truth_ratio.json
+
+A key hashes everything the artifact depends on: data, model name, prepare settings, seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .atomic import atomic_dir
+from .data import data_key, evenly_spaced, prepare_data, read_splits
+
+PREPARE_VERSION = 1
+CACHE_ENV = "BENCH_CACHE"
+GENERAL_SPLITS = ("world_facts", "real_authors")
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "unlearning-bench").expanduser().resolve()
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Where one model's prepared artifacts are (absolute paths, so trials can run anywhere)."""
+
+    model: str
+    data_dir: str
+    target_dir: str
+    retain_dir: str
+
+    def retain_forget_truth_ratio(self) -> np.ndarray:
+        return np.array(json.loads((Path(self.retain_dir) / "forget_truth_ratio.json").read_text()))
+
+
+def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
+    """The cache directory of each role; `base` is None-like for hub models (they are their own base)."""
+    from .models import is_zoo
+
+    safe = model.replace("/", "--")
+    base_key = _hash(PREPARE_VERSION, data_key(data), model, asdict(prepare), "base")
+    dirs = {role: cache / "models" / f"{safe}-{role}-{_hash(base_key, role)}" for role in ("target", "retain")}
+    if is_zoo(model):
+        dirs["base"] = cache / "models" / f"{safe}-base-{base_key}"
+    return dirs
+
+
+def find_prepared(model: str, data, prepare, cache: Path) -> Prepared | None:
+    """The cached artifacts when all exist, else None (nothing is built)."""
+    dirs = artifact_dirs(model, data, prepare, cache)
+    data_dir = cache / "data" / data_key(data)
+    if data_dir.exists() and dirs["target"].exists() and dirs["retain"].exists():
+        return Prepared(model, str(data_dir), str(dirs["target"]), str(dirs["retain"]))
+    return None
+
+
+def prepare_tokenizer(data_dir: Path, prepare, cache: Path):
+    """The zoo's byte-level BPE, trained on every text of the dataset and cached."""
+    from .models import load_tokenizer, train_tokenizer
+
+    out = cache / "tokenizers" / _hash(PREPARE_VERSION, data_dir.name, prepare.vocab_size)
+    if not out.exists():
+        splits = read_splits(data_dir)
+
+        def texts():
+            for records in splits.values():
+                for r in records:
+                    yield from (r.get(k) for k in ("question", "answer", "paraphrased_answer", "text") if r.get(k))
+                    yield from r.get("perturbed_answer") or []
+
+        with atomic_dir(out) as tmp:
+            train_tokenizer(texts(), prepare.vocab_size).save_pretrained(tmp)
+    return load_tokenizer(out)
+
+
+def _qa_pairs(records: list[dict]) -> list[tuple[str, str]]:
+    return [(r.get("question", ""), r.get("answer") or r["text"]) for r in records]
+
+
+def _train_stage(model, tokenizer, groups: list[list[dict]], steps: int, prepare, seed: int, log: Callable) -> dict:
+    from .batches import batch_stream
+    from .encoding import encode_many
+    from .train import OptimConfig, make_accelerator, train
+    from methods.losses import mean_nll
+
+    encoded = [encode_many(tokenizer, _qa_pairs(g), prepare.max_length) for g in groups]
+    stream = batch_stream(encoded, prepare.batch_size, tokenizer.pad_token_id, seed)
+    cfg = OptimConfig(steps=steps, lr=prepare.lr, schedule="cosine", warmup_steps=min(prepare.warmup_steps, steps))
+    accelerator = make_accelerator()
+    model.to(accelerator.device)
+    started = time.perf_counter()
+    every = max(1, steps // 5)
+
+    def on_step(step, loss, _parts):
+        if (step + 1) % every == 0 or step + 1 == steps:
+            log(f"step {step + 1}/{steps}  loss {loss:.3f}  ({time.perf_counter() - started:.0f} s)")
+
+    result = train(model, lambda m, b, _s: (mean_nll(m, b), {}), stream, cfg, accelerator, on_step=on_step)
+    return {"steps": result.steps, "final_loss": result.losses[-1] if result.losses else None,
+            "seconds": round(result.seconds, 2), "tokens": result.tokens}
+
+
+def _greedy_exact_match(model, tokenizer, splits: dict, eval_cfg) -> dict:
+    from metrics.context import EvalContext
+    from metrics.tofu import greedy_exact_match
+
+    return greedy_exact_match(EvalContext(model, tokenizer, splits, eval_cfg))
+
+
+def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads: int = 1,
+                  log: Callable[[str], None] | None = None) -> Prepared:
+    """Builds (or finds) the target and retain models of `model_name` on `data`.
+
+    Args:
+        model_name: a zoo name, hub id or local path.
+        data, prepare, eval_cfg: the suite's DataConfig, PrepareConfig and EvalConfig.
+        cache: the cache root.
+        threads: torch CPU threads to use.
+        log: progress output (default: print with a `[prepare <model>]` prefix).
+    """
+    import torch
+
+    from metrics.context import EvalContext
+    from metrics.tofu import split_truth_ratio
+
+    from .models import build_model, is_zoo, load_model, load_tokenizer
+
+    log = log or (lambda msg: print(f"[prepare {model_name}] {msg}", flush=True))
+    found = find_prepared(model_name, data, prepare, cache)
+    if found:
+        return found
+    torch.set_num_threads(max(1, int(threads)))
+    data_dir = prepare_data(data, cache)
+    splits = read_splits(data_dir)
+    dirs = artifact_dirs(model_name, data, prepare, cache)
+
+    if is_zoo(model_name):
+        tokenizer = prepare_tokenizer(data_dir, prepare, cache)
+        if dirs["base"].exists():
+            base = load_model(dirs["base"])
+        else:
+            base = build_model(model_name, tokenizer, prepare.seed)
+            log(f"pre-training {sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters "
+                f"for {prepare.pretrain_steps} steps on {len(splits['general'])} general records")
+            general = splits["general"]
+            stats = _train_stage(base, tokenizer, [[r for r in general if r["question"]], [r for r in general if not r["question"]]],
+                                 prepare.pretrain_steps, prepare, prepare.seed, log)
+            with atomic_dir(dirs["base"]) as tmp:
+                base.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                (tmp / "prepare.json").write_text(json.dumps({"role": "base", "train": stats, "prepare": asdict(prepare)}, indent=2))
+    else:
+        log(f"loading {model_name} as the base")
+        tokenizer = load_tokenizer(model_name)
+        base = load_model(model_name)
+
+    general_qa = [r for s in GENERAL_SPLITS for r in splits[s]]
+    roles = {
+        "target": (splits["forget"] + splits["retain"] + general_qa, splits["forget_bio"] + splits["retain_bio"]),
+        "retain": (splits["retain"] + general_qa, splits["retain_bio"]),
+    }
+    memorised = {"forget": splits["forget"], "retain": evenly_spaced(splits["retain"], len(splits["forget"]))}
+    for role, (qa, bios) in roles.items():
+        if dirs[role].exists():
+            continue
+        log(f"fine-tuning the {role} model on {len(qa)} QA + {len(bios)} biographies for {prepare.finetune_steps} steps")
+        model = copy.deepcopy(base)
+        stats = _train_stage(model, tokenizer, [qa, bios], prepare.finetune_steps, prepare, prepare.seed + 1, log)
+        em = _greedy_exact_match(model, tokenizer, memorised, eval_cfg)
+        log(f"{role} greedy exact match: " + ", ".join(f"{k} {v:.3f}" for k, v in em.items()))
+        with atomic_dir(dirs[role]) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            if role == "retain":
+                ratios = split_truth_ratio(EvalContext(model, tokenizer, {"forget": splits["forget"]}, eval_cfg), "forget")
+                (tmp / "forget_truth_ratio.json").write_text(json.dumps(ratios.tolist()))
+            (tmp / "prepare.json").write_text(json.dumps(
+                {"role": role, "model": model_name, "train": stats, "greedy_exact_match": em,
+                 "prepare": asdict(prepare), "data": asdict(data)}, indent=2))
+    log("ready: " + ", ".join(f"{r} {dirs[r]}" for r in ("target", "retain")))
+    return Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]))

@@ -1,0 +1,63 @@
+"""One registry class for method and metric plugins.
+
+A plugin registers itself with a decorator where it is defined; the suite refers to it by name.
+Duplicate names raise instead of silently overwriting, and an unknown name lists the known ones
+with the closest matches first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """Raised for a name that no plugin registered; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """Maps plugin names to entries built by `make_entry` at registration time.
+
+    Args:
+        kind: what the registry holds ("method", "metric"), used in error messages.
+        make_entry: builds the stored entry from (name, decorated function, decorator kwargs).
+    """
+
+    def __init__(self, kind: str, make_entry: Callable[..., T]):
+        self.kind = kind
+        self._make_entry = make_entry
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, **options: Any) -> Callable[[Callable], Callable]:
+        def decorator(fn: Callable) -> Callable:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = self._make_entry(name, fn, **options)
+            return fn
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self._entries, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}.{hint}"
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._entries[n] for n in self.names())

@@ -1,0 +1,355 @@
+"""Suites: YAML -> validated, frozen dataclasses -> a list of trial specs.
+
+A suite is models x methods x hyperparameter grid x seeds. Every section maps onto a dataclass whose
+fields are the allowed keys, so an unknown key or a wrong value fails at load time with the file,
+the key and what is allowed. Numbers written like `1e-5` (which PyYAML reads as strings) are
+converted for numeric fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metrics.context import EvalConfig
+
+from .train import SCHEDULES
+
+DATA_KINDS = ("synthetic_authors",)
+PRECISIONS = ("no", "bf16", "fp16")
+REFERENCE_METHODS = ("none", "retain")  # the target as prepared, and the retain-only model
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be run; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The dataset. `kind: synthetic_authors` generates the fictitious-author data from `seed`.
+
+    Args:
+        kind: one of DATA_KINDS.
+        n_authors: forget + retain authors (10 QA each).
+        forget_fraction: share of those authors to forget.
+        n_holdout_authors: authors never trained on (non-members for membership inference).
+        n_general_authors: other authors of the pre-training corpus (teach the forms, not the facts).
+        n_perturbed: wrong answers per question (truth ratio).
+        general_fact_repeats: copies of each general-knowledge fact in the pre-training corpus.
+        seed: the generator's seed.
+    """
+
+    kind: str = "synthetic_authors"
+    n_authors: int = 100
+    forget_fraction: float = 0.1
+    n_holdout_authors: int = 20
+    n_general_authors: int = 3000
+    n_perturbed: int = 3
+    general_fact_repeats: int = 20
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How the base, target and retain models are trained (zoo models are pre-trained first).
+
+    Args:
+        vocab_size: BPE vocabulary of zoo models' tokenizer.
+        pretrain_steps: steps on the general corpus (zoo models only).
+        finetune_steps: steps of fine-tuning the target (forget + retain) and the retain model.
+        batch_size: sequences per step.
+        lr: peak learning rate (cosine decay after warm-up).
+        warmup_steps: linear warm-up steps of each stage.
+        max_length: sequences are cut to this many tokens.
+        seed: seeds initialisation and batch order.
+    """
+
+    vocab_size: int = 1024
+    pretrain_steps: int = 600
+    finetune_steps: int = 500
+    batch_size: int = 32
+    lr: float = 3e-3
+    warmup_steps: int = 30
+    max_length: int = 256
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    """Training settings of an unlearning trial; any of them may be a grid axis.
+
+    Args:
+        steps: optimizer steps (a budget in steps, not epochs).
+        lr: learning rate of AdamW.
+        batch_size: forget examples per step (and retain examples, for methods that use them).
+        schedule: "constant" or "cosine".
+        warmup_steps: linear warm-up steps.
+        weight_decay: AdamW weight decay.
+        max_grad_norm: gradient clipping (0 = off).
+        mixed_precision: "no", "bf16" or "fp16" (GPU).
+    """
+
+    steps: int = 100
+    lr: float = 1e-4
+    batch_size: int = 8
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {', '.join(PRECISIONS)}, got {self.mixed_precision!r}")
+        if self.steps < 0 or self.batch_size < 1 or self.lr < 0:
+            raise ValueError("steps must be >= 0, batch_size >= 1 and lr >= 0")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one trial asks of Ray: CPUs and GPUs (fractions allowed)."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One `methods:` item: a registered method, fixed `args` and a `grid` of lists to sweep."""
+
+    name: str
+    args: dict = field(default_factory=dict)
+    grid: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything one trial needs; its hash is the trial's id."""
+
+    model: str
+    method: str
+    method_args: dict
+    unlearn: UnlearnConfig
+    seed: int
+    data: DataConfig
+    prepare: PrepareConfig
+    eval: EvalConfig
+    method_version: int = 0
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The `hp.*` columns: the method's arguments and the unlearning settings."""
+        if self.method in REFERENCE_METHODS:
+            return {}
+        return {**dataclasses.asdict(self.unlearn), **self.method_args}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrialSpec":
+        return cls(
+            model=d["model"], method=d["method"], method_args=dict(d["method_args"]),
+            unlearn=UnlearnConfig(**d["unlearn"]), seed=d["seed"], data=DataConfig(**d["data"]),
+            prepare=PrepareConfig(**d["prepare"]), eval=EvalConfig(**d["eval"]), method_version=d["method_version"],
+        )
+
+    @property
+    def trial_id(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    models: tuple[str, ...]
+    methods: tuple[MethodEntry, ...]
+    seeds: tuple[int, ...] = (0,)
+    data: DataConfig = DataConfig()
+    prepare: PrepareConfig = PrepareConfig()
+    unlearn: UnlearnConfig = UnlearnConfig()
+    eval: EvalConfig = EvalConfig()
+    resources: Resources = Resources()
+
+    def trials(self) -> list[TrialSpec]:
+        """models x methods x grid x seeds, in that order."""
+        from methods import METHODS
+
+        specs = []
+        for model, entry in itertools.product(self.models, self.methods):
+            method = METHODS.get(entry.name)
+            keys = sorted(entry.grid)
+            for values in itertools.product(*(entry.grid[k] for k in keys)):
+                point = {**entry.args, **dict(zip(keys, values))}
+                unlearn_over = {k: v for k, v in point.items() if k in _fields(UnlearnConfig)}
+                method_args = {k: v for k, v in point.items() if k not in unlearn_over}
+                args = dataclasses.asdict(method.make_args(method_args))  # defaults filled in
+                for seed in self.seeds:
+                    specs.append(TrialSpec(model, entry.name, args, dataclasses.replace(self.unlearn, **unlearn_over),
+                                           seed, self.data, self.prepare, self.eval, method.version))
+        return specs
+
+    def reference_trials(self) -> list[TrialSpec]:
+        """One evaluation of the target (`none`) and of the retain model (`retain`) per model."""
+        return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, self.data, self.prepare, self.eval)
+                for m in self.models for ref in REFERENCE_METHODS]
+
+
+def _fields(cls) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Converts a YAML value to a field's type, or raises SuiteError naming `where`."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind in (int, float):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise SuiteError(f"{where}: expected a number, got {value!r}") from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if kind is int:
+                if float(value) != int(value):
+                    raise SuiteError(f"{where}: expected an integer, got {value!r}")
+                return int(value)
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise SuiteError(f"{where}: expected {kind.__name__}, got {value!r}")
+
+
+def _build(cls, raw: Any, where: str):
+    """Instantiates a config dataclass from a YAML mapping, checking keys, types and values."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{where}: expected a mapping with keys {', '.join(_fields(cls))}, got {raw!r}")
+    fields = _fields(cls)
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise SuiteError(f"{where}: unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
+    values = {k: _coerce(v, fields[k], f"{where}.{k}") for k, v in raw.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise SuiteError(f"{where}: {err}") from None
+
+
+def _method_entry(raw: Any, where: str) -> MethodEntry:
+    from methods import METHODS
+    from .registry import UnknownNameError
+
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise SuiteError(f"{where}: a method is a name or a mapping with `name`, optional `args` and `grid`")
+    unknown = sorted(set(raw) - {"name", "args", "grid"})
+    if unknown:
+        raise SuiteError(f"{where}: unknown key {', '.join(map(repr, unknown))}; allowed: name, args, grid")
+    try:
+        method = METHODS.get(raw["name"])
+    except UnknownNameError as err:
+        raise SuiteError(f"{where}.name: {err}") from None
+    arg_types = _fields(method.args_cls)
+    unlearn_types = _fields(UnlearnConfig)
+    allowed = {**unlearn_types, **arg_types}
+
+    def check(key: str, value: Any, at: str) -> Any:
+        if key not in allowed:
+            raise SuiteError(
+                f"{at}: method {method.name!r} has no hyperparameter {key!r}; allowed: "
+                f"{', '.join(arg_types) or '(no method arguments)'}; training settings: {', '.join(unlearn_types)}"
+            )
+        return _coerce(value, allowed[key], at)
+
+    args = {k: check(k, v, f"{where}.args.{k}") for k, v in (raw.get("args") or {}).items()}
+    grid = {}
+    for k, values in (raw.get("grid") or {}).items():
+        if not isinstance(values, list) or not values:
+            raise SuiteError(f"{where}.grid.{k}: a grid axis is a non-empty list, got {values!r}")
+        grid[k] = [check(k, v, f"{where}.grid.{k}[{i}]") for i, v in enumerate(values)]
+    overlap = sorted(set(args) & set(grid))
+    if overlap:
+        raise SuiteError(f"{where}: {', '.join(overlap)} given in both args and grid")
+    for point in itertools.product(*grid.values()) if grid else [()]:
+        try:
+            method.make_args({k: v for k, v in {**args, **dict(zip(grid, point))}.items() if k in arg_types})
+        except (TypeError, ValueError) as err:
+            raise SuiteError(f"{where}: {err}") from None
+    return MethodEntry(method.name, args, grid)
+
+
+TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "seeds", "methods", "resources")
+
+
+def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
+    """Validates a suite mapping (as read from YAML)."""
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{path}: a suite is a mapping with keys {', '.join(TOP_LEVEL)}")
+    unknown = sorted(set(raw) - set(TOP_LEVEL))
+    if unknown:
+        raise SuiteError(f"{path}: unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(TOP_LEVEL)}")
+    for key in ("models", "methods"):
+        if not isinstance(raw.get(key), list) or not raw[key]:
+            raise SuiteError(f"{path}: `{key}` must be a non-empty list")
+    data = _build(DataConfig, raw.get("data"), f"{path}: data")
+    if data.kind not in DATA_KINDS:
+        raise SuiteError(f"{path}: data.kind: unknown kind {data.kind!r}; allowed: {', '.join(DATA_KINDS)}")
+    models = raw["models"]
+    if not all(isinstance(m, str) and m for m in models) or len(set(models)) != len(models):
+        raise SuiteError(f"{path}: models: expected distinct model names (zoo names, hub ids or paths), got {models!r}")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise SuiteError(f"{path}: seeds: expected a non-empty list of integers, got {seeds!r}")
+    seeds = [_coerce(s, int, f"{path}: seeds[{i}]") for i, s in enumerate(seeds)]
+    unlearn = _build(UnlearnConfig, raw.get("unlearn"), f"{path}: unlearn")
+    suite = Suite(
+        name=str(raw.get("name") or Path(path).stem),
+        path=path,
+        models=tuple(models),
+        methods=tuple(_method_entry(m, f"{path}: methods[{i}]") for i, m in enumerate(raw["methods"])),
+        seeds=tuple(seeds),
+        data=data,
+        prepare=_build(PrepareConfig, raw.get("prepare"), f"{path}: prepare"),
+        unlearn=unlearn,
+        eval=_build(EvalConfig, raw.get("eval"), f"{path}: eval"),
+        resources=_build(Resources, raw.get("resources"), f"{path}: resources"),
+    )
+    for i, entry in enumerate(suite.methods):
+        for point in itertools.product(*entry.grid.values()) if entry.grid else [()]:
+            over = {k: v for k, v in {**entry.args, **dict(zip(entry.grid, point))}.items() if k in _fields(UnlearnConfig)}
+            try:
+                dataclasses.replace(unlearn, **over)
+            except (TypeError, ValueError) as err:
+                raise SuiteError(f"{path}: methods[{i}]: {err}") from None
+    return suite
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Reads and validates a suite YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"{path}: no such suite file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SuiteError(f"{path}: not valid YAML: {err}") from None
+    return parse_suite(raw, str(path))

@@ -1,0 +1,131 @@
+"""The one training loop, used both to prepare models and to unlearn.
+
+AdamW, an optional linear warm-up followed by a constant or cosine schedule, gradient clipping,
+and a budget counted in optimizer steps (epochs would scale with the forget-set size). accelerate
+places the model and batches on the device and handles mixed precision.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping
+
+import torch
+
+Batch = Mapping[str, "torch.Tensor | Batch"]
+LossFn = Callable[[torch.nn.Module, Batch, int], "tuple[torch.Tensor, dict[str, float]]"]
+
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """How long and how hard to train.
+
+    Args:
+        steps: optimizer steps.
+        lr: peak learning rate of AdamW.
+        schedule: "constant" or "cosine" (decay to 0 after warm-up).
+        warmup_steps: linear warm-up from 0 to `lr`.
+        weight_decay: AdamW decoupled weight decay.
+        max_grad_norm: gradient clipping threshold (0 disables clipping).
+    """
+
+    steps: int
+    lr: float
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.steps < 0 or self.lr < 0:
+            raise ValueError("steps and lr must be non-negative")
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    last_parts: dict[str, float] = field(default_factory=dict)
+
+
+def lr_factor(step: int, cfg: OptimConfig) -> float:
+    """Multiplier of the peak learning rate at `step` (0-based)."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    decay_steps = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / decay_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_accelerator(mixed_precision: str = "no"):
+    """An accelerate `Accelerator` on the GPU when there is one, else on the CPU."""
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision)
+
+
+def to_device(batch: Batch, device) -> dict:
+    return {k: to_device(v, device) if isinstance(v, Mapping) else v.to(device) for k, v in batch.items()}
+
+
+def count_tokens(batch: Batch) -> int:
+    return sum(count_tokens(v) if isinstance(v, Mapping) else int(v.sum()) if k == "attention_mask" else 0
+               for k, v in batch.items())
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: LossFn,
+    batches: Iterator[Batch],
+    cfg: OptimConfig,
+    accelerator,
+    params: list[torch.nn.Parameter] | None = None,
+    on_step: Callable[[int, float, dict], None] | None = None,
+) -> TrainResult:
+    """Runs `cfg.steps` optimizer steps of `loss_fn` over `batches`.
+
+    Args:
+        model: trained in place (already on `accelerator.device`).
+        loss_fn: (model, batch, step) -> (scalar loss, named parts for logging).
+        batches: an endless iterator of (possibly nested) dicts of tensors.
+        cfg: optimizer and schedule.
+        accelerator: from `make_accelerator`.
+        params: the parameters to train (default: all that require grad).
+        on_step: called after every step with (step, loss, parts), e.g. for progress output.
+    """
+    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    model.train()
+    result = TrainResult()
+    start = time.perf_counter()
+    for step in range(cfg.steps):
+        batch = to_device(next(batches), accelerator.device)
+        with accelerator.autocast():
+            loss, parts = loss_fn(model, batch, step)
+        accelerator.backward(loss)
+        if cfg.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        value = float(loss.detach())
+        result.losses.append(value)
+        result.last_parts = parts
+        result.tokens += count_tokens(batch)
+        result.steps = step + 1
+        if on_step is not None:
+            on_step(step, value, parts)
+    result.seconds = time.perf_counter() - start
+    model.eval()
+    return result

@@ -1,0 +1,144 @@
+"""One trial: load the prepared target, unlearn with one method, evaluate, return the results row.
+
+Plain Python (no Ray): the runner hands this function to Ray Tune, and anything else (tests, the
+API) can call it directly. Reference trials evaluate the target (`none`) or the retain model
+(`retain`) without unlearning.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import resource
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .prepare import Prepared
+from .suite import TrialSpec
+
+EVAL_SPLITS = ("forget", "retain", "real_authors", "world_facts")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _peak_memory_mb() -> float:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
+    """Runs the spec's method on `model` in place; returns training cost figures."""
+    import torch
+
+    from methods import METHODS, MethodContext
+
+    from .batches import batch_stream, zip_streams
+    from .encoding import encode_many
+    from .train import OptimConfig, make_accelerator, train
+
+    method = METHODS.get(spec.method)
+    args = method.make_args(spec.method_args)
+    needs = method.needs(args)
+    u = spec.unlearn
+    accelerator = make_accelerator(u.mixed_precision)
+    model.to(accelerator.device)
+    reference = None
+    if "reference" in needs:
+        reference = copy.deepcopy(model).eval().requires_grad_(False)
+    streams = {}
+    for offset, name in enumerate(("forget", "retain")):
+        if name in needs:
+            encoded = encode_many(tokenizer, [(r["question"], r["answer"]) for r in splits[name]], spec.prepare.max_length)
+            streams[name] = batch_stream([encoded], u.batch_size, tokenizer.pad_token_id, spec.seed * 1000 + offset)
+    ctx = MethodContext(args=args, reference=reference)
+
+    def loss_fn(m, batch, step):
+        ctx.step = step
+        return method.fn(m, batch, ctx)
+
+    cfg = OptimConfig(steps=u.steps, lr=u.lr, schedule=u.schedule, warmup_steps=u.warmup_steps,
+                      weight_decay=u.weight_decay, max_grad_norm=u.max_grad_norm)
+    result = train(model, loss_fn, zip_streams(**streams), cfg, accelerator)
+    del reference
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return {"train_s": result.seconds, "tokens": result.tokens, "steps_done": result.steps,
+            "final_loss": result.losses[-1] if result.losses else float("nan"),
+            "train_log": json.dumps(result.last_parts, sort_keys=True)}
+
+
+def evaluate_model(model, tokenizer, spec: TrialSpec, splits: dict, prepared: Prepared) -> dict:
+    """Runs every registered metric family on the evaluation splits; returns metrics and cost."""
+    from metrics import EvalContext, evaluate
+
+    from .data import evenly_spaced
+
+    eval_splits = {s: splits[s] for s in EVAL_SPLITS}
+    eval_splits["retain"] = evenly_spaced(splits["retain"], spec.eval.retain_questions)
+    started = time.perf_counter()
+    ctx = EvalContext(model, tokenizer, eval_splits, spec.eval,
+                      reference={"retain_forget_truth_ratio": prepared.retain_forget_truth_ratio()})
+    metrics = evaluate(ctx)
+    return {**metrics, "eval_s": time.perf_counter() - started, "eval_forward_passes": ctx.forward_passes,
+            "eval_generated_prompts": ctx.generated_prompts}
+
+
+def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
+    """Unlearns and evaluates; returns the row (status `failed` with the error if anything raised)."""
+    import torch
+
+    from methods import METHODS
+    from metrics import METRICS
+
+    from .data import read_splits
+    from .models import load_model, load_tokenizer
+
+    started_at = _now()
+    row = {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
+           **{f"hp.{k}": v for k, v in spec.hyperparameters().items()},
+           "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
+           "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
+           "started_at": started_at}
+    try:
+        torch.set_num_threads(max(1, int(threads)))
+        _seed_everything(spec.seed)
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        splits = read_splits(Path(prepared.data_dir), ["forget", "retain", *EVAL_SPLITS[2:]])
+        model_dir = prepared.retain_dir if spec.method == "retain" else prepared.target_dir
+        tokenizer = load_tokenizer(model_dir)
+        model = load_model(model_dir)
+        if spec.method not in ("none", "retain"):
+            row.update(unlearn(model, tokenizer, spec, splits))
+        else:
+            row.update({"train_s": 0.0, "tokens": 0, "steps_done": 0})
+        row.update(evaluate_model(model, tokenizer, spec, splits, prepared))
+        row.update(status="ok", error=None)
+    except Exception as err:  # a failed trial is a row, not a crashed sweep
+        row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
+    row.update(peak_mem_mb=_peak_memory_mb(), finished_at=_now())
+    return row
+
+
+def spec_summary(spec: TrialSpec, shown: set[str] | None = None) -> str:
+    """A short human label: model, method, the hyperparameters in `shown` (default all), seed."""
+    hps = {k: v for k, v in spec.hyperparameters().items() if shown is None or k in shown}
+    parts = [spec.model, spec.method] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hps.items()]
+    return " ".join(parts + [f"seed={spec.seed}"])

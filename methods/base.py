@@ -1,0 +1,79 @@
+"""The method registry and what a method receives.
+
+A method is a loss: `fn(model, batch, ctx) -> (loss, parts)`. It never owns the optimizer, the
+loop or the device. It declares what the loop must prepare for it: the data streams it reads
+(`forget`, `retain`) and whether it needs a frozen reference copy of the model (`reference`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from bench.registry import Registry
+
+# What a method may declare in `needs`.
+NEEDS = frozenset({"forget", "retain", "reference"})
+
+
+@dataclass
+class MethodContext:
+    """What a loss may read besides the model and the batch.
+
+    Attributes:
+        args: the method's frozen hyperparameter dataclass.
+        reference: the frozen original model (eval mode, no gradients), when the method needs it.
+        step: the optimizer step being computed.
+        state: scratch space that lives for one trial (e.g. a statistic of the first batch).
+    """
+
+    args: Any
+    reference: torch.nn.Module | None = None
+    step: int = 0
+    state: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: its loss function, hyperparameters, needs and version."""
+
+    name: str
+    fn: Callable
+    args_cls: type
+    needs_fn: Callable[[Any], frozenset]
+    version: int
+
+    @property
+    def description(self) -> str:
+        return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Each hyperparameter's default value."""
+        return {f.name: f.default for f in dataclasses.fields(self.args_cls)}
+
+    def make_args(self, values: dict[str, Any]):
+        """Builds the args dataclass, refusing names the method does not have."""
+        unknown = sorted(set(values) - set(self.hyperparameters()))
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(self.hyperparameters()) or '(none)'}"
+            )
+        return self.args_cls(**values)
+
+    def needs(self, args) -> frozenset:
+        return self.needs_fn(args)
+
+
+def _make_spec(name, fn, *, args, needs, version) -> MethodSpec:
+    needs_fn = needs if callable(needs) else (lambda _a, fixed=frozenset(needs): fixed)
+    for probe in [needs_fn(args())]:
+        if not probe <= NEEDS:
+            raise ValueError(f"method {name!r} declares unknown needs {sorted(probe - NEEDS)}; allowed {sorted(NEEDS)}")
+    return MethodSpec(name, fn, args, needs_fn, version)
+
+
+METHODS: Registry[MethodSpec] = Registry("method", _make_spec)

@@ -1,0 +1,53 @@
+"""Gradient difference: ascent on the forget set, descent on the retain set.
+
+Liu et al. 2022, "Continual Learning and Private Unlearning"; the GradDiff baseline of TOFU
+(Maini et al. 2024). loss = -gamma * NLL(forget) + alpha * L_retain, with L_retain the NLL of the
+retain answers or KL(p_ref || p_theta) on their tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import METHODS, MethodContext
+from .losses import mean_nll, retain_kl
+
+RETAIN_LOSSES = ("nll", "kl")
+
+
+@dataclass(frozen=True)
+class GradDiffArgs:
+    gamma: float = 1.0  # weight of the forget (ascent) term
+    alpha: float = 1.0  # weight of the retain term
+    retain_loss: str = "nll"  # "nll" or "kl" (KL to the frozen original on retain answers)
+
+    def __post_init__(self):
+        if self.retain_loss not in RETAIN_LOSSES:
+            raise ValueError(f"retain_loss must be one of {RETAIN_LOSSES}, got {self.retain_loss!r}")
+
+
+def retain_term(model, batch: dict, ctx: MethodContext, kind: str) -> torch.Tensor:
+    """The retain loss shared by methods that keep utility with a retain term."""
+    if kind == "kl":
+        return retain_kl(model, ctx.reference, batch["retain"])
+    return mean_nll(model, batch["retain"])
+
+
+def retain_needs(args) -> frozenset:
+    return frozenset({"forget", "retain"} | ({"reference"} if args.retain_loss == "kl" else set()))
+
+
+def grad_diff_loss(forget_nll: torch.Tensor, retain_loss: torch.Tensor, gamma: float, alpha: float) -> torch.Tensor:
+    return -gamma * forget_nll + alpha * retain_loss
+
+
+@METHODS.register("grad_diff", args=GradDiffArgs, needs=retain_needs, version=1)
+def grad_diff(model, batch: dict, ctx: MethodContext):
+    """Gradient difference: -gamma*NLL(forget) + alpha*(NLL or KL on retain)."""
+    a: GradDiffArgs = ctx.args
+    forget_nll = mean_nll(model, batch["forget"])
+    retain = retain_term(model, batch, ctx, a.retain_loss)
+    loss = grad_diff_loss(forget_nll, retain, a.gamma, a.alpha)
+    return loss, {"forget_nll": float(forget_nll.detach()), "retain_loss": float(retain.detach())}

@@ -1,0 +1,142 @@
+"""TOFU's metrics: probability, ROUGE, truth ratio, forget quality and model utility.
+
+Maini et al. 2024, "TOFU: A Task of Fictitious Unlearning for LLMs". Every quantity is
+length-normalised as in the paper: P̄(a) = p(a|q)^(1/|a|) = exp(mean answer-token log-prob).
+Splits read: `forget`, `retain`, `real_authors`, `world_facts`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import hmean, ks_2samp
+
+from .base import METRICS
+from .context import PERTURBED, EvalContext
+
+QA_SPLITS = ("forget", "retain")
+GENERAL_SPLITS = ("real_authors", "world_facts")
+UTILITY_SPLITS = ("retain",) + GENERAL_SPLITS
+
+_scorer = None
+
+
+def rouge_l_recall(answer: str, generation: str) -> float:
+    """ROUGE-L recall of a generation against the true answer (rouge-score, Porter stemmer)."""
+    global _scorer
+    if _scorer is None:
+        from rouge_score import rouge_scorer
+
+        _scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return _scorer.score(answer, generation)["rougeL"].recall
+
+
+def normalized_option_prob(answer_mlp: np.ndarray, perturbed_mlp: np.ndarray) -> np.ndarray:
+    """P̄(a) / (P̄(a) + Σ P̄(a')) per question, from mean token log-probs (N,) and (N, K)."""
+    p_true = np.exp(answer_mlp)
+    return p_true / (p_true + np.exp(perturbed_mlp).sum(axis=1))
+
+
+def truth_ratio(correct_mlp: np.ndarray, perturbed_mlp: np.ndarray) -> np.ndarray:
+    """R = P_wrong / P_correct per question.
+
+    P_wrong is the geometric mean of P̄ over the perturbed answers, i.e. exp of the mean of their mean
+    token log-probs; P_correct is P̄ of the paraphrased (forget/retain) or original (general) answer.
+    """
+    return np.exp(perturbed_mlp.mean(axis=1) - correct_mlp)
+
+
+def forget_truth_ratio_stat(r: np.ndarray) -> float:
+    """Forget split: mean of min(R, 1/R) (1 = the model cannot tell right from wrong)."""
+    return float(np.minimum(r, 1.0 / r).mean())
+
+
+def kept_truth_ratio_stat(r: np.ndarray) -> float:
+    """Retain and general splits: mean of max(0, 1 - R) (1 = always prefers the truth)."""
+    return float(np.maximum(0.0, 1.0 - r).mean())
+
+
+def ks_forget_quality(r_unlearned: np.ndarray, r_retain: np.ndarray) -> float:
+    """Two-sample KS test p-value between two models' raw forget truth ratios."""
+    return float(ks_2samp(r_unlearned, r_retain).pvalue)
+
+
+def harmonic_mean(values: list[float]) -> float:
+    """Harmonic mean, 0 when any value is 0 (a collapsed component zeroes utility)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return 0.0 if (arr <= 0).any() else float(hmean(arr))
+
+
+def split_truth_ratio(ctx: EvalContext, split: str) -> np.ndarray:
+    correct_field = "paraphrased_answer" if split in QA_SPLITS else "answer"
+    return truth_ratio(ctx.mean_logprob(split, correct_field), ctx.mean_logprob(split, PERTURBED))
+
+
+def split_probability(ctx: EvalContext, split: str) -> float:
+    if split in QA_SPLITS:
+        return float(np.exp(ctx.mean_logprob(split, "answer")).mean())
+    return float(normalized_option_prob(ctx.mean_logprob(split, "answer"), ctx.mean_logprob(split, PERTURBED)).mean())
+
+
+def split_rouge(ctx: EvalContext, split: str) -> float:
+    gens = ctx.generations(split)
+    return float(np.mean([rouge_l_recall(r["answer"], g) for r, g in zip(ctx.records(split), gens)]))
+
+
+def split_truth_ratio_stat(ctx: EvalContext, split: str) -> float:
+    r = split_truth_ratio(ctx, split)
+    return forget_truth_ratio_stat(r) if split == "forget" else kept_truth_ratio_stat(r)
+
+
+ALL_SPLITS = QA_SPLITS + GENERAL_SPLITS
+
+
+@METRICS.register("probability", outputs={f"{s}_prob": s != "forget" for s in ALL_SPLITS}, version=1)
+def probability(ctx: EvalContext) -> dict[str, float]:
+    """Mean P̄(answer) on forget/retain; mean P̄(a)/(P̄(a)+ΣP̄(a')) on the general-knowledge splits."""
+    return {f"{s}_prob": split_probability(ctx, s) for s in ALL_SPLITS}
+
+
+@METRICS.register("rouge", outputs={f"{s}_rouge": s != "forget" for s in ALL_SPLITS}, version=1)
+def rouge(ctx: EvalContext) -> dict[str, float]:
+    """ROUGE-L recall of the greedy answer against the true answer, per split."""
+    return {f"{s}_rouge": split_rouge(ctx, s) for s in ALL_SPLITS}
+
+
+@METRICS.register("truth_ratio", outputs={f"{s}_truth_ratio": True for s in ALL_SPLITS}, version=1)
+def truth_ratio_family(ctx: EvalContext) -> dict[str, float]:
+    """Truth ratio: mean min(R,1/R) on forget, mean max(0,1-R) elsewhere (R = P_wrong/P_correct)."""
+    return {f"{s}_truth_ratio": split_truth_ratio_stat(ctx, s) for s in ALL_SPLITS}
+
+
+@METRICS.register("forget_quality", outputs={"forget_quality": True}, version=1)
+def forget_quality(ctx: EvalContext) -> dict[str, float]:
+    """KS-test p-value of forget truth ratios against the retain model's (1 = indistinguishable)."""
+    if "retain_forget_truth_ratio" not in ctx.reference:
+        raise KeyError("forget_quality needs the retain model's forget truth ratios (reference['retain_forget_truth_ratio'])")
+    r_retain = np.asarray(ctx.reference["retain_forget_truth_ratio"])
+    return {"forget_quality": ks_forget_quality(split_truth_ratio(ctx, "forget"), r_retain)}
+
+
+@METRICS.register("model_utility", outputs={"model_utility": True}, version=1)
+def model_utility(ctx: EvalContext) -> dict[str, float]:
+    """Harmonic mean of probability, ROUGE and truth ratio on retain, real authors and world facts."""
+    parts = []
+    for s in UTILITY_SPLITS:
+        parts += [split_probability(ctx, s), split_rouge(ctx, s), kept_truth_ratio_stat(split_truth_ratio(ctx, s))]
+    return {"model_utility": harmonic_mean(parts)}
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+@METRICS.register("greedy_exact_match",
+                  outputs={f"{s}_greedy_exact_match": s != "forget" for s in QA_SPLITS}, version=1)
+def greedy_exact_match(ctx: EvalContext) -> dict[str, float]:
+    """Share of questions whose greedy answer equals the true answer (whitespace and case ignored)."""
+    return {
+        f"{s}_greedy_exact_match": float(np.mean([
+            normalize_text(g) == normalize_text(r["answer"]) for r, g in zip(ctx.records(s), ctx.generations(s))
+        ]))
+        for s in QA_SPLITS
+    }

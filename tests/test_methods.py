@@ -1,0 +1,122 @@
+"""Every method's loss on inputs small enough to compute by hand.
+
+The fake model has a 2-token vocabulary with equal logits, so every answer token has probability
+1/2 and NLL ln 2, whatever the token.
+"""
+
+import math
+
+import pytest
+import torch
+
+from helpers import FixedLogits, qa_inputs
+from methods import METHODS, MethodContext
+from methods.ga_gd import GAGDArgs, signed_factor_loss
+from methods.grad_diff import GradDiffArgs
+from methods.losses import kl_ref_to_model, mean_nll, retain_kl, sequence_logp
+
+LN2 = math.log(2)
+
+
+def run(name, batch, reference=None, **args):
+    spec = METHODS.get(name)
+    return spec.fn(batch["model"], batch, MethodContext(args=spec.make_args(args), reference=reference))
+
+
+def test_mean_nll_is_token_weighted():
+    """Two examples of 1 and 3 answer tokens: 4 tokens of NLL ln 2 -> mean ln 2 (not per-example)."""
+    model = FixedLogits([0.0, 0.0])
+    assert mean_nll(model, qa_inputs([[1], [0, 1, 1]])).item() == pytest.approx(LN2)
+
+
+def test_sequence_logp_sums_tokens():
+    """log p(a|q) of a 3-token answer with p = 1/2 per token = -3 ln 2."""
+    model = FixedLogits([0.0, 0.0])
+    torch.testing.assert_close(sequence_logp(model, qa_inputs([[1, 0, 1], [1]])), torch.tensor([-3 * LN2, -LN2]))
+
+
+def test_grad_ascent_is_negative_forget_nll():
+    model = FixedLogits([0.0, 0.0])
+    loss, parts = run("grad_ascent", {"model": model, "forget": qa_inputs([[0, 1]])})
+    assert loss.item() == pytest.approx(-LN2)
+    assert parts["forget_nll"] == pytest.approx(LN2)
+
+
+def test_grad_diff_nll_weights():
+    """-gamma ln2 + alpha ln2 with gamma=2, alpha=0.5 -> -1.5 ln 2."""
+    model = FixedLogits([0.0, 0.0])
+    batch = {"model": model, "forget": qa_inputs([[0, 1]]), "retain": qa_inputs([[1]])}
+    loss, _ = run("grad_diff", batch, gamma=2.0, alpha=0.5)
+    assert loss.item() == pytest.approx(-1.5 * LN2)
+
+
+def test_kl_hand_computed():
+    """p_ref = (1/2, 1/2), p = (3/4, 1/4): KL = 1/2 ln(2/3) + 1/2 ln 2 = 1/2 ln(4/3)."""
+    logits = torch.tensor([[[math.log(3), 0.0]]])
+    ref = torch.zeros(1, 1, 2)
+    assert kl_ref_to_model(logits, ref, torch.ones(1, 1)).item() == pytest.approx(0.5 * math.log(4 / 3))
+
+
+def test_grad_diff_kl_uses_reference_and_is_zero_when_equal():
+    """With the model equal to its reference the KL retain term is 0, leaving -gamma ln 2."""
+    model, reference = FixedLogits([0.3, -0.2]), FixedLogits([0.3, -0.2])
+    batch = {"model": model, "forget": qa_inputs([[0]]), "retain": qa_inputs([[1, 1]])}
+    loss, parts = run("grad_diff", batch, reference=reference, retain_loss="kl")
+    p0 = torch.softmax(torch.tensor([0.3, -0.2]), 0)[0].item()
+    assert parts["retain_loss"] == pytest.approx(0.0, abs=1e-7)
+    assert loss.item() == pytest.approx(math.log(p0))
+    assert retain_kl(FixedLogits([math.log(3), 0.0]), FixedLogits([0.0, 0.0]), qa_inputs([[1]])).item() == pytest.approx(
+        0.5 * math.log(4 / 3))
+
+
+def test_signed_factor_loss_by_hand():
+    """Forget NLLs 1, 2 (factor -0.1); retain NLL 3 (factor 5, repeated 5x):
+    (-0.1*3 + 5*5*3) / (2 + 5*1) = 74.7 / 7."""
+    loss = signed_factor_loss(
+        [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 0.0]])],
+        [torch.tensor([[1, 1]]), torch.tensor([[1, 0]])],
+        [-0.1, 5.0], [1, 5],
+    )
+    assert loss.item() == pytest.approx(74.7 / 7)
+
+
+def test_ga_gd_equals_repeating_retain_examples():
+    """Weighting retain tokens by `retain_repeat` equals literally repeating the retain examples."""
+    model = FixedLogits([0.5, -0.5])
+    forget, retain = qa_inputs([[0, 1, 1]]), qa_inputs([[1], [0, 0]])
+    loss, _ = run("ga_gd", {"model": model, "forget": forget, "retain": retain}, retain_repeat=3)
+    repeated = qa_inputs([[1], [0, 0]] * 3)
+    lp = torch.log_softmax(torch.tensor([0.5, -0.5]), 0)
+    f_sum = -(lp[0] + 2 * lp[1])
+    r_sum = -(lp[1] + 2 * lp[0]) * 3
+    expected = (-0.1 * f_sum + 5.0 * r_sum) / (3 + 9)
+    assert loss.item() == pytest.approx(expected.item())
+    loss_rep, _ = run("ga_gd", {"model": model, "forget": forget, "retain": repeated}, retain_repeat=1)
+    assert loss.item() == pytest.approx(loss_rep.item())
+
+
+def test_needs_are_declared():
+    assert METHODS.get("grad_ascent").needs(METHODS.get("grad_ascent").make_args({})) == {"forget"}
+    gd = METHODS.get("grad_diff")
+    assert "reference" not in gd.needs(GradDiffArgs())
+    assert gd.needs(GradDiffArgs(retain_loss="kl")) == {"forget", "retain", "reference"}
+    assert METHODS.get("ga_gd").needs(GAGDArgs()) == {"forget", "retain"}
+
+
+def test_unknown_hyperparameter_and_method():
+    with pytest.raises(ValueError, match="allowed: gamma, alpha, retain_loss"):
+        METHODS.get("grad_diff").make_args({"beta": 1.0})
+    with pytest.raises(KeyError, match="known: .*grad_ascent"):
+        METHODS.get("grad_assent")
+    with pytest.raises(ValueError, match="nll"):
+        GradDiffArgs(retain_loss="mse")
+
+
+def test_gradient_ascent_lowers_forget_probability():
+    """One step of ascent on token 1 must lower its probability (the loss moves the right way)."""
+    model = FixedLogits([0.0, 0.0])
+    loss, _ = run("grad_ascent", {"model": model, "forget": qa_inputs([[1, 1]])})
+    loss.backward()
+    with torch.no_grad():
+        model.logits -= 0.1 * model.logits.grad
+    assert torch.softmax(model.logits, 0)[1] < 0.5

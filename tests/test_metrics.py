@@ -1,0 +1,132 @@
+"""TOFU metric formulas on hand-computable numbers, and the evaluation context against a slow reference."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bench.models import build_model, train_tokenizer
+from metrics import EvalConfig, EvalContext, evaluate
+from metrics.tofu import (
+    forget_truth_ratio_stat,
+    harmonic_mean,
+    kept_truth_ratio_stat,
+    ks_forget_quality,
+    normalized_option_prob,
+    rouge_l_recall,
+    truth_ratio,
+)
+
+
+def test_truth_ratio_by_hand():
+    """Perturbed mean log-probs ln(1/4), ln(1/16): geometric mean 1/8; paraphrase P̄ = 1/2 -> R = 1/4."""
+    r = truth_ratio(np.array([math.log(0.5)]), np.array([[math.log(1 / 4), math.log(1 / 16)]]))
+    assert r[0] == pytest.approx(0.25)
+
+
+def test_truth_ratio_statistics():
+    """R = (1/4, 2): forget mean(min(R, 1/R)) = (1/4 + 1/2)/2; kept mean(max(0, 1-R)) = (3/4 + 0)/2."""
+    r = np.array([0.25, 2.0])
+    assert forget_truth_ratio_stat(r) == pytest.approx(0.375)
+    assert kept_truth_ratio_stat(r) == pytest.approx(0.375)
+    assert kept_truth_ratio_stat(np.array([0.5])) == pytest.approx(0.5)
+
+
+def test_normalized_option_prob():
+    """P̄(a) = 1/2 and perturbed 1/4, 1/4: 0.5 / (0.5 + 0.5) = 1/2."""
+    p = normalized_option_prob(np.log([0.5]), np.log([[0.25, 0.25]]))
+    assert p[0] == pytest.approx(0.5)
+
+
+def test_ks_identical_samples_is_one_and_disjoint_is_small():
+    a = np.linspace(0.1, 1.0, 50)
+    assert ks_forget_quality(a, a.copy()) == pytest.approx(1.0)
+    assert ks_forget_quality(a, a + 10) < 1e-10
+
+
+def test_harmonic_mean():
+    """hmean(1, 1/2) = 2 / (1 + 2) = 2/3; any zero makes it zero."""
+    assert harmonic_mean([1.0, 0.5]) == pytest.approx(2 / 3)
+    assert harmonic_mean([1.0, 0.0, 0.9]) == 0.0
+
+
+def test_rouge_l_recall():
+    """LCS of 'the cat sat' (reference) and 'the cat' is 2 tokens: recall 2/3; stemming matches 'sits'/'sit'."""
+    assert rouge_l_recall("the cat sat", "the cat") == pytest.approx(2 / 3)
+    assert rouge_l_recall("she sits", "she sit") == pytest.approx(1.0)
+    assert rouge_l_recall("Paris", "Rome") == 0.0
+
+
+QA = [
+    {"question": "Where was Ana born?", "answer": "Ana was born in Velmora.",
+     "paraphrased_answer": "Velmora is where Ana was born.",
+     "perturbed_answer": ["Ana was born in Istrova.", "Ana was born in Drisdale.", "Ana was born in Kell."]},
+    {"question": "What is the capital of France?", "answer": "Paris", "paraphrased_answer": "Paris",
+     "perturbed_answer": ["Rome", "Madrid", "Oslo"]},
+    {"question": "Which genre does Bo Lind write?", "answer": "Bo Lind writes comic novels about the sea.",
+     "paraphrased_answer": "Comic novels about the sea are what Bo Lind writes.",
+     "perturbed_answer": ["Bo Lind writes poems.", "Bo Lind writes crime fiction.", "Bo Lind writes plays."]},
+]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    texts = [r[k] for r in QA for k in ("question", "answer", "paraphrased_answer")] * 20
+    tok = train_tokenizer(texts, 320)
+    model = build_model("tiny-llama", tok, seed=0).eval()
+    return model, tok
+
+
+def test_batched_logprobs_match_one_at_a_time(tiny):
+    """Padding and sorting in batched scoring must not change any token's log-prob."""
+    model, tok = tiny
+    batched = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=8)).token_logprobs("forget", "perturbed_answer")
+    single = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=1)).token_logprobs("forget", "perturbed_answer")
+    assert len(batched) == 9
+    for b, s in zip(batched, single):
+        np.testing.assert_allclose(b, s, atol=1e-5)
+
+
+def test_logprobs_match_model_directly(tiny):
+    """The context's log-probs are the model's next-token log-probs of the answer tokens, EOS included."""
+    model, tok = tiny
+    ctx = EvalContext(model, tok, {"forget": QA[:1]}, EvalConfig())
+    got = ctx.token_logprobs("forget")[0]
+    prompt = [tok.bos_token_id] + tok("Question: Where was Ana born?\nAnswer:", add_special_tokens=False)["input_ids"]
+    answer = tok(" Ana was born in Velmora.", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    ids = torch.tensor([prompt + answer])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids).logits[0], -1)
+    expected = [logp[len(prompt) - 1 + i, t].item() for i, t in enumerate(answer)]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_context_caches_forward_passes(tiny):
+    """Asking for the same quantity twice costs no extra forward pass; generation is counted per prompt."""
+    model, tok = tiny
+    ctx = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=64, max_new_tokens=4))
+    ctx.mean_logprob("forget", "answer")
+    passes = ctx.forward_passes
+    ctx.mean_logprob("forget", "answer")
+    ctx.token_logprobs("forget", "answer")
+    assert ctx.forward_passes == passes == 1
+    assert ctx.mean_logprob("forget", "perturbed_answer").shape == (3, 3)
+    ctx.generations("forget")
+    ctx.generations("forget")
+    assert ctx.generated_prompts == 3
+
+
+def test_full_metric_set_runs_and_forget_quality_needs_reference(tiny):
+    model, tok = tiny
+    splits = {s: QA for s in ("forget", "retain", "real_authors", "world_facts")}
+    cfg = EvalConfig(max_new_tokens=4)
+    with pytest.raises(KeyError, match="retain model"):
+        evaluate(EvalContext(model, tok, splits, cfg), ["forget_quality"])
+    ctx = EvalContext(model, tok, splits, cfg)
+    r = truth_ratio(ctx.mean_logprob("forget", "paraphrased_answer"), ctx.mean_logprob("forget", "perturbed_answer"))
+    ctx.reference["retain_forget_truth_ratio"] = r  # a model compared with itself is indistinguishable
+    row = evaluate(ctx)
+    assert row["forget_quality"] == pytest.approx(1.0)
+    assert all(np.isfinite(v) for v in row.values())
+    assert 0 <= row["model_utility"] <= 1
