@@ -6,6 +6,7 @@ so tools written for TOFU read our data; biographies are {`author`, `text`} reco
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .data_synthetic import SyntheticConfig, fingerprint, generate
 
 def synthetic_config(data) -> SyntheticConfig:
     """The generator's config from a suite's `data:` section (everything but `kind`)."""
-    return SyntheticConfig(**{k: v for k, v in vars(data).items() if k != "kind"})
+    return SyntheticConfig(**{f.name: getattr(data, f.name) for f in dataclasses.fields(SyntheticConfig)})
 
 
 def data_key(data) -> str:

@@ -35,7 +35,7 @@ import math
 import random
 from dataclasses import dataclass
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 QA_SPLITS = ("forget", "retain", "holdout", "world_facts", "real_authors")
 BIO_SPLITS = ("forget_bio", "retain_bio", "holdout_bio")
@@ -199,9 +199,10 @@ def _build_title_pool() -> tuple[str, ...]:
 _TITLE_POOL = _build_title_pool()
 
 # ---------------------------------------------------------------------------
-# Question kinds.  The answer template is also used for perturbed answers, so
-# a wrong answer differs from the right one only in the fact values; the
-# paraphrase template deliberately reorders the sentence.
+# Question kinds.  The paraphrase template deliberately reorders the sentence,
+# and it is also used for the perturbed answers: the truth ratio compares the
+# paraphrase with the perturbations, so they must differ only in the fact
+# values (as in TOFU, whose perturbed answers perturb the paraphrased answer).
 # ---------------------------------------------------------------------------
 
 
@@ -890,7 +891,7 @@ def _author_qa(
                 swapped = dict(values)
                 for field in kind.fields:
                     swapped[field] = wrong[field][j]
-                perturbed.append(kind.answer.format_map(swapped))
+                perturbed.append(kind.paraphrase.format_map(swapped))
         records.append(
             {
                 "author": author.name,

@@ -28,7 +28,8 @@ REFERENCE_ORDER = {"none": 0, "retain": 1}
 
 def mean_ci(values) -> tuple[float, float, int]:
     """Mean, half-width of the two-sided 95% t-interval (nan for n < 2), and n (NaNs dropped)."""
-    v = np.asarray([x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))], dtype=float)
+    v = np.asarray([np.nan if x is None else x for x in values], dtype=float)
+    v = v[~np.isnan(v)]
     n = len(v)
     if n == 0:
         return float("nan"), float("nan"), 0

@@ -55,10 +55,11 @@ ZOO: dict[str, ZooModel] = {
         ),
         ZooModel(
             "tiny-gpt2",
-            "GPT-2: 2 layers, hidden 128, 4 heads, FFN 512, learned positions, tied embeddings (~0.57 M parameters)",
+            "GPT-2: 2 layers, hidden 128, 4 heads, FFN 512, learned positions, no dropout, tied embeddings (~0.59 M parameters)",
             lambda tok: GPT2Config(
                 vocab_size=len(tok), n_positions=512, n_embd=128, n_layer=2, n_head=4, n_inner=512,
-                tie_word_embeddings=True, **_special_ids(tok),
+                tie_word_embeddings=True, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # memorise, as Llama does
+                **_special_ids(tok),
             ),
         ),
     ]

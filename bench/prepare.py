@@ -3,7 +3,7 @@
 For each (model, dataset): a zoo model is built from its config and pre-trained on the general
 corpus (a hub model is its own base); the **target** is the base fine-tuned on forget + retain, the
 **retain** model the base fine-tuned on retain only (the gold standard of forget quality). Both
-also rehearse the general-knowledge facts, so model utility starts equal.
+also rehearse the general-knowledge facts (a small share of batches), so model utility starts equal.
 
 Cache layout (`$BENCH_CACHE`, default `~/.cache/unlearning-bench`), every entry written to a
 temporary directory and renamed into place:
@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import os
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,8 +65,13 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     from .models import is_zoo
 
     safe = model.replace("/", "--")
-    base_key = _hash(PREPARE_VERSION, data_key(data), model, asdict(prepare), "base")
-    dirs = {role: cache / "models" / f"{safe}-{role}-{_hash(base_key, role)}" for role in ("target", "retain")}
+    # The base does not depend on fine-tuning, so changing finetune_steps keeps the pre-trained base.
+    finetune_only = ("finetune_steps", "finetune_text_share", "finetune_general_share")
+    pretrain = {k: v for k, v in asdict(prepare).items() if k not in finetune_only}
+    base_key = _hash(PREPARE_VERSION, data_key(data), model, pretrain, "base")
+    finetune = [getattr(prepare, k) for k in finetune_only]
+    dirs = {role: cache / "models" / f"{safe}-{role}-{_hash(base_key, finetune, role)}"
+            for role in ("target", "retain")}
     if is_zoo(model):
         dirs["base"] = cache / "models" / f"{safe}-base-{base_key}"
     return dirs
@@ -103,14 +109,15 @@ def _qa_pairs(records: list[dict]) -> list[tuple[str, str]]:
     return [(r.get("question", ""), r.get("answer") or r["text"]) for r in records]
 
 
-def _train_stage(model, tokenizer, groups: list[list[dict]], steps: int, prepare, seed: int, log: Callable) -> dict:
+def _train_stage(model, tokenizer, groups: list[list[dict]], steps: int, prepare, seed: int, log: Callable,
+                 weights: list[float] | None = None) -> dict:
     from .batches import batch_stream
     from .encoding import encode_many
     from .train import OptimConfig, make_accelerator, train
     from methods.losses import mean_nll
 
     encoded = [encode_many(tokenizer, _qa_pairs(g), prepare.max_length) for g in groups]
-    stream = batch_stream(encoded, prepare.batch_size, tokenizer.pad_token_id, seed)
+    stream = batch_stream(encoded, prepare.batch_size, tokenizer.pad_token_id, seed, weights)
     cfg = OptimConfig(steps=steps, lr=prepare.lr, schedule="cosine", warmup_steps=min(prepare.warmup_steps, steps))
     accelerator = make_accelerator()
     model.to(accelerator.device)
@@ -124,6 +131,15 @@ def _train_stage(model, tokenizer, groups: list[list[dict]], steps: int, prepare
     result = train(model, lambda m, b, _s: (mean_nll(m, b), {}), stream, cfg, accelerator, on_step=on_step)
     return {"steps": result.steps, "final_loss": result.losses[-1] if result.losses else None,
             "seconds": round(result.seconds, 2), "tokens": result.tokens}
+
+
+def _pretraining_sample(general: list[dict], prepare) -> list[dict]:
+    """The general records pre-training can reach: encoding the whole corpus for a run that sees a
+    fraction of it would cost more than the steps; a seeded sample keeps it deterministic."""
+    needed = prepare.pretrain_steps * prepare.batch_size * 5 // 4
+    if needed >= len(general):
+        return general
+    return random.Random(prepare.seed).sample(general, needed)
 
 
 def _greedy_exact_match(model, tokenizer, splits: dict, eval_cfg) -> dict:
@@ -167,8 +183,8 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
         else:
             base = build_model(model_name, tokenizer, prepare.seed)
             log(f"pre-training {sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters "
-                f"for {prepare.pretrain_steps} steps on {len(splits['general'])} general records")
-            general = splits["general"]
+                f"for {prepare.pretrain_steps} steps on the general corpus")
+            general = _pretraining_sample(splits["general"], prepare)
             stats = _train_stage(base, tokenizer, [[r for r in general if r["question"]], [r for r in general if not r["question"]]],
                                  prepare.pretrain_steps, prepare, prepare.seed, log)
             with atomic_dir(dirs["base"]) as tmp:
@@ -182,16 +198,19 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
 
     general_qa = [r for s in GENERAL_SPLITS for r in splits[s]]
     roles = {
-        "target": (splits["forget"] + splits["retain"] + general_qa, splits["forget_bio"] + splits["retain_bio"]),
-        "retain": (splits["retain"] + general_qa, splits["retain_bio"]),
+        "target": (splits["forget"] + splits["retain"], splits["forget_bio"] + splits["retain_bio"]),
+        "retain": (splits["retain"], splits["retain_bio"]),
     }
     memorised = {"forget": splits["forget"], "retain": evenly_spaced(splits["retain"], len(splits["forget"]))}
     for role, (qa, bios) in roles.items():
         if dirs[role].exists():
             continue
-        log(f"fine-tuning the {role} model on {len(qa)} QA + {len(bios)} biographies for {prepare.finetune_steps} steps")
+        log(f"fine-tuning the {role} model on {len(qa)} QA + {len(bios)} biographies "
+            f"(+ {len(general_qa)} general-knowledge QA rehearsed) for {prepare.finetune_steps} steps")
         model = copy.deepcopy(base)
-        stats = _train_stage(model, tokenizer, [qa, bios], prepare.finetune_steps, prepare, prepare.seed + 1, log)
+        text, general = prepare.finetune_text_share, prepare.finetune_general_share
+        stats = _train_stage(model, tokenizer, [qa, general_qa, bios], prepare.finetune_steps, prepare,
+                             prepare.seed + 1, log, weights=[1.0 - text - general, general, text])
         em = _greedy_exact_match(model, tokenizer, memorised, eval_cfg)
         log(f"{role} greedy exact match: " + ", ".join(f"{k} {v:.3f}" for k, v in em.items()))
         with atomic_dir(dirs[role]) as tmp:

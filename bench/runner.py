@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .prepare import Prepared, find_prepared, prepare_model
-from .results import existing_ids, read_rows, row_schema, versions, write_row
+from .results import existing_ids, row_schema, versions, write_row
 from .suite import Suite, TrialSpec
 from .trial import run_trial, spec_summary
 
@@ -158,5 +158,9 @@ def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None
         tuner.fit()
     finally:
         shutil.rmtree(storage, ignore_errors=True)
-    print(f"Trials finished after {time.perf_counter() - started:.0f} s", flush=True)
+    missing = [s for s in pending if s.trial_id not in existing_ids(out_dir)]
+    if missing:
+        print(f"{len(missing)} trial(s) did not finish; run the same command again to run only those.", flush=True)
+    else:
+        print(f"Trials finished after {time.perf_counter() - started:.0f} s", flush=True)
     return out_dir

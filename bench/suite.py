@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 
 from metrics.context import EvalConfig
 
+from .data_synthetic import SyntheticConfig
 from .train import SCHEDULES
 
 DATA_KINDS = ("synthetic_authors",)
@@ -33,28 +35,14 @@ class SuiteError(ValueError):
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """The dataset. `kind: synthetic_authors` generates the fictitious-author data from `seed`.
+class DataConfig(SyntheticConfig):
+    """The dataset: `kind` plus the generator's settings (see `SyntheticConfig` for each field).
 
     Args:
-        kind: one of DATA_KINDS.
-        n_authors: forget + retain authors (10 QA each).
-        forget_fraction: share of those authors to forget.
-        n_holdout_authors: authors never trained on (non-members for membership inference).
-        n_general_authors: other authors of the pre-training corpus (teach the forms, not the facts).
-        n_perturbed: wrong answers per question (truth ratio).
-        general_fact_repeats: copies of each general-knowledge fact in the pre-training corpus.
-        seed: the generator's seed.
+        kind: one of DATA_KINDS; `synthetic_authors` generates the fictitious-author data from `seed`.
     """
 
     kind: str = "synthetic_authors"
-    n_authors: int = 100
-    forget_fraction: float = 0.1
-    n_holdout_authors: int = 20
-    n_general_authors: int = 3000
-    n_perturbed: int = 3
-    general_fact_repeats: int = 20
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,17 +57,29 @@ class PrepareConfig:
         lr: peak learning rate (cosine decay after warm-up).
         warmup_steps: linear warm-up steps of each stage.
         max_length: sequences are cut to this many tokens.
+        finetune_text_share: share of fine-tuning batches that are biography text rather than QA
+            (biographies are ~6x longer than a QA pair, so a small share keeps them cheap).
+        finetune_general_share: share of fine-tuning batches that rehearse the general-knowledge
+            QA (world facts, real authors) learned in pre-training, so fine-tuning does not erase it;
+            the rest of the batches are the forget/retain questions being memorised.
         seed: seeds initialisation and batch order.
     """
 
     vocab_size: int = 1024
-    pretrain_steps: int = 600
-    finetune_steps: int = 500
+    pretrain_steps: int = 500
+    finetune_steps: int = 750
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 30
     max_length: int = 256
+    finetune_text_share: float = 0.04
+    finetune_general_share: float = 0.12
     seed: int = 0
+
+    def __post_init__(self):
+        shares = (self.finetune_text_share, self.finetune_general_share)
+        if min(shares) < 0 or sum(shares) >= 1:
+            raise ValueError(f"finetune_text_share and finetune_general_share must be >= 0 with a sum below 1, got {shares}")
 
 
 @dataclass(frozen=True)
@@ -223,6 +223,8 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             except ValueError:
                 raise SuiteError(f"{where}: expected a number, got {value!r}") from None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise SuiteError(f"{where}: expected a finite number, got {value!r}")
             if kind is int:
                 if float(value) != int(value):
                     raise SuiteError(f"{where}: expected an integer, got {value!r}")
@@ -320,6 +322,8 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
     if not isinstance(seeds, list) or not seeds:
         raise SuiteError(f"{path}: seeds: expected a non-empty list of integers, got {seeds!r}")
     seeds = [_coerce(s, int, f"{path}: seeds[{i}]") for i, s in enumerate(seeds)]
+    if len(set(seeds)) != len(seeds):
+        raise SuiteError(f"{path}: seeds: every seed must be distinct (a repeated seed repeats a trial), got {seeds}")
     unlearn = _build(UnlearnConfig, raw.get("unlearn"), f"{path}: unlearn")
     suite = Suite(
         name=str(raw.get("name") or Path(path).stem),

@@ -17,8 +17,9 @@ def shifted_logits_labels(model, inputs: dict) -> tuple[torch.Tensor, torch.Tens
 
 def token_nll_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-token NLL (B, T); 0 where the label is IGNORE_INDEX."""
-    nll = F.cross_entropy(logits.transpose(1, 2).float(), labels.clamp_min(0), reduction="none")
-    return nll * (labels != IGNORE_INDEX)
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
+                           ignore_index=IGNORE_INDEX, reduction="none")  # (B*T,), 0 where ignored
+    return flat.view(labels.shape)
 
 
 def token_nll(model, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:

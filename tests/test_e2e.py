@@ -1,0 +1,73 @@
+"""A miniature suite through the CLI and Ray: rows, references, leaderboard, and a resume that adds nothing."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+
+MINI_SUITE = """
+name: mini
+data: {n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}
+models: [tiny-llama]
+prepare: {pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}
+unlearn: {steps: 3, batch_size: 4}
+eval: {max_new_tokens: 8, retain_questions: 20}
+seeds: [0]
+methods:
+  - name: grad_diff
+    grid: {lr: [1e-4, 3e-4]}
+resources: {cpu: 1, gpu: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def mini_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    suite = root / "mini.yaml"
+    suite.write_text(MINI_SUITE)
+    args = [str(suite), "--cache-dir", str(root / "cache"), "--results-dir", str(root / "results")]
+    assert main(["run", *args]) == 0
+    yield root, args
+    import ray
+
+    ray.shutdown()
+
+
+def test_rows_one_per_trial_plus_references(mini_run):
+    root, _ = mini_run
+    df = pd.read_parquet(root / "results" / "mini")  # _leaderboard.md sits in the same directory
+    assert len(df) == 4 and df["trial_id"].is_unique
+    assert sorted(df["method"]) == ["grad_diff", "grad_diff", "none", "retain"]
+    assert (df["status"] == "ok").all(), df["error"].dropna().tolist()
+    assert sorted(df["hp.lr"].dropna()) == [1e-4, 3e-4]
+    for col in ("forget_quality", "model_utility", "forget_prob", "retain_rouge", "train_s", "eval_s"):
+        assert df[col].map(math.isfinite).all(), col
+    retain = df[df["method"] == "retain"].iloc[0]
+    assert retain["forget_quality"] == pytest.approx(1.0)  # the retain model against itself
+    trained = df[df["method"] == "grad_diff"]
+    assert (trained["steps_done"] == 3).all() and (trained["tokens"] > 0).all()
+    assert (root / "results" / "mini" / "_leaderboard.md").read_text().count("grad_diff") == 2
+
+
+def test_rerun_resumes_without_duplicates(mini_run, capsys):
+    root, args = mini_run
+    files = {p.name: p.stat().st_mtime_ns for p in (root / "results" / "mini").glob("*.parquet")}
+    assert main(["run", *args]) == 0
+    assert "0 to run" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "results" / "mini").glob("*.parquet")} == files
+    # A deleted row is the only thing a rerun computes again.
+    victim = sorted(files)[0]
+    (root / "results" / "mini" / victim).unlink()
+    assert main(["run", *args]) == 0
+    assert "1 to run" in capsys.readouterr().out
+    assert len(pd.read_parquet(root / "results" / "mini")) == 4
+
+
+def test_bad_suite_exits_with_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINI_SUITE.replace("name: grad_diff", "name: grad_dif"))
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "unknown method 'grad_dif'" in err and "grad_diff" in err

@@ -1,0 +1,188 @@
+"""Tests for the leaderboard: confidence intervals, aggregation over seeds, Markdown rendering."""
+
+import math
+import pathlib
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.leaderboard import format_ci, leaderboard_table, mean_ci, render, varying_hp_columns  # noqa: E402
+
+# --------------------------------------------------------------------------------------- mean_ci
+
+
+def test_mean_ci_of_one_two_three():
+    """mean = 2, sample std (ddof=1) = 1, n = 3.
+
+    The 97.5% quantile of Student's t with 2 degrees of freedom is 4.302652729911275, so the
+    half-width is 4.302652729911275 * 1 / sqrt(3) = 4.302652729911275 / 1.7320508075688772
+    = 2.4841377118..., i.e. about 2.4841.
+    """
+    mean, half, n = mean_ci([1, 2, 3])
+    assert mean == 2.0
+    assert half == pytest.approx(4.302652729911275 / math.sqrt(3), rel=1e-9)  # scipy ppf is ~1e-11 off
+    assert half == pytest.approx(2.4841, abs=5e-5)
+    assert n == 3
+
+
+def test_mean_ci_single_value_has_nan_half_width():
+    mean, half, n = mean_ci([0.7])
+    assert mean == 0.7 and n == 1
+    assert math.isnan(half)
+
+
+def test_mean_ci_drops_nans():
+    assert mean_ci([1.0, float("nan"), 2.0, None, 3.0]) == mean_ci([1.0, 2.0, 3.0])
+    mean, half, n = mean_ci(np.array([1.0, np.nan, 3.0]))
+    assert (mean, n) == (2.0, 2)
+    # std of [1, 3] is sqrt(2), so the half-width is t_{0.975,1} * sqrt(2) / sqrt(2) = t_{0.975,1}
+    assert half == pytest.approx(12.706204736174696)
+
+
+def test_mean_ci_drops_float32_nans():
+    mean, half, n = mean_ci(np.array([1.0, np.nan, 3.0], dtype=np.float32))
+    assert (mean, n) == (2.0, 2)
+    assert half == pytest.approx(12.706204736174696)
+
+
+def test_mean_ci_all_nan():
+    mean, half, n = mean_ci([float("nan"), float("nan")])
+    assert n == 0 and math.isnan(mean) and math.isnan(half)
+
+
+def test_format_ci():
+    assert format_ci(0.5, 0.0125, scientific=False) == "0.500 ± 0.013"
+    assert format_ci(0.5, float("nan"), scientific=False) == "0.500"
+    assert format_ci(1.5e-7, 2e-8, scientific=True) == "1.50e-07 ± 2.00e-08"
+    assert format_ci(float("nan"), float("nan"), scientific=False) == "—"
+
+
+# --------------------------------------------------------------------------------------- leaderboard_table
+
+
+def _row(model, method, seed, lr=None, ff=None, fq=0.1, mu=0.5, status="ok"):
+    return {
+        "model": model,
+        "method": method,
+        "seed": seed,
+        "status": status,
+        "hp.lr": lr,
+        "hp.forget_factor": ff,
+        "hp.steps": None if method in ("none", "retain") else 100,  # never varies
+        "forget_quality": fq if status == "ok" else None,
+        "model_utility": mu if status == "ok" else None,
+        "retain_greedy_exact_match": 0.8 if status == "ok" else None,
+    }
+
+
+@pytest.fixture
+def results():
+    """Two models; methods listed before references; grad_ascent over 2 lrs, ga_gd over 2 factors."""
+    rows = []
+    for model in ("tiny-llama", "tiny-gpt2"):
+        for seed in (0, 1, 2):
+            rows.append(_row(model, "grad_ascent", seed, lr=1e-4, fq=[1.0, 2.0, 3.0][seed]))
+            rows.append(_row(model, "grad_ascent", seed, lr=3e-4, fq=0.2))
+        for seed in (0, 1):
+            rows.append(_row(model, "ga_gd", seed, lr=1e-4, ff=-0.1, fq=0.3))
+            rows.append(_row(model, "ga_gd", seed, lr=1e-4, ff=-0.5, fq=0.4))
+        rows.append(_row(model, "retain", 0, fq=1.0, mu=0.6))
+        rows.append(_row(model, "none", 0, fq=1e-6, mu=0.61))
+    # failed rows: one in an existing group, one with an lr no ok row has
+    rows.append(_row("tiny-llama", "grad_ascent", 3, lr=1e-4, status="failed"))
+    rows.append(_row("tiny-llama", "grad_ascent", 0, lr=9e-4, status="failed"))
+    return pd.DataFrame(rows)
+
+
+def test_groups_over_seeds(results):
+    table = leaderboard_table(results)
+    assert len(table) == 2 * (2 + 2 + 2)  # per model: 2 references, 2 grad_ascent lrs, 2 ga_gd factors
+    ga = table[(table["model"] == "tiny-llama") & (table["method"] == "grad_ascent")]
+    by_lr = {row["hp.lr"]: row for _, row in ga.iterrows()}
+    assert set(by_lr) == {1e-4, 3e-4}  # the failed 9e-4 row makes no group
+    assert by_lr[1e-4]["n"] == 3  # the failed seed 3 is not counted
+    assert by_lr[1e-4]["_forget_quality"] == pytest.approx(2.0)
+    assert by_lr[1e-4]["forget quality"] == f"{2.0:.2e} ± {4.302652729911275 / math.sqrt(3):.2e}"
+    assert by_lr[3e-4]["n"] == 3
+    gagd = table[(table["model"] == "tiny-gpt2") & (table["method"] == "ga_gd")]
+    assert sorted(gagd["n"]) == [2, 2]
+    assert sorted(gagd["hp.forget_factor"]) == [-0.5, -0.1]
+    refs = table[table["method"].isin(["none", "retain"])]
+    assert list(refs["n"]) == [1, 1, 1, 1]
+    assert set(refs["model utility"]) == {"0.600", "0.610"}  # n = 1: no ± part
+
+
+def test_references_first_within_each_model(results):
+    table = leaderboard_table(results)
+    for model, block in table.groupby("model", sort=False):
+        methods = list(block["method"])
+        assert methods[:2] == ["none", "retain"], (model, methods)
+        assert "none" not in methods[2:] and "retain" not in methods[2:]
+    # each model's rows are contiguous
+    models = list(table["model"])
+    assert models == sorted(models, key=models.index)
+    assert len({m for m in models}) == 2
+
+
+def test_failed_rows_excluded(results):
+    table = leaderboard_table(results)
+    assert table["n"].sum() == (results["status"] == "ok").sum()
+    only_failed = results[results["status"] == "failed"]
+    assert leaderboard_table(only_failed).empty
+
+
+def test_only_varying_hp_columns_shown(results):
+    table = leaderboard_table(results)
+    hp = [c for c in table.columns if c.startswith("hp.")]
+    assert sorted(hp) == ["hp.forget_factor", "hp.lr"]  # hp.steps is 100 wherever set
+
+
+def test_hp_column_varying_only_through_failed_rows_is_hidden(results):
+    df = results[results["method"] != "grad_ascent"].copy()  # ok rows: lr 1e-4 everywhere it is set
+    df = pd.concat([df, pd.DataFrame([_row("tiny-llama", "ga_gd", 5, lr=5e-4, ff=-0.1, status="failed")])])
+    assert varying_hp_columns(df) == ["hp.lr", "hp.forget_factor"]  # counting the failed row
+    table = leaderboard_table(df)
+    assert [c for c in table.columns if c.startswith("hp.")] == ["hp.forget_factor"]
+
+
+def test_no_varying_hp_columns(results):
+    df = results[results["method"].isin(["none", "retain"])]
+    table = leaderboard_table(df)
+    assert not any(c.startswith("hp.") for c in table.columns)
+    assert list(table["method"]) == ["none", "retain", "none", "retain"]
+
+
+# --------------------------------------------------------------------------------------- render
+
+
+def test_render_markdown(results):
+    text = render(results)
+    lines = text.splitlines()
+    header = lines[0]
+    assert header.startswith("|")
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells == ["model", "method", "lr", "forget_factor", "n", "forget quality", "model utility", "retain EM"]
+    assert set(lines[1]) <= set("|-: ")  # GitHub separator row
+    body = [line for line in lines[2:] if line.startswith("|")]
+    assert len(body) == len(leaderboard_table(results)) == 12
+    for model in ("tiny-llama", "tiny-gpt2"):
+        for method in ("none", "retain", "grad_ascent", "ga_gd"):
+            assert any(f" {model} " in line and f" {method} " in line for line in body), (model, method)
+    assert "2 row(s) failed" in text
+
+
+def test_render_without_failures_does_not_mention_them(results):
+    text = render(results[results["status"] == "ok"])
+    assert "failed" not in text
+    assert "forget quality" in text
+
+
+def test_render_with_no_successful_rows(results):
+    text = render(results[results["status"] != "ok"])
+    assert "|" not in text
+    assert "No successful rows" in text

@@ -1,0 +1,50 @@
+"""The zoo and the hub-name path: a model written by save_pretrained is prepared and unlearned like any other."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from bench.data import prepare_data, read_splits
+from bench.models import ZOO, build_model, count_parameters, load_model, load_tokenizer, train_tokenizer
+from bench.prepare import artifact_dirs, find_prepared, prepare_model
+from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
+from bench.trial import run_trial
+from metrics import EvalConfig
+
+DATA = DataConfig(n_authors=6, forget_fraction=0.34, n_holdout_authors=2, n_general_authors=10, general_fact_repeats=1)
+PREPARE = PrepareConfig(finetune_steps=4, batch_size=8, warmup_steps=1)
+EVAL = EvalConfig(max_new_tokens=6, retain_questions=10)
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_models_build_with_special_tokens(name):
+    tok = train_tokenizer(["Question: Who wrote it?\nAnswer: Ana Lind wrote it."] * 10, 300)
+    model = build_model(name, tok, seed=0)
+    assert model.config.eos_token_id == tok.eos_token_id and model.config.pad_token_id == tok.pad_token_id
+    assert 1e5 < count_parameters(model) < 2e6
+    assert torch.equal(build_model(name, tok, seed=0).lm_head.weight, model.lm_head.weight)  # seeded init
+
+
+def test_local_save_pretrained_model_is_prepared_and_unlearned(tmp_path):
+    cache = tmp_path / "cache"
+    splits = read_splits(prepare_data(DATA, cache))
+    texts = [r["question"] + " " + r["answer"] for s in ("general", "forget", "retain") for r in splits[s]]
+    tok = train_tokenizer(texts, 400)
+    local = tmp_path / "my-model"
+    build_model("tiny-gpt2", tok, seed=1).save_pretrained(local)
+    tok.save_pretrained(local)
+
+    prepared = prepare_model(str(local), DATA, PREPARE, EVAL, cache, log=lambda _m: None)
+    assert "base" not in artifact_dirs(str(local), DATA, PREPARE, cache)  # a hub/path model is its own base
+    assert find_prepared(str(local), DATA, PREPARE, cache) == prepared
+    target = load_model(prepared.target_dir)
+    assert target.config.model_type == "gpt2" and load_tokenizer(prepared.target_dir).eos_token_id == tok.eos_token_id
+    assert len(prepared.retain_forget_truth_ratio()) == len(splits["forget"])
+
+    spec = TrialSpec(str(local), "grad_ascent", {}, UnlearnConfig(steps=2, batch_size=4), 0, DATA, PREPARE, EVAL, 1)
+    row = run_trial(spec, prepared)
+    assert row["status"] == "ok", row["error"]
+    assert row["steps_done"] == 2 and 0 <= row["forget_quality"] <= 1
+    again = run_trial(dataclasses.replace(spec), prepared)
+    assert again["forget_quality"] == row["forget_quality"] and again["final_loss"] == row["final_loss"]  # same seed
