@@ -45,6 +45,8 @@ def encode(tokenizer, question: str, answer: str, max_length: int) -> Encoded:
 
 def encode_many(tokenizer, pairs: list[tuple[str, str]], max_length: int) -> list[Encoded]:
     """`encode` for many (question, answer) pairs, tokenising in two batched calls."""
+    if not pairs:
+        return []
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     prompts = tokenizer([format_prompt(q) for q, _ in pairs], add_special_tokens=False)["input_ids"]
     answers = tokenizer([f" {a}" if q else a for q, a in pairs], add_special_tokens=False)["input_ids"]

@@ -72,7 +72,7 @@ class PrepareConfig:
     lr: float = 3e-3
     warmup_steps: int = 30
     max_length: int = 256
-    finetune_text_share: float = 0.04
+    finetune_text_share: float = 0.03
     finetune_general_share: float = 0.12
     seed: int = 0
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import METHODS, MethodContext
-from .losses import token_nll
+from .losses import joint_token_nll
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,7 @@ def signed_factor_loss(token_nlls: list[torch.Tensor], masks: list[torch.Tensor]
 def ga_gd(model, batch: dict, ctx: MethodContext):
     """GA+GD recipe: mean over answer tokens of signed factor x NLL (forget < 0, retain > 0, retain repeated)."""
     a: GAGDArgs = ctx.args
-    f_nll, f_mask = token_nll(model, batch["forget"])
-    r_nll, r_mask = token_nll(model, batch["retain"])
+    (f_nll, f_mask), (r_nll, r_mask) = joint_token_nll(model, batch["forget"], batch["retain"])
     loss = signed_factor_loss([f_nll, r_nll], [f_mask, r_mask], [a.forget_factor, a.retain_factor], [1, a.retain_repeat])
     parts = {
         "forget_nll": float(f_nll.sum().detach() / f_mask.sum().clamp_min(1)),

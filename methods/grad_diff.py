@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import METHODS, MethodContext
-from .losses import mean_nll, retain_kl
+from .losses import joint_token_nll, mean_nll, retain_kl
 
 RETAIN_LOSSES = ("nll", "kl")
 
@@ -47,7 +47,11 @@ def grad_diff_loss(forget_nll: torch.Tensor, retain_loss: torch.Tensor, gamma: f
 def grad_diff(model, batch: dict, ctx: MethodContext):
     """Gradient difference: -gamma*NLL(forget) + alpha*(NLL or KL on retain)."""
     a: GradDiffArgs = ctx.args
-    forget_nll = mean_nll(model, batch["forget"])
-    retain = retain_term(model, batch, ctx, a.retain_loss)
+    if a.retain_loss == "nll":  # both terms from one forward pass
+        (f_nll, f_mask), (r_nll, r_mask) = joint_token_nll(model, batch["forget"], batch["retain"])
+        forget_nll, retain = f_nll.sum() / f_mask.sum().clamp_min(1), r_nll.sum() / r_mask.sum().clamp_min(1)
+    else:
+        forget_nll = mean_nll(model, batch["forget"])
+        retain = retain_term(model, batch, ctx, a.retain_loss)
     loss = grad_diff_loss(forget_nll, retain, a.gamma, a.alpha)
     return loss, {"forget_nll": float(forget_nll.detach()), "retain_loss": float(retain.detach())}

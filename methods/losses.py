@@ -28,6 +28,27 @@ def token_nll(model, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return token_nll_from_logits(logits, labels), mask
 
 
+def joint_token_nll(model, *inputs: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`token_nll` of several batches in one forward pass; returns (nll, mask) per batch.
+
+    The batches are right-padded to a common width and stacked: the same numbers as separate
+    passes (no layer mixes examples), but one pass costs less than two on small models.
+    """
+    width = max(x["input_ids"].shape[1] for x in inputs)
+
+    def pad(t: torch.Tensor, value: int) -> torch.Tensor:
+        return F.pad(t, (0, width - t.shape[1]), value=value)
+
+    stacked = {
+        "input_ids": torch.cat([pad(x["input_ids"], 0) for x in inputs]),
+        "attention_mask": torch.cat([pad(x["attention_mask"], 0) for x in inputs]),
+        "labels": torch.cat([pad(x["labels"], IGNORE_INDEX) for x in inputs]),
+    }
+    nll, mask = token_nll(model, stacked)
+    sizes = [x["input_ids"].shape[0] for x in inputs]
+    return list(zip(nll.split(sizes), mask.split(sizes)))
+
+
 def mean_nll(model, inputs: dict) -> torch.Tensor:
     """Mean NLL over every answer token of the batch (token-weighted, not example-weighted)."""
     nll, mask = token_nll(model, inputs)

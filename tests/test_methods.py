@@ -120,3 +120,19 @@ def test_gradient_ascent_lowers_forget_probability():
     with torch.no_grad():
         model.logits -= 0.1 * model.logits.grad
     assert torch.softmax(model.logits, 0)[1] < 0.5
+
+
+def test_joint_forward_equals_separate_passes():
+    """Stacking forget and retain batches of different widths into one pass changes no token's NLL."""
+    from methods.losses import joint_token_nll, token_nll
+
+    from bench.models import build_model, train_tokenizer
+
+    tok = train_tokenizer(["Question: Who?\nAnswer: Ana Lind wrote it, then Bo."] * 10, 300)
+    model = build_model("tiny-llama", tok, seed=0)
+    short, long = qa_inputs([[5, 6], [7]]), qa_inputs([[8, 9, 10, 11, 12]])
+    (n1, m1), (n2, m2) = joint_token_nll(model, short, long)
+    for (joint, mask), (nll, single_mask) in zip([(n1, m1), (n2, m2)], [token_nll(model, short), token_nll(model, long)]):
+        width = nll.shape[1]  # the joint pass pads the narrower batch; the padding adds nothing
+        torch.testing.assert_close(joint[:, :width], nll, atol=1e-5, rtol=1e-5)
+        assert torch.equal(mask[:, :width], single_mask) and not mask[:, width:].any() and (joint[:, width:] == 0).all()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.batches import batch_stream, zip_streams
-from bench.encoding import IGNORE_INDEX, Encoded, collate, encode
+from bench.encoding import IGNORE_INDEX, Encoded, collate, encode, encode_many
 from bench.models import build_model, train_tokenizer
 from bench.train import OptimConfig, lr_factor, make_accelerator, train
 from methods.losses import mean_nll
@@ -43,6 +43,11 @@ def test_batch_stream_weights_choose_groups_and_never_mix():
         counts[batch["input_ids"].shape[1]] += 1  # a mixed batch would have padded width 9 with short rows
         assert not ((batch["input_ids"] < 100).any() and (batch["input_ids"] >= 100).any())
     assert 300 < counts[3] < 390 and counts[9] == 400 - counts[3]
+
+
+def test_encode_many_of_nothing_is_empty():
+    tok = train_tokenizer(["a b c"] * 5, 270)
+    assert encode_many(tok, [], 16) == []
 
 
 def test_collate_labels_only_answer_tokens():
