@@ -60,7 +60,8 @@ def cmd_prepare(args) -> int:
 def cmd_validate(args) -> int:
     for path in args.suites:
         suite = load_suite(path)
-        print(f"{path}: ok ({len(suite.trials())} trials x {len(suite.models)} model(s), seeds {list(suite.seeds)})")
+        print(f"{path}: ok ({len(suite.trials())} trials over {len(suite.models)} model(s) and seeds {list(suite.seeds)},"
+              f" + {len(suite.reference_trials())} reference rows)")
     return 0
 
 
