@@ -14,11 +14,9 @@ import sys
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# The bench package may not be installed; import it from the checkout.
-sys.path.insert(0, str(REPO_ROOT))
 
-from bench import data_synthetic as ds  # noqa: E402
-from bench.data_synthetic import (  # noqa: E402
+from bench import data_synthetic as ds
+from bench.data_synthetic import (
     BIO_SPLITS,
     QA_SPLITS,
     SyntheticConfig,

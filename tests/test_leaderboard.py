@@ -1,17 +1,12 @@
 """Tests for the leaderboard: confidence intervals, aggregation over seeds, Markdown rendering."""
 
 import math
-import pathlib
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from bench.leaderboard import format_ci, leaderboard_table, mean_ci, render, varying_hp_columns  # noqa: E402
+from bench.leaderboard import format_ci, leaderboard_table, mean_ci, render, varying_hp_columns
 
 # --------------------------------------------------------------------------------------- mean_ci
 

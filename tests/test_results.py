@@ -1,19 +1,14 @@
 """Tests for Parquet result rows (bench.results) and atomic file writes (bench.atomic)."""
 
 import math
-import pathlib
-import sys
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from bench.atomic import atomic_file  # noqa: E402
-from bench.results import existing_ids, read_rows, row_schema, write_row  # noqa: E402
-from bench.suite import load_suite  # noqa: E402
+from bench.atomic import atomic_file
+from bench.results import existing_ids, read_rows, row_schema, write_row
+from bench.suite import load_suite
 
 METRICS = ["forget_quality", "model_utility"]
 

@@ -2,15 +2,13 @@
 
 import dataclasses
 import pathlib
-import sys
 import textwrap
 
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from bench.suite import (  # noqa: E402
+from bench.suite import (
     TOP_LEVEL,
     DataConfig,
     PrepareConfig,
@@ -19,7 +17,7 @@ from bench.suite import (  # noqa: E402
     UnlearnConfig,
     load_suite,
 )
-from metrics.context import EvalConfig  # noqa: E402
+from metrics.context import EvalConfig
 
 GOOD_SUITE = """\
 name: good
