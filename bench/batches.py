@@ -27,24 +27,53 @@ def batch_stream(
         weights: the share of batches drawn from each group (default: proportional to group size,
             i.e. every example equally often).
     """
-    pairs = [(list(g), w) for g, w in zip(groups, weights or [len(g) for g in groups]) if len(g) and w > 0]
-    if not pairs:
+    kept = [(list(g), w) for g, w in zip(groups, weights or [len(g) for g in groups]) if len(g) and w > 0]
+    if not kept:
         raise ValueError("batch_stream needs at least one non-empty group of examples with a positive weight")
+    for group, idx in _index_batches([len(g) for g, _ in kept], [w for _, w in kept], batch_size, seed):
+        yield collate([kept[group][0][i] for i in idx], pad_id)
+
+
+def aligned_stream(views: dict[str, Sequence[Encoded]], batch_size: int, pad_id: int, seed: int) -> Iterator[dict]:
+    """Yields {view: batch} forever, every view taking the same example indices.
+
+    For example the forget questions with their true answers and with their refusals: a DPO step
+    needs both answers of the same questions. With one view this draws exactly the batches
+    `batch_stream([view], ...)` draws with the same seed.
+    """
+    sizes = {len(v) for v in views.values()}
+    if len(sizes) != 1 or not sizes.pop():
+        raise ValueError(f"aligned views must be non-empty and of equal length, got {[len(v) for v in views.values()]}")
+    n = len(next(iter(views.values())))
+    for _, idx in _index_batches([n], [n], batch_size, seed):
+        yield {name: collate([view[i] for i in idx], pad_id) for name, view in views.items()}
+
+
+def _index_batches(sizes: list[int], weights: list[float], batch_size: int, seed: int) -> Iterator[tuple[int, list[int]]]:
+    """(group, example indices) forever: the group drawn by weight, its indices walked epoch by epoch."""
     rng = random.Random(seed)
-    cycles = [_epochs(group, batch_size, rng) for group, _ in pairs]
-    batch_weights = [w for _, w in pairs]
+    cycles = [_epochs(n, batch_size, rng) for n in sizes]
     while True:
-        group = rng.choices(range(len(pairs)), weights=batch_weights)[0]
-        yield collate(next(cycles[group]), pad_id)
+        group = rng.choices(range(len(sizes)), weights=weights)[0]
+        yield group, next(cycles[group])
 
 
-def _epochs(group: list[Encoded], batch_size: int, rng: random.Random) -> Iterator[list[Encoded]]:
-    """A group's batches, epoch after epoch, in a fresh seeded order each epoch."""
+def _epochs(n: int, batch_size: int, rng: random.Random) -> Iterator[list[int]]:
+    """Index batches of a group of n examples, epoch after epoch, in a fresh seeded order each epoch."""
     while True:
-        order = list(range(len(group)))
+        order = list(range(n))
         rng.shuffle(order)
-        for s in range(0, len(order), batch_size):
-            yield [group[i] for i in order[s : s + batch_size]]
+        for s in range(0, n, batch_size):
+            yield order[s : s + batch_size]
+
+
+def merge_streams(*streams: Iterator[dict]) -> Iterator[dict]:
+    """Combines streams of named batches into one: each step yields {"forget": ..., "retain": ..., ...}."""
+    while True:
+        merged: dict = {}
+        for stream in streams:
+            merged.update(next(stream))
+        yield merged
 
 
 def zip_streams(**streams: Iterator[dict]) -> Iterator[dict]:

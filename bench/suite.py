@@ -213,6 +213,10 @@ def _fields(cls) -> dict[str, type]:
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
     """Converts a YAML value to a field's type, or raises SuiteError naming `where`."""
+    options = typing.get_args(kind)
+    if type(None) in options:  # Optional[X]: null stays None, anything else must be an X
+        inner = [t for t in options if t is not type(None)]
+        return None if value is None else _coerce(value, inner[0] if len(inner) == 1 else Any, where)
     if kind is bool:
         if isinstance(value, bool):
             return value

@@ -49,7 +49,7 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
 
     from methods import METHODS, MethodContext
 
-    from .batches import batch_stream, zip_streams
+    from .batches import aligned_stream, batch_stream, merge_streams, zip_streams
     from .encoding import encode_many
     from .train import OptimConfig, make_accelerator, train
 
@@ -62,12 +62,19 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
     reference = None
     if "reference" in needs:
         reference = copy.deepcopy(model).eval().requires_grad_(False)
-    streams = {}
-    for offset, name in enumerate(("forget", "retain")):
-        if name in needs:
-            encoded = encode_many(tokenizer, [(r["question"], r["answer"]) for r in splits[name]], spec.prepare.max_length)
-            streams[name] = batch_stream([encoded], u.batch_size, tokenizer.pad_token_id, spec.seed * 1000 + offset)
-    ctx = MethodContext(args=args, reference=reference)
+
+    def encoded(records, answer_key):
+        return encode_many(tokenizer, [(r["question"], r[answer_key]) for r in records], spec.prepare.max_length)
+
+    forget_views = {"forget": encoded(splits["forget"], "answer")}
+    if "alternate" in needs:
+        forget_views["alternate"] = encoded(splits["forget"], "alternate_answer")
+    streams = [aligned_stream(forget_views, u.batch_size, tokenizer.pad_token_id, spec.seed * 1000)]
+    if "retain" in needs:
+        retain = batch_stream([encoded(splits["retain"], "answer")], u.batch_size, tokenizer.pad_token_id,
+                              spec.seed * 1000 + 1)
+        streams.append(zip_streams(retain=retain))
+    ctx = MethodContext(args=args, reference=reference, seed=spec.seed)
 
     def loss_fn(m, batch, step):
         ctx.step = step
@@ -75,7 +82,8 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
 
     cfg = OptimConfig(steps=u.steps, lr=u.lr, schedule=u.schedule, warmup_steps=u.warmup_steps,
                       weight_decay=u.weight_decay, max_grad_norm=u.max_grad_norm)
-    result = train(model, loss_fn, zip_streams(**streams), cfg, accelerator)
+    result = train(model, loss_fn, merge_streams(*streams), cfg, accelerator,
+                   params=method.trainable_parameters(model, args))
     del reference
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

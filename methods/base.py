@@ -15,8 +15,10 @@ import torch
 
 from bench.registry import Registry
 
-# What a method may declare in `needs`.
-NEEDS = frozenset({"forget", "retain", "reference"})
+# What a method may declare in `needs`: the data streams `forget`, `retain` and `alternate` (the
+# forget questions with their refusal `alternate_answer`, aligned with the forget batch), a frozen
+# `reference` copy of the model, and `hidden_states` (it reads a layer's activations).
+NEEDS = frozenset({"forget", "retain", "alternate", "reference", "hidden_states"})
 
 
 @dataclass
@@ -27,12 +29,14 @@ class MethodContext:
         args: the method's frozen hyperparameter dataclass.
         reference: the frozen original model (eval mode, no gradients), when the method needs it.
         step: the optimizer step being computed.
+        seed: the trial's seed, for anything a method draws at random (e.g. RMU's direction).
         state: scratch space that lives for one trial (e.g. a statistic of the first batch).
     """
 
     args: Any
     reference: torch.nn.Module | None = None
     step: int = 0
+    seed: int = 0
     state: dict = field(default_factory=dict)
 
 
@@ -45,6 +49,7 @@ class MethodSpec:
     args_cls: type
     needs_fn: Callable[[Any], frozenset]
     version: int
+    params_fn: Callable | None = None  # (model, args) -> the parameters to train; None = all
 
     @property
     def description(self) -> str:
@@ -67,13 +72,17 @@ class MethodSpec:
     def needs(self, args) -> frozenset:
         return self.needs_fn(args)
 
+    def trainable_parameters(self, model, args) -> list:
+        """The parameters the method trains (all of them unless it declared `params=`)."""
+        return list(model.parameters()) if self.params_fn is None else list(self.params_fn(model, args))
 
-def _make_spec(name, fn, *, args, needs, version) -> MethodSpec:
+
+def _make_spec(name, fn, *, args, needs, version, params=None) -> MethodSpec:
     needs_fn = needs if callable(needs) else (lambda _a, fixed=frozenset(needs): fixed)
     for probe in [needs_fn(args())]:
         if not probe <= NEEDS:
             raise ValueError(f"method {name!r} declares unknown needs {sorted(probe - NEEDS)}; allowed {sorted(NEEDS)}")
-    return MethodSpec(name, fn, args, needs_fn, version)
+    return MethodSpec(name, fn, args, needs_fn, version, params)
 
 
 METHODS: Registry[MethodSpec] = Registry("method", _make_spec)

@@ -1,0 +1,121 @@
+"""Negative preference optimization: push the forget answers below the original model's likelihood.
+
+Zhang et al. 2024, "Negative Preference Optimization: From Catastrophic Collapse to Effective
+Unlearning". NPO is DPO with only a dispreferred answer: with the log-ratio
+r = log p_theta(a|q) - log p_ref(a|q) (sequence sums), the forget loss is
+-(2/beta) * mean(log sigmoid(-beta * r)), plus alpha times a retain term (the NLL of the retain
+answers, or KL(p_ref || p_theta) on their tokens). Unlike gradient ascent the forget loss is
+bounded below, so its gradient fades once an answer is well below the reference.
+
+The helpers here (argument checks, answer log-probs with the retain term in one pass) are shared by
+the other preference-style methods (`simnpo`, `dpo`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .base import METHODS, MethodContext
+from .grad_diff import RETAIN_LOSSES, retain_term
+from .losses import joint_token_nll
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raises ValueError unless `value` > 0 (NaN is refused too)."""
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def check_non_negative(name: str, value: float) -> None:
+    """Raises ValueError unless `value` >= 0 (NaN is refused too)."""
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def check_retain(alpha: float, retain_loss: str) -> None:
+    """Checks the retain-term hyperparameters shared by the methods that have one."""
+    check_non_negative("alpha", alpha)
+    if retain_loss not in RETAIN_LOSSES:
+        raise ValueError(f"retain_loss must be one of {RETAIN_LOSSES}, got {retain_loss!r}")
+
+
+def answer_logps_and_retain(model, batch: dict, ctx: MethodContext, streams: list[str],
+                            retain_loss: str) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Per-example answer log-probs of the named streams, and the retain term.
+
+    With the NLL retain term every stream and the retain batch share one forward pass; the KL term
+    needs the retain logits themselves, so it gets its own pass through `retain_term`.
+
+    Args:
+        model: the model being unlearned.
+        batch: the collated batches, keyed by stream name.
+        ctx: the method context (its reference is used by the KL retain term).
+        streams: the batch keys whose answer log-probs are wanted, e.g. ["forget"].
+        retain_loss: "nll" or "kl".
+
+    Returns:
+        Per stream, (log p(a|q) summed over the answer (B,), number of answer tokens (B,)); and the
+        scalar retain term.
+    """
+    inputs = [batch[s] for s in streams]
+    if retain_loss == "nll":
+        *outs, (r_nll, r_mask) = joint_token_nll(model, *inputs, batch["retain"])
+        retain = r_nll.sum() / r_mask.sum().clamp_min(1)
+    else:
+        outs = joint_token_nll(model, *inputs)
+        retain = retain_term(model, batch, ctx, retain_loss)
+    return [(-nll.sum(dim=1), mask.sum(dim=1)) for nll, mask in outs], retain
+
+
+def reference_logps(reference, batch: dict, streams: list[str]) -> list[torch.Tensor]:
+    """Per-example answer log-probs (B,) of the named streams under the frozen reference."""
+    with torch.no_grad():
+        outs = joint_token_nll(reference, *[batch[s] for s in streams])
+    return [-nll.sum(dim=1) for nll, _ in outs]
+
+
+def token_mean_nll(logp: torch.Tensor, n_tokens: torch.Tensor) -> float:
+    """The token-weighted mean NLL of a batch from its sequence log-probs, for logging."""
+    return float(-logp.detach().sum() / n_tokens.sum().clamp_min(1))
+
+
+@dataclass(frozen=True)
+class NPOArgs:
+    beta: float = 0.1  # inverse temperature of the log-ratio
+    alpha: float = 1.0  # weight of the retain term
+    retain_loss: str = "nll"  # "nll" or "kl" (KL to the frozen original on retain answers)
+
+    def __post_init__(self):
+        check_positive("beta", self.beta)
+        check_retain(self.alpha, self.retain_loss)
+
+
+def npo_forget_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.Tensor:
+    """-(2/beta) * mean(log sigmoid(-beta * (logp - ref_logp))).
+
+    Args:
+        logp: log p_theta(a|q) per example (B,), summed over the answer tokens.
+        ref_logp: log p_ref(a|q) per example (B,).
+        beta: inverse temperature, > 0.
+    """
+    return -(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp)).mean()
+
+
+@METHODS.register("npo", args=NPOArgs, needs={"forget", "retain", "reference"}, version=1)
+def npo(model, batch: dict, ctx: MethodContext):
+    """NPO: -(2/beta)*mean(log sigmoid(-beta*(log p_theta - log p_ref))) on forget + alpha*retain term."""
+    a: NPOArgs = ctx.args
+    [(logp, n_tokens)], retain = answer_logps_and_retain(model, batch, ctx, ["forget"], a.retain_loss)
+    [ref_logp] = reference_logps(ctx.reference, batch, ["forget"])
+    forget = npo_forget_loss(logp, ref_logp, a.beta)
+    loss = forget + a.alpha * retain
+    parts = {
+        "forget_loss": float(forget.detach()),
+        "log_ratio": float((logp.detach() - ref_logp).mean()),
+        "forget_nll": token_mean_nll(logp, n_tokens),
+        "retain_loss": float(retain.detach()),
+    }
+    return loss, parts
