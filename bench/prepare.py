@@ -165,7 +165,7 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     from metrics.context import EvalContext
     from metrics.tofu import split_truth_ratio
 
-    from .models import build_model, is_zoo, load_model, load_tokenizer
+    from .models import build_model, count_parameters, is_zoo, load_model, load_tokenizer
 
     log = log or (lambda msg: print(f"[prepare {model_name}] {msg}", flush=True))
     found = find_prepared(model_name, data, prepare, cache)
@@ -182,7 +182,7 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
             base = load_model(dirs["base"])
         else:
             base = build_model(model_name, tokenizer, prepare.seed)
-            log(f"pre-training {sum(p.numel() for p in base.parameters()) / 1e6:.2f} M parameters "
+            log(f"pre-training {count_parameters(base) / 1e6:.2f} M parameters "
                 f"for {prepare.pretrain_steps} steps on the general corpus")
             general = _pretraining_sample(splits["general"], prepare)
             stats = _train_stage(base, tokenizer, [[r for r in general if r["question"]], [r for r in general if not r["question"]]],
