@@ -74,9 +74,3 @@ def merge_streams(*streams: Iterator[dict]) -> Iterator[dict]:
         for stream in streams:
             merged.update(next(stream))
         yield merged
-
-
-def zip_streams(**streams: Iterator[dict]) -> Iterator[dict]:
-    """Combines named streams into one: each step yields {"forget": batch, "retain": batch, ...}."""
-    while True:
-        yield {name: next(stream) for name, stream in streams.items()}

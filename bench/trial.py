@@ -49,7 +49,7 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
 
     from methods import METHODS, MethodContext
 
-    from .batches import aligned_stream, batch_stream, merge_streams, zip_streams
+    from .batches import aligned_stream, merge_streams
     from .encoding import encode_many
     from .train import OptimConfig, make_accelerator, train
 
@@ -71,9 +71,8 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
         forget_views["alternate"] = encoded(splits["forget"], "alternate_answer")
     streams = [aligned_stream(forget_views, u.batch_size, tokenizer.pad_token_id, spec.seed * 1000)]
     if "retain" in needs:
-        retain = batch_stream([encoded(splits["retain"], "answer")], u.batch_size, tokenizer.pad_token_id,
-                              spec.seed * 1000 + 1)
-        streams.append(zip_streams(retain=retain))
+        retain_views = {"retain": encoded(splits["retain"], "answer")}
+        streams.append(aligned_stream(retain_views, u.batch_size, tokenizer.pad_token_id, spec.seed * 1000 + 1))
     ctx = MethodContext(args=args, reference=reference, seed=spec.seed)
 
     def loss_fn(m, batch, step):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import METHODS, MethodContext
-from .losses import joint_token_nll
+from .losses import joint_token_nll, masked_mean
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def ga_gd(model, batch: dict, ctx: MethodContext):
     (f_nll, f_mask), (r_nll, r_mask) = joint_token_nll(model, batch["forget"], batch["retain"])
     loss = signed_factor_loss([f_nll, r_nll], [f_mask, r_mask], [a.forget_factor, a.retain_factor], [1, a.retain_repeat])
     parts = {
-        "forget_nll": float(f_nll.sum().detach() / f_mask.sum().clamp_min(1)),
-        "retain_nll": float(r_nll.sum().detach() / r_mask.sum().clamp_min(1)),
+        "forget_nll": float(masked_mean(f_nll.detach(), f_mask)),
+        "retain_nll": float(masked_mean(r_nll.detach(), r_mask)),
     }
     return loss, parts

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import METHODS, MethodContext
-from .losses import joint_token_nll, mean_nll, retain_kl
+from .losses import joint_token_nll, masked_mean, mean_nll, retain_kl
 
 RETAIN_LOSSES = ("nll", "kl")
 
@@ -49,7 +49,7 @@ def grad_diff(model, batch: dict, ctx: MethodContext):
     a: GradDiffArgs = ctx.args
     if a.retain_loss == "nll":  # both terms from one forward pass
         (f_nll, f_mask), (r_nll, r_mask) = joint_token_nll(model, batch["forget"], batch["retain"])
-        forget_nll, retain = f_nll.sum() / f_mask.sum().clamp_min(1), r_nll.sum() / r_mask.sum().clamp_min(1)
+        forget_nll, retain = masked_mean(f_nll, f_mask), masked_mean(r_nll, r_mask)
     else:
         forget_nll = mean_nll(model, batch["forget"])
         retain = retain_term(model, batch, ctx, a.retain_loss)

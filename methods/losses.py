@@ -49,10 +49,14 @@ def joint_token_nll(model, *inputs: dict) -> list[tuple[torch.Tensor, torch.Tens
     return list(zip(nll.split(sizes), mask.split(sizes)))
 
 
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` over the positions where `mask` is set (token-weighted over the batch)."""
+    return (values * mask).sum() / mask.sum().clamp_min(1)
+
+
 def mean_nll(model, inputs: dict) -> torch.Tensor:
     """Mean NLL over every answer token of the batch (token-weighted, not example-weighted)."""
-    nll, mask = token_nll(model, inputs)
-    return nll.sum() / mask.sum().clamp_min(1)
+    return masked_mean(*token_nll(model, inputs))
 
 
 def sequence_logp(model, inputs: dict) -> torch.Tensor:
@@ -66,7 +70,7 @@ def kl_ref_to_model(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.
     logp = F.log_softmax(logits.float(), dim=-1)
     ref_logp = F.log_softmax(ref_logits.float(), dim=-1)
     kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1)  # (B, T)
-    return (kl * mask).sum() / mask.sum().clamp_min(1)
+    return masked_mean(kl, mask)
 
 
 def retain_kl(model, reference, inputs: dict) -> torch.Tensor:

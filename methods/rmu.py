@@ -22,6 +22,7 @@ import torch
 from bench.encoding import IGNORE_INDEX
 
 from .base import METHODS, MethodContext
+from .losses import masked_mean
 
 # Names of the MLP output projection in the architectures transformers ships most often.
 MLP_OUTPUT_NAMES = ("down_proj", "c_proj", "fc2", "dense_4h_to_h", "w2", "fc_out")
@@ -99,7 +100,7 @@ def layer_activations(model, inputs: dict, layer: int) -> tuple[torch.Tensor, to
 def activation_mse(h: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over masked tokens of ‖h - target‖² / d. h (B, T, d); target (d,) or (B, T, d); mask (B, T)."""
     per_token = ((h.float() - target.float()) ** 2).mean(-1)  # (B, T): ‖·‖²/d
-    return (per_token * mask).sum() / mask.sum().clamp_min(1)
+    return masked_mean(per_token, mask)
 
 
 def random_direction(dim: int, seed: int) -> torch.Tensor:

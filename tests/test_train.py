@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from bench.batches import batch_stream, zip_streams
+from bench.batches import aligned_stream, batch_stream, merge_streams
 from bench.encoding import IGNORE_INDEX, Encoded, collate, encode, encode_many
 from bench.models import build_model, train_tokenizer
 from bench.train import OptimConfig, lr_factor, make_accelerator, train
@@ -64,10 +64,31 @@ def test_train_lowers_loss_and_is_reproducible():
     def run():
         torch.manual_seed(0)
         model = build_model("tiny-llama", tok, seed=0)
-        stream = zip_streams(forget=batch_stream([enc], 1, tok.pad_token_id, seed=0))
+        stream = merge_streams(aligned_stream({"forget": enc}, 1, tok.pad_token_id, seed=0))
         loss_fn = lambda m, b, _s: (mean_nll(m, b["forget"]), {})
         return train(model, loss_fn, stream, OptimConfig(steps=15, lr=3e-3), make_accelerator())
 
     first, second = run(), run()
     assert first.losses[-1] < 0.5 * first.losses[0]
     assert first.losses == second.losses and first.steps == 15 and first.tokens > 0
+
+
+def test_aligned_stream_of_one_view_draws_what_batch_stream_draws():
+    """The unlearning loop relies on this: the same seed gives the same forget and retain batches."""
+    examples = _examples(11)
+    plain = batch_stream([examples], 4, 0, seed=7)
+    aligned = aligned_stream({"forget": examples}, 4, 0, seed=7)
+    for _ in range(9):  # more than two epochs
+        assert torch.equal(next(plain)["input_ids"], next(aligned)["forget"]["input_ids"])
+
+
+def test_aligned_views_share_indices_and_merge():
+    """Two views of the same examples (e.g. answers and refusals) stay row-aligned; merge names both."""
+    answers, refusals = _examples(6, 3, 0), _examples(6, 3, 50)
+    merged = merge_streams(aligned_stream({"forget": answers, "alternate": refusals}, 4, 0, seed=1),
+                           aligned_stream({"retain": _examples(5, 3, 90)}, 4, 0, seed=2))
+    batch = next(merged)
+    assert set(batch) == {"forget", "alternate", "retain"}
+    assert torch.equal(batch["alternate"]["input_ids"][:, 0] - 50, batch["forget"]["input_ids"][:, 0])
+    with pytest.raises(ValueError, match="equal length"):
+        next(aligned_stream({"forget": answers, "alternate": refusals[:5]}, 4, 0, seed=1))
