@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from typing import Iterator, Sequence
 
+import torch
+
 from .encoding import Encoded, collate
 
 
@@ -39,14 +41,16 @@ def aligned_stream(views: dict[str, Sequence[Encoded]], batch_size: int, pad_id:
 
     For example the forget questions with their true answers and with their refusals: a DPO step
     needs both answers of the same questions. With one view this draws exactly the batches
-    `batch_stream([view], ...)` draws with the same seed.
+    `batch_stream([view], ...)` draws with the same seed. Each batch also carries `index`, its
+    examples' positions in the view, so a method can remember per-example quantities.
     """
     sizes = {len(v) for v in views.values()}
     if len(sizes) != 1 or not sizes.pop():
         raise ValueError(f"aligned views must be non-empty and of equal length, got {[len(v) for v in views.values()]}")
     n = len(next(iter(views.values())))
     for _, idx in _index_batches([n], [n], batch_size, seed):
-        yield {name: collate([view[i] for i in idx], pad_id) for name, view in views.items()}
+        index = torch.tensor(idx)
+        yield {name: {**collate([view[i] for i in idx], pad_id), "index": index} for name, view in views.items()}
 
 
 def _index_batches(sizes: list[int], weights: list[float], batch_size: int, seed: int) -> Iterator[tuple[int, list[int]]]:

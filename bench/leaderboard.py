@@ -7,6 +7,7 @@ rows with pandas; never imports torch.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -47,9 +48,11 @@ def format_ci(mean: float, half: float, scientific: bool) -> str:
 
 
 def varying_hp_columns(df: pd.DataFrame) -> list[str]:
-    """The hp.* columns with more than one distinct value among the rows that have one."""
+    """The hp.* columns with more than one distinct value among the rows that have one, or that some
+    row set away from its default (a single non-default setting, e.g. forget_factor -8, still shows)."""
+    changed = {name for names in df.get("hp_changed", pd.Series(dtype=object)).dropna() for name in json.loads(names)}
     hp = [c for c in df.columns if c.startswith("hp.")]
-    return [c for c in hp if df[c].dropna().astype(str).nunique() > 1]
+    return [c for c in hp if df[c].dropna().astype(str).nunique() > 1 or c.removeprefix("hp.") in changed]
 
 
 def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -152,6 +152,15 @@ class TrialSpec:
             return {}
         return {**dataclasses.asdict(self.unlearn), **self.method_args}
 
+    def changed_hyperparameters(self) -> list[str]:
+        """The hyperparameters set away from their defaults (the method's and the unlearning ones)."""
+        if self.method in REFERENCE_METHODS:
+            return []
+        from methods import METHODS
+
+        defaults = {**dataclasses.asdict(UnlearnConfig()), **METHODS.get(self.method).hyperparameters()}
+        return sorted(k for k, v in self.hyperparameters().items() if k not in defaults or defaults[k] != v)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

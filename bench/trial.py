@@ -120,6 +120,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
     started_at = _now()
     row = {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
            **{f"hp.{k}": v for k, v in spec.hyperparameters().items()},
+           "hp_changed": json.dumps(spec.changed_hyperparameters()),
            "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
            "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
            "started_at": started_at}
@@ -145,7 +146,9 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
 
 
 def spec_summary(spec: TrialSpec, shown: set[str] | None = None) -> str:
-    """A short human label: model, method, the hyperparameters in `shown` (default all), seed."""
-    hps = {k: v for k, v in spec.hyperparameters().items() if shown is None or k in shown}
+    """A short human label: model, method, the hyperparameters in `shown` (default all) or set away
+    from their defaults, seed."""
+    changed = set(spec.changed_hyperparameters())
+    hps = {k: v for k, v in spec.hyperparameters().items() if shown is None or k in shown or k in changed}
     parts = [spec.model, spec.method] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hps.items()]
     return " ".join(parts + [f"seed={spec.seed}"])

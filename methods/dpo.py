@@ -55,7 +55,7 @@ def dpo(model, batch: dict, ctx: MethodContext):
         raise ValueError(f"dpo needs one alternate answer per forget example, got {n_alt} for {n_forget}")
     streams = ["alternate", "forget"]
     [(logp_w, _), (logp_l, n_l)], retain = answer_logps_and_retain(model, batch, ctx, streams, a.retain_loss)
-    ref_logp_w, ref_logp_l = reference_logps(ctx.reference, batch, streams)
+    ref_logp_w, ref_logp_l = reference_logps(ctx, batch, streams)
     forget = dpo_forget_loss(logp_w, ref_logp_w, logp_l, ref_logp_l, a.beta)
     loss = forget + a.alpha * retain
     margin = (logp_w.detach() - ref_logp_w) - (logp_l.detach() - ref_logp_l)

@@ -70,11 +70,25 @@ def answer_logps_and_retain(model, batch: dict, ctx: MethodContext, streams: lis
     return [(-nll.sum(dim=1), mask.sum(dim=1)) for nll, mask in outs], retain
 
 
-def reference_logps(reference, batch: dict, streams: list[str]) -> list[torch.Tensor]:
-    """Per-example answer log-probs (B,) of the named streams under the frozen reference."""
+def reference_logps(ctx: MethodContext, batch: dict, streams: list[str]) -> list[torch.Tensor]:
+    """Per-example answer log-probs (B,) of the named streams under the frozen reference.
+
+    The reference never changes, so an example's value is computed the first time a batch holds it
+    and looked up after that (batches carry their examples' `index`); over 100 steps of 8 from 100
+    forget questions this runs the reference on the first epoch only, as trl's precomputed
+    reference log-probs do.
+    """
+    memo = ctx.state.setdefault("reference_logps", {})
+    keys = {s: [(s, int(i)) for i in batch[s]["index"]] if "index" in batch[s] else None for s in streams}
+    if all(k is not None and all(key in memo for key in k) for k in keys.values()):
+        return [torch.stack([memo[key] for key in keys[s]]) for s in streams]
     with torch.no_grad():
-        outs = joint_token_nll(reference, *[batch[s] for s in streams])
-    return [-nll.sum(dim=1) for nll, _ in outs]
+        outs = joint_token_nll(ctx.reference, *[batch[s] for s in streams])
+    values = [-nll.sum(dim=1) for nll, _ in outs]
+    for s, v in zip(streams, values):
+        if keys[s] is not None:
+            memo.update(zip(keys[s], v.unbind()))
+    return values
 
 
 def token_mean_nll(logp: torch.Tensor, n_tokens: torch.Tensor) -> float:
@@ -109,7 +123,7 @@ def npo(model, batch: dict, ctx: MethodContext):
     """NPO: -(2/beta)*mean(log sigmoid(-beta*(log p_theta - log p_ref))) on forget + alpha*retain term."""
     a: NPOArgs = ctx.args
     [(logp, n_tokens)], retain = answer_logps_and_retain(model, batch, ctx, ["forget"], a.retain_loss)
-    [ref_logp] = reference_logps(ctx.reference, batch, ["forget"])
+    [ref_logp] = reference_logps(ctx, batch, ["forget"])
     forget = npo_forget_loss(logp, ref_logp, a.beta)
     loss = forget + a.alpha * retain
     parts = {

@@ -66,12 +66,19 @@ def harmonic_mean(values: list[float]) -> float:
     return 0.0 if (arr <= 0).any() else float(hmean(arr))
 
 
+def score_split(ctx: EvalContext, split: str) -> None:
+    """Scores every answer form TOFU reads on a split in one sweep (the prompt runs once per question)."""
+    ctx.score(split, ["answer", "paraphrased_answer", PERTURBED] if split in QA_SPLITS else ["answer", PERTURBED])
+
+
 def split_truth_ratio(ctx: EvalContext, split: str) -> np.ndarray:
+    score_split(ctx, split)
     correct_field = "paraphrased_answer" if split in QA_SPLITS else "answer"
     return truth_ratio(ctx.mean_logprob(split, correct_field), ctx.mean_logprob(split, PERTURBED))
 
 
 def split_probability(ctx: EvalContext, split: str) -> float:
+    score_split(ctx, split)
     if split in QA_SPLITS:
         return float(np.exp(ctx.mean_logprob(split, "answer")).mean())
     return float(normalized_option_prob(ctx.mean_logprob(split, "answer"), ctx.mean_logprob(split, PERTURBED)).mean())

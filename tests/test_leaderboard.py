@@ -1,5 +1,6 @@
 """Tests for the leaderboard: confidence intervals, aggregation over seeds, Markdown rendering."""
 
+import json
 import math
 
 import numpy as np
@@ -181,3 +182,31 @@ def test_render_with_no_successful_rows(results):
     text = render(results[results["status"] != "ok"])
     assert "|" not in text
     assert "No successful rows" in text
+
+
+def test_a_single_non_default_setting_is_shown(results):
+    """ga_gd at one forget factor only: the column does not vary, but the row set it, so it shows."""
+    df = results[(results["method"] != "ga_gd") | (results["hp.forget_factor"] == -0.5)].copy()
+    df = df[df["method"] != "grad_ascent"]
+    assert leaderboard_table(df.drop(columns="hp.steps")).filter(like="hp.").columns.tolist() == []
+    df["hp_changed"] = [json.dumps(["forget_factor"]) if m == "ga_gd" else json.dumps([]) for m in df["method"]]
+    assert leaderboard_table(df).filter(like="hp.").columns.tolist() == ["hp.forget_factor"]
+
+
+def test_changed_hyperparameters_are_those_away_from_defaults():
+    from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
+    from metrics import EvalConfig
+
+    spec = TrialSpec("tiny-llama", "ga_gd", {"forget_factor": -8.0, "retain_factor": 5.0, "retain_repeat": 5},
+                     UnlearnConfig(lr=3e-4), 0, DataConfig(), PrepareConfig(), EvalConfig())
+    assert spec.changed_hyperparameters() == ["forget_factor", "lr"]
+
+
+def test_progress_label_shows_changed_hyperparameters():
+    from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
+    from bench.trial import spec_summary
+    from metrics import EvalConfig
+
+    spec = TrialSpec("tiny-llama", "ga_gd", {"forget_factor": -8.0, "retain_factor": 5.0, "retain_repeat": 5},
+                     UnlearnConfig(lr=3e-4), 1, DataConfig(), PrepareConfig(), EvalConfig())
+    assert spec_summary(spec, shown=set()) == "tiny-llama ga_gd lr=0.0003 forget_factor=-8 seed=1"

@@ -122,6 +122,17 @@ def test_gradient_ascent_lowers_forget_probability():
     assert torch.softmax(model.logits, 0)[1] < 0.5
 
 
+@pytest.mark.parametrize("name, args", [("grad_diff", {"alpha": 0.0}), ("ga_gd", {"retain_factor": 0.0})])
+def test_forget_term_step_lowers_forget_probability(name, args):
+    """With the retain term switched off, one step must lower the forget answer token's probability."""
+    model = FixedLogits([0.0, 0.0])
+    loss, _ = run(name, {"model": model, "forget": qa_inputs([[1, 1]]), "retain": qa_inputs([[1]])}, **args)
+    loss.backward()
+    with torch.no_grad():
+        model.logits -= 0.1 * model.logits.grad
+    assert torch.softmax(model.logits, 0)[1] < 0.5
+
+
 def test_joint_forward_equals_separate_passes():
     """Stacking forget and retain batches of different widths into one pass changes no token's NLL."""
     from methods.losses import joint_token_nll, token_nll

@@ -56,6 +56,37 @@ def test_npo_uses_sequence_sum_log_ratio():
     assert npo_forget_loss(torch.tensor([-LN2]), torch.tensor([-2 * LN2]), 1.0).item() == pytest.approx(2 * LN3)
 
 
+class CountingModel(FixedLogits):
+    calls = 0
+
+    def forward(self, input_ids, attention_mask=None):
+        CountingModel.calls += 1
+        return super().forward(input_ids, attention_mask)
+
+
+def test_reference_logps_are_computed_once_per_example():
+    """The frozen reference runs only for batches holding an example it has not scored yet.
+
+    p_ref(1) = 1/4 per token: answers of 1 and 2 tokens have log p_ref = -ln 4 and -2 ln 4, whichever
+    batch (and so whichever padding) they come back in.
+    """
+    from methods.npo import reference_logps
+
+    ref = CountingModel([LN3, 0.0])
+    ctx = MethodContext(args=None, reference=ref)
+    first = {"forget": {**qa_inputs([[1], [1, 1]]), "index": torch.tensor([0, 1])}}
+    again = {"forget": {**qa_inputs([[1, 1], [1]]), "index": torch.tensor([1, 0])}}
+    unindexed = {"forget": qa_inputs([[1]])}
+    [a] = reference_logps(ctx, first, ["forget"])
+    calls = CountingModel.calls
+    [b] = reference_logps(ctx, again, ["forget"])
+    assert CountingModel.calls == calls  # both examples remembered
+    assert a.tolist() == pytest.approx([-math.log(4), -2 * math.log(4)])
+    assert b.tolist() == pytest.approx([-2 * math.log(4), -math.log(4)])
+    reference_logps(ctx, unindexed, ["forget"])  # a batch without indices is always computed
+    assert CountingModel.calls == calls + 1
+
+
 def test_npo_retain_term_is_weighted_by_alpha():
     """Model == reference at beta 0.5: 4 ln 2 from the forget term; retain NLL ln 2 weighted 0.5 -> 4.5 ln 2."""
     model, ref = FixedLogits([0.0, 0.0]), FixedLogits([0.0, 0.0])

@@ -78,14 +78,38 @@ def tiny():
     return model, tok
 
 
-def test_batched_logprobs_match_one_at_a_time(tiny):
+@pytest.mark.parametrize("share_prompts", [False, True])
+def test_batched_logprobs_match_one_at_a_time(tiny, share_prompts):
     """Padding and sorting in batched scoring must not change any token's log-prob."""
     model, tok = tiny
-    batched = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=8)).token_logprobs("forget", "perturbed_answer")
-    single = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=1)).token_logprobs("forget", "perturbed_answer")
+    batched = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=8, share_prompts=share_prompts)
+                          ).token_logprobs("forget", "perturbed_answer")
+    single = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=1, share_prompts=False)
+                         ).token_logprobs("forget", "perturbed_answer")
     assert len(batched) == 9
     for b, s in zip(batched, single):
         np.testing.assert_allclose(b, s, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["tiny-llama", "tiny-gpt2"])
+def test_shared_prompt_scoring_matches_whole_sequences(tiny, arch):
+    """Reusing a question's KV cache for all its answers gives the log-probs of scoring each whole.
+
+    Several fields at once, uneven prompt lengths (left padding) and a batch size that splits the
+    questions: every answer's per-token log-probs agree with the one-sequence-at-a-time path.
+    """
+    _, tok = tiny
+    model = build_model(arch, tok, seed=1).eval()
+    fields = ["answer", "paraphrased_answer", "perturbed_answer"]
+    whole = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=1, share_prompts=False))
+    shared = EvalContext(model, tok, {"forget": QA}, EvalConfig(batch_size=6, share_prompts=True))
+    shared.score("forget", fields)
+    assert shared.forward_passes == 6  # 5 answers a question, at most 6 rows a batch: 3 batches of 2 passes
+    for field in fields:
+        got, want = shared.token_logprobs("forget", field), whole.token_logprobs("forget", field)
+        assert [len(g) for g in got] == [len(w) for w in want]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=2e-5)
 
 
 def test_logprobs_match_model_directly(tiny):
@@ -110,7 +134,7 @@ def test_context_caches_forward_passes(tiny):
     passes = ctx.forward_passes
     ctx.mean_logprob("forget", "answer")
     ctx.token_logprobs("forget", "answer")
-    assert ctx.forward_passes == passes == 1
+    assert ctx.forward_passes == passes == 2  # the prompts, then the answers on their KV cache
     assert ctx.mean_logprob("forget", "perturbed_answer").shape == (3, 3)
     ctx.generations("forget")
     ctx.generations("forget")
@@ -130,3 +154,33 @@ def test_full_metric_set_runs_and_forget_quality_needs_reference(tiny):
     assert row["forget_quality"] == pytest.approx(1.0)
     assert all(np.isfinite(v) for v in row.values())
     assert 0 <= row["model_utility"] <= 1
+
+
+@pytest.fixture(scope="module")
+def memorised(tiny):
+    """A tiny model trained on the answers of QA[:2] until it reproduces them under teacher forcing."""
+    from bench.batches import aligned_stream, merge_streams
+    from bench.encoding import encode_many
+    from bench.train import OptimConfig, make_accelerator, train
+    from methods.losses import mean_nll
+
+    _, tok = tiny
+    model = build_model("tiny-llama", tok, seed=0)
+    encoded = encode_many(tok, [(r["question"], r["answer"]) for r in QA[:2]], 64)
+    stream = merge_streams(aligned_stream({"forget": encoded}, 2, tok.pad_token_id, seed=0))
+    train(model, lambda m, b, _s: (mean_nll(m, b["forget"]), {}), stream, OptimConfig(steps=60, lr=1e-2),
+          make_accelerator())
+    return model.eval(), tok
+
+
+@pytest.mark.parametrize("max_new_tokens", [64, 3])
+def test_teacher_forced_answers_are_what_greedy_decoding_gives(memorised, max_new_tokens):
+    """Skipping the decoding of memorised answers changes no generation, only the work done."""
+    model, tok = memorised
+    fast = EvalContext(model, tok, {"forget": QA}, EvalConfig(max_new_tokens=max_new_tokens))
+    slow = EvalContext(model, tok, {"forget": QA}, EvalConfig(max_new_tokens=max_new_tokens, reuse_teacher_forcing=False))
+    assert fast.greedy_match("forget") == [True, True, False]  # the test is only meaningful if some match
+    assert fast.generations("forget") == slow.generations("forget")
+    if max_new_tokens == 64:
+        assert fast.generations("forget")[:2] == [QA[0]["answer"], QA[1]["answer"]]
+    assert (fast.generated_prompts, slow.generated_prompts) == (1, 3)

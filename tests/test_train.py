@@ -90,5 +90,8 @@ def test_aligned_views_share_indices_and_merge():
     batch = next(merged)
     assert set(batch) == {"forget", "alternate", "retain"}
     assert torch.equal(batch["alternate"]["input_ids"][:, 0] - 50, batch["forget"]["input_ids"][:, 0])
+    assert torch.equal(batch["forget"]["index"], batch["alternate"]["index"])
+    for row, i in enumerate(batch["forget"]["index"].tolist()):  # index: the example's position in its view
+        assert batch["forget"]["input_ids"][row].tolist() == answers[i].input_ids
     with pytest.raises(ValueError, match="equal length"):
         next(aligned_stream({"forget": answers, "alternate": refusals[:5]}, 4, 0, seed=1))
