@@ -188,6 +188,9 @@ class EvalContext:
                                position_ids=(prompt_mask.cumsum(-1) - 1).clamp_min(0), use_cache=True)
             owner = torch.tensor([b for b, g in enumerate(batch) for _ in groups[g]], device=self.device)
             cache = first.past_key_values
+            if cache is None:
+                raise ValueError(f"{type(self.model).__name__} returned no KV cache; set `share_prompts: false` "
+                                 "under `eval` to score every sequence whole")
             cache.reorder_cache(owner)  # one copy of the prompt's keys and values per answer
             answers = [e.input_ids[e.answer_start:] for g in batch for e in groups[g]]
             length = max(len(a) for a in answers)
