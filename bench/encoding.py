@@ -74,13 +74,19 @@ def collate(examples: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def pad(sequences: list[list[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pads token id lists to one width: (ids, attention_mask), each (B, T); left for generation."""
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        span = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, span] = torch.tensor(seq, dtype=torch.long)
+        mask[row, span] = 1
+    return ids, mask
+
+
 def collate_prompts(tokenizer, questions: list[str]) -> dict[str, torch.Tensor]:
     """Left-pads prompts for batched generation: input_ids, attention_mask, each (B, T)."""
-    prompts = [prompt_ids(tokenizer, q) for q in questions]
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, p in enumerate(prompts):
-        ids[row, width - len(p) :] = torch.tensor(p)
-        mask[row, width - len(p) :] = 1
+    ids, mask = pad([prompt_ids(tokenizer, q) for q in questions], tokenizer.pad_token_id, left=True)
     return {"input_ids": ids, "attention_mask": mask}

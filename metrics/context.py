@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.encoding import IGNORE_INDEX, Encoded, collate, collate_prompts, encode_many
+from bench.encoding import IGNORE_INDEX, Encoded, collate, collate_prompts, encode_many, pad
 
 PERTURBED = "perturbed_answer"
 
@@ -170,20 +170,14 @@ class EvalContext:
             flat_index.append(list(range(n, n + len(g))))
             n += len(g)
         out: list[Scored | None] = [None] * n
-        pad = self.tokenizer.pad_token_id
+        pad_id = self.tokenizer.pad_token_id
         while order:
             batch, rows = [], 0
             while order and (not batch or rows + len(groups[order[0]]) <= self.config.batch_size):
                 rows += len(groups[order[0]])
                 batch.append(order.pop(0))
-            prompts = [groups[g][0].input_ids[: groups[g][0].answer_start] for g in batch]
-            width = max(len(p) for p in prompts)
-            prompt_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            prompt_mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, p in enumerate(prompts):
-                prompt_ids[row, width - len(p):] = torch.tensor(p)
-                prompt_mask[row, width - len(p):] = 1
-            prompt_ids, prompt_mask = prompt_ids.to(self.device), prompt_mask.to(self.device)
+            prompt_ids, prompt_mask = (t.to(self.device) for t in pad(
+                [groups[g][0].input_ids[: groups[g][0].answer_start] for g in batch], pad_id, left=True))
             first = self.model(input_ids=prompt_ids, attention_mask=prompt_mask,
                                position_ids=(prompt_mask.cumsum(-1) - 1).clamp_min(0), use_cache=True)
             owner = torch.tensor([b for b, g in enumerate(batch) for _ in groups[g]], device=self.device)
@@ -193,14 +187,8 @@ class EvalContext:
                                  "under `eval` to score every sequence whole")
             cache.reorder_cache(owner)  # one copy of the prompt's keys and values per answer
             answers = [e.input_ids[e.answer_start:] for g in batch for e in groups[g]]
-            length = max(len(a) for a in answers)
-            answer_ids = torch.full((len(answers), length), pad, dtype=torch.long)
-            answer_mask = torch.zeros((len(answers), length), dtype=torch.long)
-            for row, a in enumerate(answers):
-                answer_ids[row, : len(a)] = torch.tensor(a)
-                answer_mask[row, : len(a)] = 1
-            answer_ids, answer_mask = answer_ids.to(self.device), answer_mask.to(self.device)
-            positions = prompt_mask.sum(-1)[owner].unsqueeze(1) + torch.arange(length, device=self.device)
+            answer_ids, answer_mask = (t.to(self.device) for t in pad(answers, pad_id))
+            positions = prompt_mask.sum(-1)[owner].unsqueeze(1) + torch.arange(answer_ids.shape[1], device=self.device)
             second = self.model(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask[owner], answer_mask], 1),
                                 position_ids=positions, past_key_values=cache, use_cache=True)
             self.forward_passes += 2

@@ -95,3 +95,12 @@ def test_aligned_views_share_indices_and_merge():
         assert batch["forget"]["input_ids"][row].tolist() == answers[i].input_ids
     with pytest.raises(ValueError, match="equal length"):
         next(aligned_stream({"forget": answers, "alternate": refusals[:5]}, 4, 0, seed=1))
+
+
+def test_pad_right_and_left():
+    from bench.encoding import pad
+
+    ids, mask = pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    ids, mask = pad([[5, 6, 7], [8]], pad_id=0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
