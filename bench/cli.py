@@ -1,9 +1,11 @@
-"""The `bench` command line: run, prepare, validate, list, leaderboard."""
+"""The `bench` command line: run, prepare, eval, validate, list, leaderboard."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -48,12 +50,15 @@ def cmd_run(args) -> int:
 
 def cmd_prepare(args) -> int:
     from .prepare import default_cache
-    from .runner import prepare_all
+    from .references import load_references
+    from .runner import attach_references, prepare_all
 
     suite = _load(args.suite, args.smoke)
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
-    for model, p in prepare_all(suite, cache, args.address).items():
-        print(f"{model}\n  data:   {p.data_dir}\n  target: {p.target_dir}\n  retain: {p.retain_dir}")
+    for model, p in attach_references(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
+        auc = load_references(p.references).get("retain_mia_mink_pp_auc")
+        print(f"{model}\n  data:       {p.data_dir}\n  target:     {p.target_dir}\n  retain:     {p.retain_dir}\n"
+              f"  references: {p.references}" + (f" (retain Min-K%++ AUROC {auc:.3f})" if auc is not None else ""))
     return 0
 
 
@@ -76,7 +81,7 @@ def cmd_list(args) -> int:
         from metrics import METRICS
 
         for m in METRICS:
-            print(f"{m.name:<20} v{m.version}  {m.description}\n{'':<24}{', '.join(m.outputs)}")
+            print(f"{m.name:<23} v{m.version}  {m.description}\n{'':<27}{', '.join(m.outputs)}")
     else:
         from .models import ZOO
 
@@ -95,6 +100,36 @@ def cmd_leaderboard(args) -> int:
         print(f"{args.results}: no result rows", file=sys.stderr)
         return 1
     print(render(df))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from metrics import METRICS, metric_columns
+
+    from .prepare import default_cache
+    from .registry import UnknownNameError
+    from .results import row_schema, write_row
+    from .standalone import evaluate_external
+
+    try:
+        for name in args.metrics or []:
+            METRICS.get(name)
+    except UnknownNameError as err:
+        raise SuiteError(f"--metrics: {err}") from None
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
+    row = evaluate_external(args.model, args.data, cache, args.retain_model, args.metrics, args.label,
+                            args.device, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+    unavailable = json.loads(row["metrics_unavailable"] or "{}")
+    shown = [c for c in metric_columns(args.metrics) if c in row]
+    width = max(map(len, shown))
+    for col in shown:
+        print(f"{col:<{width}}  " + (f"missing: {unavailable.get(col, '')}" if math.isnan(row[col]) else f"{row[col]:.6g}"))
+    print(f"eval {row['eval_s']:.1f} s, {row['eval_forward_passes']} forward passes, "
+          f"{row['eval_generated_prompts']} prompts decoded ({row['eval_decode_steps']} decode steps), "
+          f"peak memory {row['peak_mem_mb']:.0f} MB")
+    out_dir = Path(args.results_dir) / "eval"
+    path = write_row(out_dir, row, row_schema([], metric_columns()))
+    print(f"Row: {path}")
     return 0
 
 
@@ -119,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")
     p.set_defaults(fn=cmd_validate)
+    p = sub.add_parser("eval", help="evaluate any saved causal LM with the full metric set; write one row")
+    p.add_argument("--model", required=True, help="hub id or save_pretrained directory of the model to score")
+    p.add_argument("--data", required=True,
+                   help="a directory of split .jsonl files (forget, retain, holdout, real_authors, world_facts, "
+                        "forget_bio) or a suite YAML (its data and eval settings)")
+    p.add_argument("--retain-model", help="the model never trained on the forget set: forget quality and privacy "
+                                          "leakage compare against it (missing without it)")
+    p.add_argument("--metrics", nargs="+", metavar="FAMILY", help="metric families to run (default: all; "
+                                                                  "see `bench list metrics`)")
+    p.add_argument("--label", default="external", help="the row's `method` column (default: external)")
+    p.add_argument("--results-dir", default="results", help="the row goes to <results-dir>/eval/ (default: results)")
+    p.add_argument("--cache-dir", help="where a suite's data is generated (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: the suite's, or 64)")
+    p.add_argument("--max-new-tokens", type=int, help="greedy answer budget (default: the suite's, or 200)")
+    p.set_defaults(fn=cmd_eval)
     p = sub.add_parser("list", help="list registered methods, metrics or zoo models")
     p.add_argument("what", choices=["methods", "metrics", "models"])
     p.set_defaults(fn=cmd_list)

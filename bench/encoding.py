@@ -84,9 +84,3 @@ def pad(sequences: list[list[int]], pad_id: int, left: bool = False) -> tuple[to
         ids[row, span] = torch.tensor(seq, dtype=torch.long)
         mask[row, span] = 1
     return ids, mask
-
-
-def collate_prompts(tokenizer, questions: list[str]) -> dict[str, torch.Tensor]:
-    """Left-pads prompts for batched generation: input_ids, attention_mask, each (B, T)."""
-    ids, mask = pad([prompt_ids(tokenizer, q) for q in questions], tokenizer.pad_token_id, left=True)
-    return {"input_ids": ids, "attention_mask": mask}

@@ -22,8 +22,14 @@ COLUMNS = {  # column -> header
     "forget_greedy_exact_match": "forget EM",
     "retain_greedy_exact_match": "retain EM",
     "retain_rouge": "retain ROUGE",
+    "forget_verbmem": "forget VerbMem",
+    "mia_mink_pp_auc": "MIA AUROC (Min-K%++)",
+    "privleak": "privacy leakage",
 }
-SCIENTIFIC = {"forget_quality"}  # spans hundreds of orders of magnitude
+# PrivLeak within ±LEAK_BAND of 0 reads as the retain model's behaviour; outside it, the verdict says which way.
+LEAK_BAND = 20.0
+FORMATS = {"forget_quality": "{:.2e}",  # spans hundreds of orders of magnitude
+           "privleak": "{:.1f}"}  # a percentage
 REFERENCE_ORDER = {"none": 0, "retain": 1}
 
 
@@ -40,11 +46,21 @@ def mean_ci(values) -> tuple[float, float, int]:
     return float(v.mean()), float(half), n
 
 
-def format_ci(mean: float, half: float, scientific: bool) -> str:
-    fmt = "{:.2e}" if scientific else "{:.3f}"
+def format_ci(mean: float, half: float, fmt: str = "{:.3f}") -> str:
     if math.isnan(mean):
         return "—"
     return fmt.format(mean) if math.isnan(half) else f"{fmt.format(mean)} ± {fmt.format(half)}"
+
+
+def membership_verdict(privleak: float) -> str:
+    """What the mean privacy leakage says: still remembers (< -band), over-unlearned (> +band), or retain-like."""
+    if math.isnan(privleak):
+        return "—"
+    if privleak < -LEAK_BAND:
+        return "remembers"
+    if privleak > LEAK_BAND:
+        return "over-unlearned"
+    return "retain-like"
 
 
 def varying_hp_columns(df: pd.DataFrame) -> list[str]:
@@ -68,8 +84,10 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
         for col, header in COLUMNS.items():
             if col in part:
                 mean, half, _ = mean_ci(part[col].tolist())
-                row[header] = format_ci(mean, half, col in SCIENTIFIC)
+                row[header] = format_ci(mean, half, FORMATS.get(col, "{:.3f}"))
                 row[f"_{col}"] = mean
+        if "privleak" in part:
+            row["membership"] = membership_verdict(row.get("_privleak", float("nan")))
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -90,7 +108,11 @@ def render(df: pd.DataFrame) -> str:
     failed = int((df["status"] != "ok").sum())
     legend = ("Mean ± half-width of the 95% t-interval over seeds (n = seeds). Reference rows: `none` = the target "
               "before unlearning, `retain` = the model never trained on the forget set. Forget quality is a KS-test "
-              "p-value (higher = closer to the retain model); EM = greedy exact match.")
+              "p-value (higher = closer to the retain model); EM = greedy exact match. Membership inference "
+              "(forget vs holdout answers): AUROC 0.5 is the retain model's, 1 memorised, and well below 0.5 "
+              "over-unlearned: the forget set stands out by being unlikely, which leaks membership too. Privacy "
+              f"leakage (MUSE) is 0 for the retain model, about -100 for the target, > 0 over-unlearned; `membership` "
+              f"reads it with a ±{LEAK_BAND:g} band.")
     if failed:
         legend += f" {failed} row(s) failed and are not shown."
     return f"{body}\n\n{legend}\n"

@@ -11,8 +11,8 @@ temporary directory and renamed into place:
     data/<key>/<split>.jsonl         the dataset, TOFU column names; config.json
     tokenizers/<key>/                byte-level BPE of zoo models (save_pretrained)
     models/<model>-<role>-<key>/     role in {base, target, retain}: save_pretrained model + tokenizer,
-                                     prepare.json (what was trained, how, and how well it memorised);
-                                     retain entries also hold forget_truth_ratio.json
+                                     prepare.json (what was trained, how, and how well it memorised)
+    references/<model>-<key>.json    what trials compare against (see `bench.references`)
 
 A key hashes everything the artifact depends on: data, model name, prepare settings, seed.
 """
@@ -20,16 +20,15 @@ A key hashes everything the artifact depends on: data, model name, prepare setti
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from .atomic import atomic_dir
 from .data import data_key, evenly_spaced, prepare_data, read_splits
@@ -55,9 +54,7 @@ class Prepared:
     data_dir: str
     target_dir: str
     retain_dir: str
-
-    def retain_forget_truth_ratio(self) -> np.ndarray:
-        return np.array(json.loads((Path(self.retain_dir) / "forget_truth_ratio.json").read_text()))
+    references: str = ""  # the reference file for the suite's evaluation config, once computed
 
 
 def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
@@ -111,10 +108,11 @@ def _qa_pairs(records: list[dict]) -> list[tuple[str, str]]:
 
 def _train_stage(model, tokenizer, groups: list[list[dict]], steps: int, prepare, seed: int, log: Callable,
                  weights: list[float] | None = None) -> dict:
+    from methods.losses import mean_nll
+
     from .batches import batch_stream
     from .encoding import encode_many
     from .train import OptimConfig, make_accelerator, train
-    from methods.losses import mean_nll
 
     encoded = [encode_many(tokenizer, _qa_pairs(g), prepare.max_length) for g in groups]
     stream = batch_stream(encoded, prepare.batch_size, tokenizer.pad_token_id, seed, weights)
@@ -162,10 +160,14 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     """
     import torch
 
-    from metrics.context import EvalContext
-    from metrics.tofu import split_truth_ratio
-
-    from .models import build_model, count_parameters, is_zoo, load_model, load_tokenizer
+    from .models import (
+        build_model,
+        count_parameters,
+        is_zoo,
+        load_model,
+        load_tokenizer,
+    )
+    from .references import compute_references
 
     log = log or (lambda msg: print(f"[prepare {model_name}] {msg}", flush=True))
     found = find_prepared(model_name, data, prepare, cache)
@@ -216,11 +218,10 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
         with atomic_dir(dirs[role]) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            if role == "retain":
-                ratios = split_truth_ratio(EvalContext(model, tokenizer, {"forget": splits["forget"]}, eval_cfg), "forget")
-                (tmp / "forget_truth_ratio.json").write_text(json.dumps(ratios.tolist()))
             (tmp / "prepare.json").write_text(json.dumps(
                 {"role": role, "model": model_name, "train": stats, "greedy_exact_match": em,
                  "prepare": asdict(prepare), "data": asdict(data)}, indent=2))
     log("ready: " + ", ".join(f"{r} {dirs[r]}" for r in ("target", "retain")))
-    return Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]))
+    prepared = Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]))
+    # While torch is loaded: the statistics every trial compares against (see bench.references).
+    return dataclasses.replace(prepared, references=str(compute_references(prepared, eval_cfg, cache, threads)))

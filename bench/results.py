@@ -24,7 +24,8 @@ ID_COLUMNS = {"suite": pa.string(), "run_id": pa.string(), "trial_id": pa.string
 STATUS_COLUMNS = {"status": pa.string(), "error": pa.string()}
 COST_COLUMNS = {"train_s": pa.float64(), "eval_s": pa.float64(), "tokens": pa.int64(), "steps_done": pa.int64(),
                 "final_loss": pa.float64(), "train_log": pa.string(), "peak_mem_mb": pa.float64(),
-                "eval_forward_passes": pa.int64(), "eval_generated_prompts": pa.int64()}
+                "eval_forward_passes": pa.int64(), "eval_generated_prompts": pa.int64(), "eval_decode_steps": pa.int64()}
+DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "probe_generations": pa.string()}  # JSON
 PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(), "versions": pa.string(),
                       "started_at": pa.string(), "finished_at": pa.string()}
 
@@ -46,7 +47,7 @@ def row_schema(specs, metric_columns: list[str]) -> pa.Schema:
         for k, v in spec.hyperparameters().items():
             hp_values.setdefault(f"hp.{k}", []).append(v)
     fields = {**ID_COLUMNS, **{k: _arrow_type(v) for k, v in sorted(hp_values.items())}, **STATUS_COLUMNS,
-              **{m: pa.float64() for m in metric_columns}, **COST_COLUMNS, **PROVENANCE_COLUMNS}
+              **{m: pa.float64() for m in metric_columns}, **COST_COLUMNS, **DETAIL_COLUMNS, **PROVENANCE_COLUMNS}
     return pa.schema(list(fields.items()))
 
 

@@ -14,10 +14,11 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .prepare import Prepared, find_prepared, prepare_model
+from .references import compute_references, references_path
 from .results import existing_ids, row_schema, versions, write_row
 from .suite import Suite, TrialSpec
 from .trial import run_trial, spec_summary
@@ -44,6 +45,26 @@ def _init_ray(address: str | None, resources) -> None:
 
 def _prepare_remote(model, data, prepare, eval_cfg, cache, threads):
     return prepare_model(model, data, prepare, eval_cfg, Path(cache), threads)
+
+
+def _references_remote(prepared, eval_cfg, cache, threads):
+    return str(compute_references(prepared, eval_cfg, Path(cache), threads))
+
+
+def attach_references(suite: Suite, prepared: dict[str, Prepared], cache: Path,
+                      address: str | None = None) -> dict[str, Prepared]:
+    """Finds or computes each model's reference file (retain statistics, target probe answers)."""
+    paths = {m: references_path(p, suite.eval, cache) for m, p in prepared.items()}
+    missing = [m for m, path in paths.items() if not path.exists()]
+    if missing:
+        import ray
+
+        print(f"Computing the retain models' reference statistics for {', '.join(missing)}", flush=True)
+        _init_ray(address, suite.resources)
+        task = ray.remote(num_cpus=suite.resources.cpu, num_gpus=suite.resources.gpu)(_references_remote)
+        refs = [task.remote(prepared[m], suite.eval, str(cache), max(1, int(suite.resources.cpu))) for m in missing]
+        ray.get(refs)
+    return {m: replace(p, references=str(paths[m])) for m, p in prepared.items()}
 
 
 def prepare_all(suite: Suite, cache: Path, address: str | None = None) -> dict[str, Prepared]:
@@ -130,7 +151,7 @@ def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None
     if not pending:
         return out_dir
     started = time.perf_counter()
-    prepared = prepare_all(suite, cache, address)
+    prepared = attach_references(suite, prepare_all(suite, cache, address), cache, address)
     print(f"Models ready after {time.perf_counter() - started:.0f} s", flush=True)
 
     _init_ray(address, suite.resources)

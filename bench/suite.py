@@ -251,13 +251,14 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
     raise SuiteError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
-def _build(cls, raw: Any, where: str):
-    """Instantiates a config dataclass from a YAML mapping, checking keys, types and values."""
+def _build(cls, raw: Any, where: str, exclude: tuple[str, ...] = ()):
+    """Instantiates a config dataclass from a YAML mapping, checking keys, types and values
+    (`exclude`: fields set elsewhere in the suite, not accepted here)."""
     if raw is None:
         raw = {}
+    fields = {k: v for k, v in _fields(cls).items() if k not in exclude}
     if not isinstance(raw, dict):
-        raise SuiteError(f"{where}: expected a mapping with keys {', '.join(_fields(cls))}, got {raw!r}")
-    fields = _fields(cls)
+        raise SuiteError(f"{where}: expected a mapping with keys {', '.join(fields)}, got {raw!r}")
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise SuiteError(f"{where}: unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
@@ -312,7 +313,35 @@ def _method_entry(raw: Any, where: str) -> MethodEntry:
     return MethodEntry(method.name, args, grid)
 
 
-TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "seeds", "methods", "resources")
+TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "metrics", "probes", "seeds", "methods",
+             "resources")
+EVAL_LISTS = ("metrics", "probes")  # top-level keys that land in the evaluation config
+
+
+def _metric_families(raw: Any, where: str) -> tuple[str, ...]:
+    from metrics import METRICS
+
+    from .registry import UnknownNameError
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, str) for m in raw):
+        raise SuiteError(f"{where}: expected a non-empty list of metric families ({', '.join(METRICS.names())}), "
+                         f"got {raw!r}")
+    for i, name in enumerate(raw):
+        try:
+            METRICS.get(name)
+        except UnknownNameError as err:
+            raise SuiteError(f"{where}[{i}]: {err}") from None
+    return tuple(dict.fromkeys(raw))
+
+
+def _probes(raw: Any, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(q, str) and q.strip() for q in raw):
+        raise SuiteError(f"{where}: expected a list of non-empty prompt strings (questions), got {raw!r}")
+    return tuple(raw)
 
 
 def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
@@ -347,7 +376,9 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         data=data,
         prepare=_build(PrepareConfig, raw.get("prepare"), f"{path}: prepare"),
         unlearn=unlearn,
-        eval=_build(EvalConfig, raw.get("eval"), f"{path}: eval"),
+        eval=dataclasses.replace(_build(EvalConfig, raw.get("eval"), f"{path}: eval", exclude=EVAL_LISTS),
+                                 metrics=_metric_families(raw.get("metrics"), f"{path}: metrics"),
+                                 probes=_probes(raw.get("probes"), f"{path}: probes")),
         resources=_build(Resources, raw.get("resources"), f"{path}: resources"),
     )
     for i, entry in enumerate(suite.methods):

@@ -19,7 +19,7 @@ from pathlib import Path
 from .prepare import Prepared
 from .suite import TrialSpec
 
-EVAL_SPLITS = ("forget", "retain", "real_authors", "world_facts")
+EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
 
 
 def _now() -> str:
@@ -91,20 +91,34 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
             "train_log": json.dumps(result.last_parts, sort_keys=True)}
 
 
-def evaluate_model(model, tokenizer, spec: TrialSpec, splits: dict, prepared: Prepared) -> dict:
-    """Runs every registered metric family on the evaluation splits; returns metrics and cost."""
+def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> dict:
+    """Runs the chosen metric families (all by default) and the probes; returns metrics and cost.
+
+    Args:
+        splits: evaluation splits by name (see EVAL_SPLITS); the retain split is cut to
+            `eval_cfg.retain_questions` here.
+        reference: what the metrics compare against (`bench.references`); without the retain
+            model's statistics, forget quality and privacy leakage are NaN with the reason recorded.
+    """
     from metrics import EvalContext, evaluate
 
     from .data import evenly_spaced
 
-    eval_splits = {s: splits[s] for s in EVAL_SPLITS}
-    eval_splits["retain"] = evenly_spaced(splits["retain"], spec.eval.retain_questions)
+    eval_splits = {s: splits[s] for s in EVAL_SPLITS if s in splits}
+    if "retain" in eval_splits:
+        eval_splits["retain"] = evenly_spaced(eval_splits["retain"], eval_cfg.retain_questions)
     started = time.perf_counter()
-    ctx = EvalContext(model, tokenizer, eval_splits, spec.eval,
-                      reference={"retain_forget_truth_ratio": prepared.retain_forget_truth_ratio()})
-    metrics = evaluate(ctx)
+    ctx = EvalContext(model, tokenizer, eval_splits, eval_cfg, reference=reference)
+    metrics = evaluate(ctx, eval_cfg.metrics or None)
+    probes = []
+    if eval_cfg.probes:
+        before = reference.get("target_probe_answers") or [None] * len(eval_cfg.probes)
+        probes = [{"prompt": q, "before": b, "after": a}
+                  for q, b, a in zip(eval_cfg.probes, before, ctx.generate(list(eval_cfg.probes)))]
     return {**metrics, "eval_s": time.perf_counter() - started, "eval_forward_passes": ctx.forward_passes,
-            "eval_generated_prompts": ctx.generated_prompts}
+            "eval_generated_prompts": ctx.generated_prompts, "eval_decode_steps": ctx.decode_steps,
+            "metrics_unavailable": json.dumps(ctx.unavailable, sort_keys=True) if ctx.unavailable else None,
+            "probe_generations": json.dumps(probes) if probes else None}
 
 
 def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
@@ -116,6 +130,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
 
     from .data import read_splits
     from .models import load_model, load_tokenizer
+    from .references import load_references
 
     started_at = _now()
     row = {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
@@ -129,7 +144,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
         _seed_everything(spec.seed)
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        splits = read_splits(Path(prepared.data_dir), ["forget", "retain", *EVAL_SPLITS[2:]])
+        splits = read_splits(Path(prepared.data_dir), list(EVAL_SPLITS))
         model_dir = prepared.retain_dir if spec.method == "retain" else prepared.target_dir
         tokenizer = load_tokenizer(model_dir)
         model = load_model(model_dir)
@@ -137,7 +152,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
             row.update(unlearn(model, tokenizer, spec, splits))
         else:
             row.update({"train_s": 0.0, "tokens": 0, "steps_done": 0})
-        row.update(evaluate_model(model, tokenizer, spec, splits, prepared))
+        row.update(evaluate_model(model, tokenizer, spec.eval, splits, load_references(prepared.references)))
         row.update(status="ok", error=None)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")

@@ -1,7 +1,14 @@
 """Evaluation metrics: one module per family, each registering in `METRICS`, all reading one context."""
 
-from . import tofu  # noqa: F401  (registration happens on import)
-from .base import METRICS, MetricSpec, evaluate, metric_columns
+from . import memorization, mia, tofu  # noqa: F401  (registration happens on import)
+from .base import (
+    METRICS,
+    MetricSpec,
+    MetricUnavailable,
+    evaluate,
+    metric_columns,
+    prefetch,
+)
 from .context import EvalConfig, EvalContext
 
-__all__ = ["METRICS", "MetricSpec", "EvalConfig", "EvalContext", "evaluate", "metric_columns"]
+__all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "evaluate", "metric_columns", "prefetch"]

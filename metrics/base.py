@@ -1,15 +1,27 @@
 """The metric registry.
 
 A metric family reads from a shared `EvalContext` and returns named scalars. It declares each
-output's direction (`higher_is_better`) and a version that is bumped whenever its numbers move.
+output's direction (`higher_is_better`), a version that is bumped whenever its numbers move, and
+which answer fields of which splits it reads, so `evaluate` can score every field a split needs in
+one sweep (each question's prompt runs once, whatever order the families run in).
+
+A family that cannot be computed on this evaluation (no retain model to compare against, a split
+the data does not have) raises `MetricUnavailable`: its columns are NaN and the reason is kept,
+never a made-up 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bench.registry import Registry
+
+from .context import MissingSplit
+
+
+class MetricUnavailable(Exception):
+    """This evaluation lacks what the family needs; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -18,31 +30,74 @@ class MetricSpec:
     fn: Callable
     outputs: dict[str, bool]  # output column -> higher is better
     version: int
+    reads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # split -> answer fields scored
 
     @property
     def description(self) -> str:
         return (self.fn.__doc__ or "").strip().splitlines()[0] if self.fn.__doc__ else ""
 
 
-def _make_spec(name, fn, *, outputs, version) -> MetricSpec:
-    return MetricSpec(name, fn, dict(outputs), version)
+def per_split(ctx, splits, column: str, fn: Callable[[str], float]) -> dict[str, float]:
+    """`{column.format(split=s): fn(s)}` over the splits; a split the context lacks gives NaN, with the reason."""
+    out = {}
+    for split in splits:
+        col = column.format(split=split)
+        if ctx.has(split):
+            out[col] = fn(split)
+        else:
+            out[col] = float("nan")
+            ctx.unavailable[col] = f"evaluation split {split!r} is missing or empty"
+    return out
+
+
+def _make_spec(name, fn, *, outputs, version, reads=None) -> MetricSpec:
+    return MetricSpec(name, fn, dict(outputs), version, {s: tuple(f) for s, f in (reads or {}).items()})
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", _make_spec)
 
 
-def evaluate(ctx, families: list[str] | None = None) -> dict[str, float]:
-    """Runs metric families (default: all) on one context and merges their outputs."""
+FIELD_ORDER = ("answer", "paraphrased_answer", "perturbed_answer")
+
+
+def prefetch(ctx, families: list[str] | tuple[str, ...] | None = None) -> None:
+    """Scores, split by split, every answer field the families read, in one sweep per split.
+
+    Fields go in a fixed order, so a split scored for different families batches the same way and
+    gives bit-identical numbers (the retain model's reference statistics rely on this).
+    """
+    wanted: dict[str, set[str]] = {}
+    for spec in (METRICS.get(n) for n in (families or METRICS.names())):
+        for split, fields in spec.reads.items():
+            wanted.setdefault(split, set()).update(fields)
+    for split, fields in wanted.items():
+        if ctx.has(split):
+            present = set(ctx.records(split)[0])
+            ctx.score(split, sorted(fields & present, key=lambda f: (FIELD_ORDER + (f,)).index(f)))
+
+
+def evaluate(ctx, families: list[str] | tuple[str, ...] | None = None) -> dict[str, float]:
+    """Runs metric families (default: all) on one context and merges their outputs.
+
+    A family that raises `MetricUnavailable` (or reads a split the context lacks) contributes NaN
+    columns; the reasons are in `ctx.unavailable` (column -> reason).
+    """
+    specs = [METRICS.get(name) for name in (families or METRICS.names())]
+    prefetch(ctx, families)
     row: dict[str, float] = {}
-    for name in families if families is not None else METRICS.names():
-        spec = METRICS.get(name)
-        values = spec.fn(ctx)
+    for spec in specs:
+        try:
+            values = spec.fn(ctx)
+        except (MetricUnavailable, MissingSplit) as err:
+            ctx.unavailable.update({col: f"{spec.name}: {err}" for col in spec.outputs})
+            row.update({col: float("nan") for col in spec.outputs})
+            continue
         if set(values) != set(spec.outputs):
-            raise RuntimeError(f"metric {name!r} returned {sorted(values)}, declared {sorted(spec.outputs)}")
+            raise RuntimeError(f"metric {spec.name!r} returned {sorted(values)}, declared {sorted(spec.outputs)}")
         row.update({k: float(v) for k, v in values.items()})
     return row
 
 
-def metric_columns(families: list[str] | None = None) -> list[str]:
+def metric_columns(families: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """Every output column the families produce, in registry order."""
     return [col for name in (families or METRICS.names()) for col in METRICS.get(name).outputs]

@@ -1,9 +1,9 @@
 """The evaluation context: every expensive quantity computed once per model and split.
 
-Families read per-token log-probabilities of answers, paraphrases and perturbations, and greedy
-generations, from here; each is computed in batched forward passes on first use and cached, so
-adding a metric does not add a forward pass. `forward_passes` and `generated_prompts` count the
-work actually done.
+Families read per-token quantities of answers, paraphrases and perturbations (log-prob, whether
+the greedy next token is right, the Min-K%++ z-score) and greedy generations from here; each is
+computed in batched forward passes on first use and cached, so adding a metric does not add a
+forward pass. `forward_passes`, `generated_prompts` and `decode_steps` count the work actually done.
 """
 
 from __future__ import annotations
@@ -13,11 +13,62 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.encoding import IGNORE_INDEX, Encoded, collate, collate_prompts, encode_many, pad
+from bench.encoding import IGNORE_INDEX, Encoded, collate, encode_many, pad, prompt_ids
 
 PERTURBED = "perturbed_answer"
+MIN_VARIANCE = 1e-6  # Min-K%++ clamps the next-token log-prob variance from below
 
-Scored = tuple  # (per-token log-probs of an answer (n,), whether every token is the greedy argmax)
+
+class MissingSplit(KeyError):
+    """An evaluation split a metric reads is absent or empty."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """Per-token quantities of one scored answer (end-of-sequence included when it was not cut off).
+
+    Attributes:
+        logp: log p(token | true prefix), (n,).
+        hit: whether the token is the model's argmax given the true prefix, (n,).
+        zscore: Min-K%++'s (log p(token) - mu) / sigma under the model's next-token distribution, (n,);
+            computed for true answers only (what membership inference scores), NaN for the others.
+        ends_with_eos: whether the last token is end-of-sequence (membership scores leave it out).
+    """
+
+    logp: np.ndarray
+    hit: np.ndarray
+    zscore: np.ndarray
+    ends_with_eos: bool
+
+    @property
+    def content(self) -> slice:
+        """The tokens of the text itself: end-of-sequence left out."""
+        return slice(0, len(self.logp) - 1 if self.ends_with_eos and len(self.logp) > 1 else len(self.logp))
+
+
+def token_statistics(logits: torch.Tensor, targets: torch.Tensor,
+                     zscore_rows: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """Log-prob, greedy hit and Min-K%++ z-score of each target token, from logits (B, T, V) and targets (B, T).
+
+    Min-K%++ (Zhang et al. 2024): mu = sum_z p_z log p_z and sigma^2 = sum_z p_z (log p_z)^2 - mu^2 under
+    the model's own next-token distribution, variance clamped at MIN_VARIANCE. The moments cost three
+    passes over the vocabulary, so they are computed only for `zscore_rows` (default: all); the other
+    rows' z-scores are NaN.
+    """
+    logp_all = torch.log_softmax(logits.float(), dim=-1)
+    logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    z = torch.full_like(logp, float("nan"))
+    rows = torch.arange(len(logp), device=logp.device) if zscore_rows is None else zscore_rows
+    if len(rows):
+        sub = logp_all[rows]
+        probs = sub.exp()
+        mu = (probs * sub).sum(-1)
+        var = ((probs * sub.square()).sum(-1) - mu.square()).clamp_min(MIN_VARIANCE)
+        z[rows] = (logp[rows] - mu) / var.sqrt()
+    return logp, logits.argmax(-1) == targets, z
 
 
 @dataclass(frozen=True)
@@ -33,6 +84,11 @@ class EvalConfig:
             answers (needs a model that returns `past_key_values`; false scores every sequence whole).
         reuse_teacher_forcing: skip decoding a question whose true answer is the argmax at every
             token under teacher forcing (greedy decoding would reproduce it exactly).
+        mink_k: the share k of lowest-scoring tokens Min-K% and Min-K%++ average (0 < k <= 1).
+        verbatim_prefix_tokens: tokens of each forget text given as the prompt for verbatim memorization.
+        verbatim_new_tokens: greedy continuation length, and the length the true continuation is cut to.
+        metrics: metric families to run (empty = every registered family); set by the suite's `metrics:`.
+        probes: prompts answered greedily before and after unlearning; set by the suite's `probes:`.
     """
 
     batch_size: int = 64
@@ -41,6 +97,22 @@ class EvalConfig:
     retain_questions: int = 200
     share_prompts: bool = True
     reuse_teacher_forcing: bool = True
+    mink_k: float = 0.4
+    verbatim_prefix_tokens: int = 32
+    verbatim_new_tokens: int = 128
+    metrics: tuple[str, ...] = ()
+    probes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        # Lists from YAML or JSON become tuples, so configs stay hashable and compare equal.
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "probes", tuple(self.probes))
+        if not 0 < self.mink_k <= 1:
+            raise ValueError(f"mink_k must be in (0, 1], got {self.mink_k}")
+        if min(self.batch_size, self.max_new_tokens, self.max_length, self.verbatim_prefix_tokens,
+               self.verbatim_new_tokens) < 1:
+            raise ValueError("batch_size, max_new_tokens, max_length, verbatim_prefix_tokens and "
+                             "verbatim_new_tokens must be >= 1")
 
 
 class EvalContext:
@@ -65,6 +137,8 @@ class EvalContext:
         self.reference = reference or {}
         self.forward_passes = 0
         self.generated_prompts = 0
+        self.decode_steps = 0
+        self.unavailable: dict[str, str] = {}  # metric column -> why it could not be computed
         self._cache: dict = {}
 
     @property
@@ -76,7 +150,7 @@ class EvalContext:
 
     def records(self, split: str) -> list[dict]:
         if not self.has(split):
-            raise KeyError(f"evaluation split {split!r} is missing or empty; have {sorted(self.splits)}")
+            raise MissingSplit(f"evaluation split {split!r} is missing or empty; have {sorted(self.splits)}")
         return self.splits[split]
 
     def mean_logprob(self, split: str, field: str = "answer") -> np.ndarray:
@@ -92,8 +166,12 @@ class EvalContext:
 
     def token_logprobs(self, split: str, field: str = "answer") -> list[np.ndarray]:
         """Per-token log-probs of each answer (end-of-sequence included); perturbed ones flattened."""
+        return [t.logp for t in self.token_scores(split, field)]
+
+    def token_scores(self, split: str, field: str = "answer") -> list[TokenScores]:
+        """Per-token quantities of each answer of a split (perturbed ones flattened)."""
         self.score(split, [field])
-        return self._cache[("token_logprobs", split, field)]
+        return self._cache[("token_scores", split, field)]
 
     def score(self, split: str, fields: list[str]) -> None:
         """Scores the answer fields of a split together, so each question's prompt is run once.
@@ -101,27 +179,28 @@ class EvalContext:
         A family that will read several fields of a split (answer, paraphrase, perturbations) asks for
         them here first; fields already scored are skipped.
         """
-        missing = [f for f in dict.fromkeys(fields) if ("token_logprobs", split, f) not in self._cache]
+        missing = [f for f in dict.fromkeys(fields) if ("token_scores", split, f) not in self._cache]
         if not missing:
             return
         records = self.records(split)
         answers = [[a for f in missing for a in (r[f] if f == PERTURBED else [r[f]])] for r in records]
-        scored = self._score_questions([r["question"] for r in records], answers)
+        true_answer = [f == "answer" for r in records for f in missing for _ in (r[f] if f == PERTURBED else [r[f]])]
+        scored = self._score_questions([r["question"] for r in records], answers, true_answer)
         for i, field in enumerate(missing):
             per_field = []
             for r, per_question in zip(records, scored):
                 offset = sum(len(r[f]) if f == PERTURBED else 1 for f in missing[:i])
                 per_field += per_question[offset : offset + (len(r[field]) if field == PERTURBED else 1)]
-            self._cache[("token_logprobs", split, field)] = [logp for logp, _ in per_field]
-            self._cache[("greedy_match", split, field)] = [match for _, match in per_field]
+            self._cache[("token_scores", split, field)] = per_field
 
     def greedy_match(self, split: str, field: str = "answer") -> list[bool]:
         """Whether every answer token (end-of-sequence included) is the model's argmax given the true prefix."""
-        self.score(split, [field])
-        return self._cache[("greedy_match", split, field)]
+        return [bool(t.hit.all()) for t in self.token_scores(split, field)]
 
-    def _score_questions(self, questions: list[str], answers: list[list[str]]) -> list[list[Scored]]:
-        """Per-token answer log-probs and greedy matches, grouped like `answers` (a list per question)."""
+    def _score_questions(self, questions: list[str], answers: list[list[str]],
+                         zscore: list[bool]) -> list[list[TokenScores]]:
+        """Per-token answer quantities, grouped like `answers` (a list per question); `zscore` flags
+        the (flattened) answers that need Min-K%++ z-scores."""
         encoded = encode_many(self.tokenizer, [(q, a) for q, ans in zip(questions, answers) for a in ans],
                               self.config.max_length)
         groups, start = [], 0
@@ -129,34 +208,41 @@ class EvalContext:
             groups.append(encoded[start : start + len(ans)])
             start += len(ans)
         shared = self.config.share_prompts and all(g[0].answer_start > 0 for g in groups if g)
-        flat = self._score_shared_prompts(groups) if shared else self._score([e for g in groups for e in g])
+        flat = self._score_shared_prompts(groups, zscore) if shared else self._score([e for g in groups for e in g], zscore)
         out, start = [], 0
         for g in groups:
             out.append(flat[start : start + len(g)])
             start += len(g)
         return out
 
+    def _rows(self, flat_rows: list[int], wanted: list[bool]) -> torch.Tensor:
+        """Positions within a batch (whose rows are `flat_rows`) of the rows flagged in `wanted`."""
+        return torch.tensor([row for row, i in enumerate(flat_rows) if wanted[i]], dtype=torch.long, device=self.device)
+
+    def _unpack(self, stats: tuple[torch.Tensor, ...], targets: torch.Tensor, row: int, keep) -> TokenScores:
+        logp, hit, z = (t[row][keep].cpu().numpy() for t in stats)
+        ids = targets[row][keep]
+        return TokenScores(logp.astype(np.float64), hit, z.astype(np.float64),
+                           bool(len(ids)) and int(ids[-1]) == self.tokenizer.eos_token_id)
+
     @torch.inference_mode()
-    def _score(self, encoded: list[Encoded]) -> list[Scored]:
+    def _score(self, encoded: list[Encoded], zscore: list[bool]) -> list[TokenScores]:
         """Scores each sequence on its own (prompt included), length-sorted into batches."""
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))  # less padding
-        out: list[Scored | None] = [None] * len(encoded)
+        out: list[TokenScores | None] = [None] * len(encoded)
         for start in range(0, len(order), self.config.batch_size):
             idx = order[start : start + self.config.batch_size]
             batch = {k: v.to(self.device) for k, v in collate([encoded[i] for i in idx], self.tokenizer.pad_token_id).items()}
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             self.forward_passes += 1
             labels = batch["labels"][:, 1:]
-            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            token_logp = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-            hit = logits[:, :-1].argmax(-1) == labels
+            stats = token_statistics(logits[:, :-1], labels.clamp_min(0), self._rows(idx, zscore))
             for row, i in enumerate(idx):
-                keep = labels[row] != IGNORE_INDEX
-                out[i] = (token_logp[row][keep].cpu().numpy().astype(np.float64), bool(hit[row][keep].all()))
+                out[i] = self._unpack(stats, labels, row, labels[row] != IGNORE_INDEX)
         return out  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _score_shared_prompts(self, groups: list[list[Encoded]]) -> list[Scored]:
+    def _score_shared_prompts(self, groups: list[list[Encoded]], zscore: list[bool]) -> list[TokenScores]:
         """Scores groups of answers to one prompt each: the prompt runs once, its KV cache is reused.
 
         On TOFU-style data the prompt is about half of every scored sequence and a question has up to
@@ -169,7 +255,7 @@ class EvalContext:
         for g in groups:
             flat_index.append(list(range(n, n + len(g))))
             n += len(g)
-        out: list[Scored | None] = [None] * n
+        out: list[TokenScores | None] = [None] * n
         pad_id = self.tokenizer.pad_token_id
         while order:
             batch, rows = [], 0
@@ -194,12 +280,10 @@ class EvalContext:
             self.forward_passes += 2
             # The prompt's last position predicts the first answer token.
             logits = torch.cat([first.logits[owner, -1:], second.logits[:, :-1]], dim=1)
-            token_logp = torch.log_softmax(logits.float(), -1).gather(-1, answer_ids.unsqueeze(-1)).squeeze(-1)
-            hit = logits.argmax(-1) == answer_ids
             rows_out = [i for g in batch for i in flat_index[g]]
+            stats = token_statistics(logits, answer_ids, self._rows(rows_out, zscore))
             for row, i in enumerate(rows_out):
-                n_tokens = len(answers[row])
-                out[i] = (token_logp[row, :n_tokens].cpu().numpy().astype(np.float64), bool(hit[row, :n_tokens].all()))
+                out[i] = self._unpack(stats, answer_ids, row, slice(0, len(answers[row])))
         return out  # type: ignore[return-value]
 
     def generations(self, split: str) -> list[str]:
@@ -234,20 +318,47 @@ class EvalContext:
             out.append(self.tokenizer.decode(tokens, skip_special_tokens=True).strip())
         return out
 
-    @torch.inference_mode()
+    def continuations(self, split: str) -> list[tuple[str, str]]:
+        """(greedy continuation, true continuation) of each text of a split, given its first tokens.
+
+        The prompt is the first `verbatim_prefix_tokens` tokens of the text, as the text was trained on
+        (beginning-of-sequence, then the text); the truth is the next `verbatim_new_tokens` tokens.
+        """
+        key = ("continuations", split)
+        if key not in self._cache:
+            tok, cfg = self.tokenizer, self.config
+            bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+            texts = tok([r["text"] for r in self.records(split)], add_special_tokens=False)["input_ids"]
+            short = [i for i, ids in enumerate(texts) if len(ids) <= cfg.verbatim_prefix_tokens]
+            if short:
+                raise ValueError(f"split {split!r}: text {short[0]} has no tokens after its "
+                                 f"{cfg.verbatim_prefix_tokens}-token prefix; lower verbatim_prefix_tokens")
+            prompts = [bos + ids[: cfg.verbatim_prefix_tokens] for ids in texts]
+            truths = [tok.decode(ids[cfg.verbatim_prefix_tokens : cfg.verbatim_prefix_tokens + cfg.verbatim_new_tokens],
+                                 skip_special_tokens=True).strip() for ids in texts]
+            self._cache[key] = list(zip(self.generate_from_ids(prompts, cfg.verbatim_new_tokens), truths))
+        return self._cache[key]
+
     def generate(self, questions: list[str]) -> list[str]:
+        """Greedy answers to questions in the harness's prompt format, cut at end-of-sequence and stripped."""
+        return self.generate_from_ids([prompt_ids(self.tokenizer, q) for q in questions], self.config.max_new_tokens)
+
+    @torch.inference_mode()
+    def generate_from_ids(self, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
+        """Greedy continuations of token-id prompts (batched, left-padded), cut at end-of-sequence, stripped."""
         tok = self.tokenizer
-        order = sorted(range(len(questions)), key=lambda i: len(questions[i]))
-        out: list[str] = [""] * len(questions)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out: list[str] = [""] * len(prompts)
         for start in range(0, len(order), self.config.batch_size):
             idx = order[start : start + self.config.batch_size]
-            batch = {k: v.to(self.device) for k, v in collate_prompts(tok, [questions[i] for i in idx]).items()}
+            ids, mask = (t.to(self.device) for t in pad([prompts[i] for i in idx], tok.pad_token_id, left=True))
             generated = self.model.generate(
-                **batch, max_new_tokens=self.config.max_new_tokens, do_sample=False,
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
             )
+            new_tokens = generated[:, ids.shape[1] :]
             self.generated_prompts += len(idx)
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
+            self.decode_steps += new_tokens.shape[1]
             for row, i in enumerate(idx):
                 tokens = new_tokens[row].tolist()
                 if tok.eos_token_id in tokens:

@@ -7,27 +7,37 @@ Splits read: `forget`, `retain`, `real_authors`, `world_facts`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.stats import hmean, ks_2samp
 
-from .base import METRICS
+from .base import METRICS, MetricUnavailable, per_split
 from .context import PERTURBED, EvalContext
 
 QA_SPLITS = ("forget", "retain")
 GENERAL_SPLITS = ("real_authors", "world_facts")
 UTILITY_SPLITS = ("retain",) + GENERAL_SPLITS
 
-_scorer = None
+@functools.lru_cache(maxsize=1)
+def _rouge_l_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def rouge_l(reference: str, generation: str):
+    """ROUGE-L of a generation against a reference (rouge-score, Porter stemmer): precision, recall, fmeasure.
+
+    Memoised: TOFU's ROUGE (recall) and MUSE's knowledge memorization (F1) score the same pairs.
+    """
+    return _rouge_l_scorer().score(reference, generation)["rougeL"]
 
 
 def rouge_l_recall(answer: str, generation: str) -> float:
-    """ROUGE-L recall of a generation against the true answer (rouge-score, Porter stemmer)."""
-    global _scorer
-    if _scorer is None:
-        from rouge_score import rouge_scorer
-
-        _scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return _scorer.score(answer, generation)["rougeL"].recall
+    """ROUGE-L recall of a generation against the true answer, as TOFU reports it."""
+    return rouge_l(answer, generation).recall
 
 
 def normalized_option_prob(answer_mlp: np.ndarray, perturbed_mlp: np.ndarray) -> np.ndarray:
@@ -66,9 +76,18 @@ def harmonic_mean(values: list[float]) -> float:
     return 0.0 if (arr <= 0).any() else float(hmean(arr))
 
 
+def tofu_fields(split: str) -> tuple[str, ...]:
+    """The answer forms TOFU scores on a split."""
+    return ("answer", "paraphrased_answer", PERTURBED) if split in QA_SPLITS else ("answer", PERTURBED)
+
+
+def tofu_reads(splits) -> dict[str, tuple[str, ...]]:
+    return {s: tofu_fields(s) for s in splits}
+
+
 def score_split(ctx: EvalContext, split: str) -> None:
     """Scores every answer form TOFU reads on a split in one sweep (the prompt runs once per question)."""
-    ctx.score(split, ["answer", "paraphrased_answer", PERTURBED] if split in QA_SPLITS else ["answer", PERTURBED])
+    ctx.score(split, list(tofu_fields(split)))
 
 
 def split_truth_ratio(ctx: EvalContext, split: str) -> np.ndarray:
@@ -97,34 +116,37 @@ def split_truth_ratio_stat(ctx: EvalContext, split: str) -> float:
 ALL_SPLITS = QA_SPLITS + GENERAL_SPLITS
 
 
-@METRICS.register("probability", outputs={f"{s}_prob": s != "forget" for s in ALL_SPLITS}, version=1)
+@METRICS.register("probability", outputs={f"{s}_prob": s != "forget" for s in ALL_SPLITS}, version=1,
+                  reads=tofu_reads(ALL_SPLITS))
 def probability(ctx: EvalContext) -> dict[str, float]:
     """Mean P̄(answer) on forget/retain; mean P̄(a)/(P̄(a)+ΣP̄(a')) on the general-knowledge splits."""
-    return {f"{s}_prob": split_probability(ctx, s) for s in ALL_SPLITS}
+    return per_split(ctx, ALL_SPLITS, "{split}_prob", lambda s: split_probability(ctx, s))
 
 
-@METRICS.register("rouge", outputs={f"{s}_rouge": s != "forget" for s in ALL_SPLITS}, version=1)
+@METRICS.register("rouge", outputs={f"{s}_rouge": s != "forget" for s in ALL_SPLITS}, version=1,
+                  reads={s: ("answer",) for s in ALL_SPLITS})  # generations reuse teacher forcing
 def rouge(ctx: EvalContext) -> dict[str, float]:
     """ROUGE-L recall of the greedy answer against the true answer, per split."""
-    return {f"{s}_rouge": split_rouge(ctx, s) for s in ALL_SPLITS}
+    return per_split(ctx, ALL_SPLITS, "{split}_rouge", lambda s: split_rouge(ctx, s))
 
 
-@METRICS.register("truth_ratio", outputs={f"{s}_truth_ratio": True for s in ALL_SPLITS}, version=1)
+@METRICS.register("truth_ratio", outputs={f"{s}_truth_ratio": True for s in ALL_SPLITS}, version=1,
+                  reads=tofu_reads(ALL_SPLITS))
 def truth_ratio_family(ctx: EvalContext) -> dict[str, float]:
     """Truth ratio: mean min(R,1/R) on forget, mean max(0,1-R) elsewhere (R = P_wrong/P_correct)."""
-    return {f"{s}_truth_ratio": split_truth_ratio_stat(ctx, s) for s in ALL_SPLITS}
+    return per_split(ctx, ALL_SPLITS, "{split}_truth_ratio", lambda s: split_truth_ratio_stat(ctx, s))
 
 
-@METRICS.register("forget_quality", outputs={"forget_quality": True}, version=1)
+@METRICS.register("forget_quality", outputs={"forget_quality": True}, version=1, reads=tofu_reads(["forget"]))
 def forget_quality(ctx: EvalContext) -> dict[str, float]:
     """KS-test p-value of forget truth ratios against the retain model's (1 = indistinguishable)."""
     if "retain_forget_truth_ratio" not in ctx.reference:
-        raise KeyError("forget_quality needs the retain model's forget truth ratios (reference['retain_forget_truth_ratio'])")
+        raise MetricUnavailable("needs the retain model's forget truth ratios (give a retain model)")
     r_retain = np.asarray(ctx.reference["retain_forget_truth_ratio"])
     return {"forget_quality": ks_forget_quality(split_truth_ratio(ctx, "forget"), r_retain)}
 
 
-@METRICS.register("model_utility", outputs={"model_utility": True}, version=1)
+@METRICS.register("model_utility", outputs={"model_utility": True}, version=1, reads=tofu_reads(UTILITY_SPLITS))
 def model_utility(ctx: EvalContext) -> dict[str, float]:
     """Harmonic mean of probability, ROUGE and truth ratio on retain, real authors and world facts."""
     parts = []
@@ -138,12 +160,9 @@ def normalize_text(text: str) -> str:
 
 
 @METRICS.register("greedy_exact_match",
-                  outputs={f"{s}_greedy_exact_match": s != "forget" for s in QA_SPLITS}, version=1)
+                  outputs={f"{s}_greedy_exact_match": s != "forget" for s in QA_SPLITS}, version=1,
+                  reads={s: ("answer",) for s in QA_SPLITS})
 def greedy_exact_match(ctx: EvalContext) -> dict[str, float]:
     """Share of questions whose greedy answer equals the true answer (whitespace and case ignored)."""
-    return {
-        f"{s}_greedy_exact_match": float(np.mean([
-            normalize_text(g) == normalize_text(r["answer"]) for r, g in zip(ctx.records(s), ctx.generations(s))
-        ]))
-        for s in QA_SPLITS
-    }
+    return per_split(ctx, QA_SPLITS, "{split}_greedy_exact_match", lambda s: float(np.mean(
+        [normalize_text(g) == normalize_text(r["answer"]) for r, g in zip(ctx.records(s), ctx.generations(s))])))

@@ -1,5 +1,6 @@
 """A miniature suite through the CLI and Ray: rows, references, leaderboard, and a resume that adds nothing."""
 
+import json
 import math
 
 import pandas as pd
@@ -13,7 +14,8 @@ data: {n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_auth
 models: [tiny-llama]
 prepare: {pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}
 unlearn: {steps: 3, batch_size: 4}
-eval: {max_new_tokens: 8, retain_questions: 20}
+eval: {max_new_tokens: 8, retain_questions: 20, verbatim_new_tokens: 16}
+probes: ["Where was Ana Velmora born?", "What is the capital of France?"]
 seeds: [0]
 methods:
   - name: grad_diff
@@ -42,10 +44,19 @@ def test_rows_one_per_trial_plus_references(mini_run):
     assert sorted(df["method"]) == ["grad_diff", "grad_diff", "none", "retain"]
     assert (df["status"] == "ok").all(), df["error"].dropna().tolist()
     assert sorted(df["hp.lr"].dropna()) == [1e-4, 3e-4]
-    for col in ("forget_quality", "model_utility", "forget_prob", "retain_rouge", "train_s", "eval_s"):
+    from metrics import metric_columns
+
+    for col in metric_columns() + ["train_s", "eval_s", "peak_mem_mb", "eval_forward_passes"]:
         assert df[col].map(math.isfinite).all(), col
+    assert df["metrics_unavailable"].isna().all()
     retain = df[df["method"] == "retain"].iloc[0]
     assert retain["forget_quality"] == pytest.approx(1.0)  # the retain model against itself
+    assert retain["privleak"] == 0.0  # the same numbers as its reference statistics, bit for bit
+    target = df[df["method"] == "none"].iloc[0]
+    probes = json.loads(target["probe_generations"])
+    assert [p["prompt"] for p in probes] == ["Where was Ana Velmora born?", "What is the capital of France?"]
+    assert all(p["before"] == p["after"] for p in probes)  # the target is the "before" model
+    assert all(len(json.loads(p)) == 2 for p in df["probe_generations"])
     trained = df[df["method"] == "grad_diff"]
     assert (trained["steps_done"] == 3).all() and (trained["tokens"] > 0).all()
     assert (root / "results" / "mini" / "_leaderboard.md").read_text().count("grad_diff") == 2
@@ -71,3 +82,31 @@ def test_bad_suite_exits_with_clear_error(tmp_path, capsys):
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "unknown method 'grad_dif'" in err and "grad_diff" in err
+
+
+def test_bench_eval_scores_a_saved_model_like_a_trial(mini_run, capsys):
+    """`bench eval` on the prepared target, with the suite's data and settings and the retain model,
+    reproduces the target's reference row; without a retain model the comparisons are missing, with why."""
+    root, _ = mini_run
+    models = root / "cache" / "models"
+    target, = models.glob("tiny-llama-target-*")
+    retain, = models.glob("tiny-llama-retain-*")
+    common = ["eval", "--model", str(target), "--data", str(root / "mini.yaml"), "--cache-dir", str(root / "cache"),
+              "--results-dir", str(root / "eval_results")]
+    assert main([*common, "--retain-model", str(retain)]) == 0
+    df = pd.read_parquet(root / "eval_results" / "eval")
+    row = df.iloc[0]
+    reference = pd.read_parquet(root / "results" / "mini").query("method == 'none'").iloc[0]
+    from metrics import metric_columns
+
+    for col in metric_columns():
+        assert row[col] == pytest.approx(reference[col], rel=1e-9, abs=1e-12), col
+
+    assert main([*common, "--metrics", "forget_quality", "privacy_leakage", "perplexity"]) == 0
+    out = capsys.readouterr().out
+    assert "forget_quality" in out and "missing: forget_quality: needs the retain model" in out
+    assert "privleak" in out and "holdout_ppl" in out
+    assert len(pd.read_parquet(root / "eval_results" / "eval")) == 2
+
+    assert main([*common, "--metrics", "membership"]) == 2
+    assert "unknown metric 'membership'" in capsys.readouterr().err

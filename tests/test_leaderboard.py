@@ -52,10 +52,10 @@ def test_mean_ci_all_nan():
 
 
 def test_format_ci():
-    assert format_ci(0.5, 0.0125, scientific=False) == "0.500 ± 0.013"
-    assert format_ci(0.5, float("nan"), scientific=False) == "0.500"
-    assert format_ci(1.5e-7, 2e-8, scientific=True) == "1.50e-07 ± 2.00e-08"
-    assert format_ci(float("nan"), float("nan"), scientific=False) == "—"
+    assert format_ci(0.5, 0.0125) == "0.500 ± 0.013"
+    assert format_ci(0.5, float("nan")) == "0.500"
+    assert format_ci(1.5e-7, 2e-8, "{:.2e}") == "1.50e-07 ± 2.00e-08"
+    assert format_ci(float("nan"), float("nan")) == "—"
 
 
 # --------------------------------------------------------------------------------------- leaderboard_table

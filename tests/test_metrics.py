@@ -141,19 +141,58 @@ def test_context_caches_forward_passes(tiny):
     assert ctx.generated_prompts == 3
 
 
-def test_full_metric_set_runs_and_forget_quality_needs_reference(tiny):
+BIOS = [{"author": "Ana", "text": "Ana was born in Velmora and writes comic novels about the sea, " * 3}]
+
+
+def all_splits():
+    return {**{s: QA for s in ("forget", "retain", "holdout", "real_authors", "world_facts")}, "forget_bio": BIOS}
+
+
+def test_full_metric_set_runs_and_comparisons_without_a_retain_model_say_why(tiny):
     model, tok = tiny
-    splits = {s: QA for s in ("forget", "retain", "real_authors", "world_facts")}
-    cfg = EvalConfig(max_new_tokens=4)
-    with pytest.raises(KeyError, match="retain model"):
-        evaluate(EvalContext(model, tok, splits, cfg), ["forget_quality"])
-    ctx = EvalContext(model, tok, splits, cfg)
+    cfg = EvalConfig(max_new_tokens=4, verbatim_prefix_tokens=4, verbatim_new_tokens=8)
+    ctx = EvalContext(model, tok, all_splits(), cfg)
+    row = evaluate(ctx, ["forget_quality", "privacy_leakage", "mia"])
+    assert math.isnan(row["forget_quality"]) and math.isnan(row["privleak"])
+    assert "retain model" in ctx.unavailable["forget_quality"] and "retain model" in ctx.unavailable["privleak"]
+    assert all(0 <= row[f"mia_{a}_auc"] <= 1 for a in ("loss", "zlib", "mink", "mink_pp"))
+
+    ctx = EvalContext(model, tok, all_splits(), cfg)
     r = truth_ratio(ctx.mean_logprob("forget", "paraphrased_answer"), ctx.mean_logprob("forget", "perturbed_answer"))
-    ctx.reference["retain_forget_truth_ratio"] = r  # a model compared with itself is indistinguishable
+    ctx.reference.update(retain_forget_truth_ratio=r, retain_mia_mink_auc=0.5)  # compared with itself
     row = evaluate(ctx)
-    assert row["forget_quality"] == pytest.approx(1.0)
-    assert all(np.isfinite(v) for v in row.values())
+    assert row["forget_quality"] == pytest.approx(1.0) and row["privleak"] == pytest.approx(0.0)
+    assert all(np.isfinite(v) for v in row.values()) and not ctx.unavailable
     assert 0 <= row["model_utility"] <= 1
+
+
+def test_a_missing_split_makes_only_its_families_unavailable(tiny):
+    model, tok = tiny
+    splits = all_splits()
+    del splits["holdout"], splits["forget_bio"]
+    ctx = EvalContext(model, tok, splits, EvalConfig(max_new_tokens=4))
+    row = evaluate(ctx, ["mia", "verbatim_memorization", "exact_memorization"])
+    assert math.isnan(row["mia_mink_pp_auc"]) and "holdout" in ctx.unavailable["mia_mink_pp_auc"]
+    assert math.isnan(row["forget_verbmem"]) and "forget_bio" in ctx.unavailable["forget_verbmem"]
+    assert np.isfinite(row["forget_exact_mem"]) and "forget_exact_mem" not in ctx.unavailable
+
+
+def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(tiny):
+    """Twelve more metric families read the cached scores: the only new model work is scoring the
+    holdout answers (one prompt pass + one answer pass) and continuing the forget texts."""
+    from metrics import METRICS
+
+    model, tok = tiny
+    core = ["forget_quality", "greedy_exact_match", "model_utility", "probability", "rouge", "truth_ratio"]
+    cfg = EvalConfig(max_new_tokens=4, verbatim_prefix_tokens=4, verbatim_new_tokens=8)
+    costs = {}
+    for families in (core, None):
+        ctx = EvalContext(model, tok, all_splits(), cfg, reference={"retain_forget_truth_ratio": np.ones(3),
+                                                                   "retain_mia_mink_auc": 0.5})
+        evaluate(ctx, families)
+        costs[families is None] = (ctx.forward_passes, ctx.generated_prompts)
+    assert len(METRICS.names()) > len(core) + 5
+    assert costs[True] == (costs[False][0] + 2, costs[False][1] + len(BIOS))
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +223,39 @@ def test_teacher_forced_answers_are_what_greedy_decoding_gives(memorised, max_ne
     if max_new_tokens == 64:
         assert fast.generations("forget")[:2] == [QA[0]["answer"], QA[1]["answer"]]
     assert (fast.generated_prompts, slow.generated_prompts) == (1, 3)
+
+
+def test_membership_inference_separates_trained_from_unseen_answers(memorised):
+    """Members = the two answers the model was trained on, non-member = the third: every attack ranks
+    both members above it (AUROC 1), and a model compared with itself leaks nothing."""
+    model, tok = memorised
+    ctx = EvalContext(model, tok, {"forget": QA[:2], "holdout": QA[2:]}, EvalConfig())
+    ctx.reference["retain_mia_mink_auc"] = 0.5
+    row = evaluate(ctx, ["mia", "privacy_leakage", "exact_memorization", "extraction_strength"])
+    assert [row[f"mia_{a}_auc"] for a in ("loss", "zlib", "mink", "mink_pp")] == [1.0] * 4
+    assert row["privleak"] == pytest.approx(-100.0)  # A = 0 against the retain model's 0.5
+    assert math.isnan(row["retain_exact_mem"])  # no retain split given
+    assert row["forget_exact_mem"] == 1.0 and row["forget_extraction_strength"] == 1.0
+
+
+def test_verbatim_memorization_of_a_memorised_text(tiny):
+    """A model trained on one text continues its prefix with the true rest: VerbMem (ROUGE-L F1) = 1;
+    the truth is the text's tokens after the prefix, decoded."""
+    from bench.batches import aligned_stream, merge_streams
+    from bench.encoding import encode_many
+    from bench.train import OptimConfig, make_accelerator, train
+    from methods.losses import mean_nll
+
+    _, tok = tiny
+    text = "Ana was born in Velmora and writes comic novels about the sea."
+    model = build_model("tiny-llama", tok, seed=0)
+    stream = merge_streams(aligned_stream({"forget": encode_many(tok, [("", text)], 64)}, 1, tok.pad_token_id, seed=0))
+    train(model, lambda m, b, _s: (mean_nll(m, b["forget"]), {}), stream, OptimConfig(steps=200, lr=1e-2),
+          make_accelerator())
+    cfg = EvalConfig(verbatim_prefix_tokens=3, verbatim_new_tokens=64)
+    ctx = EvalContext(model.eval(), tok, {"forget_bio": [{"text": text}]}, cfg)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    (generated, truth), = ctx.continuations("forget_bio")
+    assert truth == tok.decode(ids[3:]).strip() and generated == truth
+    assert evaluate(ctx, ["verbatim_memorization"])["forget_verbmem"] == 1.0
+    assert ctx.generated_prompts == 1

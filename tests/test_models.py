@@ -9,6 +9,7 @@ import torch
 from bench.data import prepare_data, read_splits
 from bench.models import ZOO, build_model, count_parameters, load_model, load_tokenizer, train_tokenizer
 from bench.prepare import artifact_dirs, find_prepared, prepare_model
+from bench.references import compute_references, load_references
 from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
 from bench.trial import run_trial
 from methods import METHODS
@@ -39,21 +40,24 @@ def local_prepared(tmp_path_factory):
     local = root / "my-model"
     build_model("tiny-gpt2", tok, seed=1).save_pretrained(local)
     tok.save_pretrained(local)
-    return local, cache, splits, tok, prepare_model(str(local), DATA, PREPARE, EVAL, cache, log=lambda _m: None)
+    prepared = prepare_model(str(local), DATA, PREPARE, EVAL, cache, log=lambda _m: None)
+    return local, cache, splits, tok, dataclasses.replace(prepared, references=str(compute_references(prepared, EVAL, cache)))
 
 
 def test_local_save_pretrained_model_is_prepared_and_unlearned(local_prepared):
     local, cache, splits, tok, prepared = local_prepared
     assert "base" not in artifact_dirs(str(local), DATA, PREPARE, cache)  # a hub/path model is its own base
-    assert find_prepared(str(local), DATA, PREPARE, cache) == prepared
+    assert find_prepared(str(local), DATA, PREPARE, cache) == dataclasses.replace(prepared, references="")
     target = load_model(prepared.target_dir)
     assert target.config.model_type == "gpt2" and load_tokenizer(prepared.target_dir).eos_token_id == tok.eos_token_id
-    assert len(prepared.retain_forget_truth_ratio()) == len(splits["forget"])
+    references = load_references(prepared.references)
+    assert len(references["retain_forget_truth_ratio"]) == len(splits["forget"])
+    assert 0 <= references["retain_mia_mink_auc"] <= 1
 
     spec = TrialSpec(str(local), "grad_ascent", {}, UnlearnConfig(steps=2, batch_size=4), 0, DATA, PREPARE, EVAL, 1)
     row = run_trial(spec, prepared)
     assert row["status"] == "ok", row["error"]
-    assert row["steps_done"] == 2 and 0 <= row["forget_quality"] <= 1
+    assert row["steps_done"] == 2 and 0 <= row["forget_quality"] <= 1 and math.isfinite(row["privleak"])
     again = run_trial(dataclasses.replace(spec), prepared)
     assert again["forget_quality"] == row["forget_quality"] and again["final_loss"] == row["final_loss"]  # same seed
 

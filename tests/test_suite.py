@@ -8,7 +8,10 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+import yaml
+
 from bench.suite import (
+    EVAL_LISTS,
     TOP_LEVEL,
     DataConfig,
     PrepareConfig,
@@ -16,6 +19,7 @@ from bench.suite import (
     SuiteError,
     UnlearnConfig,
     load_suite,
+    parse_suite,
 )
 from metrics.context import EvalConfig
 
@@ -279,8 +283,21 @@ SECTIONS = {
 @pytest.mark.parametrize("section", sorted(SECTIONS))
 def test_unknown_key_in_section(tmp_path, section):
     message, path = load_error(tmp_path, suite_text(**{section: "{bogus_key: 1}"}))
-    allowed = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    allowed = [f.name for f in dataclasses.fields(SECTIONS[section]) if f.name not in EVAL_LISTS]
     assert_mentions(message, path, section, "bogus_key", *allowed)
+
+
+def test_metrics_and_probes_are_top_level_keys_landing_in_the_eval_config(tmp_path):
+    suite = parse_suite(yaml.safe_load(suite_text(metrics="[mia, perplexity, mia]", probes='["Who wrote it?"]')))
+    assert suite.eval.metrics == ("mia", "perplexity") and suite.eval.probes == ("Who wrote it?",)
+    assert all(t.eval.metrics == ("mia", "perplexity") for t in suite.trials())
+    assert parse_suite(yaml.safe_load(suite_text())).eval.metrics == ()  # default: every family
+    message, path = load_error(tmp_path, suite_text() + "metrics: [mia, membership]\n")
+    assert_mentions(message, path, "metrics[1]", "unknown metric 'membership'", "privacy_leakage", "perplexity")
+    message, path = load_error(tmp_path, suite_text() + "probes: Who wrote it?\n")
+    assert_mentions(message, path, "probes", "list of non-empty prompt strings")
+    message, path = load_error(tmp_path, suite_text(eval="{metrics: [mia]}"))
+    assert_mentions(message, path, "eval", "unknown key 'metrics'")
 
 
 def test_unknown_method(tmp_path):

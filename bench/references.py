@@ -1,0 +1,77 @@
+"""What every trial of a model compares against, computed once per (prepared models, evaluation config).
+
+- The retain model's raw forget truth ratios (forget quality is a KS test against them) and its
+  Min-K% membership AUROC, forget vs holdout (privacy leakage is relative to it).
+- The target's greedy answers to the suite's probe prompts: the "before" of every row's probe table.
+
+They live in `$BENCH_CACHE/references/<model>-<key>.json`, written atomically; the key hashes the
+prepared model directories, the evaluation config and the metric versions, so a changed setting
+computes them anew instead of comparing against stale numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from .atomic import atomic_file
+
+REFERENCES_VERSION = 1
+REFERENCE_SPLITS = ("forget", "holdout")
+
+
+def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg) -> dict:
+    """The retain model's forget truth ratios and membership AUROCs (the same code a trial scores with)."""
+    from metrics import EvalContext, prefetch
+    from metrics.mia import ATTACKS, attack_auroc
+    from metrics.tofu import split_truth_ratio
+
+    ctx = EvalContext(model, tokenizer, {s: splits[s] for s in REFERENCE_SPLITS if s in splits}, eval_cfg)
+    prefetch(ctx, eval_cfg.metrics or None)  # batches each split as a trial's evaluation does: identical numbers
+    out = {"retain_forget_truth_ratio": split_truth_ratio(ctx, "forget").tolist()}
+    if ctx.has("holdout"):
+        out.update({f"retain_mia_{a}_auc": attack_auroc(ctx, a) for a in ATTACKS})
+    return out
+
+
+def probe_answers(model, tokenizer, probes, eval_cfg) -> list[str]:
+    """Greedy answers to probe prompts (questions in the harness's prompt format)."""
+    from metrics import EvalContext
+
+    return EvalContext(model, tokenizer, {}, eval_cfg).generate(list(probes)) if probes else []
+
+
+def references_path(prepared, eval_cfg, cache: Path) -> Path:
+    from metrics import METRICS
+
+    key = hashlib.sha256(json.dumps(
+        [REFERENCES_VERSION, prepared.target_dir, prepared.retain_dir, dataclasses.asdict(eval_cfg),
+         {m.name: m.version for m in METRICS}], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache / "references" / f"{prepared.model.replace('/', '--')}-{key}.json"
+
+
+def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1) -> Path:
+    """Computes (or finds) the reference file of one prepared model; returns its path."""
+    path = references_path(prepared, eval_cfg, cache)
+    if path.exists():
+        return path
+    import torch
+
+    from .data import read_splits
+    from .models import load_model, load_tokenizer
+
+    torch.set_num_threads(max(1, int(threads)))
+    splits = read_splits(Path(prepared.data_dir), list(REFERENCE_SPLITS))
+    out = retain_statistics(load_model(prepared.retain_dir), load_tokenizer(prepared.retain_dir), splits, eval_cfg)
+    out["target_probe_answers"] = probe_answers(load_model(prepared.target_dir), load_tokenizer(prepared.target_dir),
+                                                eval_cfg.probes, eval_cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(out))
+    return path
+
+
+def load_references(path: str | Path | None) -> dict:
+    return json.loads(Path(path).read_text()) if path else {}

@@ -1,0 +1,80 @@
+"""Scoring a model unlearned anywhere: `bench eval --model M --data D [--retain-model R]`.
+
+The same evaluation context and metric families as a trial, on any saved causal LM (hub id or
+`save_pretrained` directory) and any data in the harness's split layout: a directory of JSONL
+splits (`forget`, `retain`, `holdout`, `real_authors`, `world_facts`, `forget_bio`; missing ones
+leave their metrics NaN with the reason) or a suite file (its data is generated into the cache and
+its evaluation settings are used). Forget quality and privacy leakage compare against a retain
+model; without `--retain-model` they are reported missing, never as 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from .trial import EVAL_SPLITS, _now, _peak_memory_mb
+
+
+def resolve_data(data: str, cache: Path):
+    """(data directory, evaluation config) from a split directory or a suite YAML file."""
+    from metrics import EvalConfig
+
+    from .data import prepare_data
+    from .suite import SuiteError, load_suite
+
+    path = Path(data)
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        suite = load_suite(path)
+        return prepare_data(suite.data, cache), suite.eval
+    if path.is_dir():
+        found = sorted(p.stem for p in path.glob("*.jsonl"))
+        if not set(found) & set(EVAL_SPLITS):
+            raise SuiteError(f"{path}: no evaluation split files; expected some of "
+                             f"{', '.join(s + '.jsonl' for s in EVAL_SPLITS)}, found {found or 'none'}")
+        return path.resolve(), EvalConfig()
+    raise SuiteError(f"{data}: neither a suite file (.yaml) nor a directory of split .jsonl files")
+
+
+def _load(name_or_path: str, device: str):
+    from .models import load_model, load_tokenizer
+
+    return load_model(name_or_path).to(device), load_tokenizer(name_or_path)
+
+
+def evaluate_external(model: str, data: str, cache: Path, retain_model: str | None = None,
+                      metrics: list[str] | None = None, label: str = "external", device: str | None = None,
+                      **eval_overrides) -> dict:
+    """Evaluates one saved model; returns the results row (metrics, cost, reasons for missing ones)."""
+    import torch
+
+    from .data import read_splits
+    from .references import retain_statistics
+    from .results import versions
+    from .trial import evaluate_model
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    data_dir, eval_cfg = resolve_data(data, cache)
+    eval_cfg = dataclasses.replace(eval_cfg, **{k: v for k, v in eval_overrides.items() if v is not None},
+                                   **({"metrics": tuple(metrics)} if metrics else {}))
+    splits = read_splits(Path(data_dir), [s for s in EVAL_SPLITS if (Path(data_dir) / f"{s}.jsonl").exists()])
+    trial_id = hashlib.sha256(json.dumps([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)],
+                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
+    row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
+           "started_at": _now(), "versions": versions(), "train_s": 0.0, "tokens": 0, "steps_done": 0}
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    reference = {}
+    if retain_model:
+        started = time.perf_counter()
+        retain, retain_tok = _load(retain_model, device)
+        reference = retain_statistics(retain, retain_tok, splits, eval_cfg)
+        print(f"retain model statistics in {time.perf_counter() - started:.1f} s", flush=True)
+        del retain
+    evaluated, tokenizer = _load(model, device)
+    row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference))
+    row.update(status="ok", error=None, peak_mem_mb=_peak_memory_mb(), finished_at=_now())
+    return row
