@@ -39,15 +39,21 @@ def resolve_data(data: str, cache: Path):
     raise SuiteError(f"{data}: neither a suite file (.yaml) nor a directory of split .jsonl files")
 
 
-def _load(name_or_path: str, device: str):
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def _load(name_or_path: str, device: str, dtype: str | None):
+    import torch
+
     from .models import load_model, load_tokenizer
 
-    return load_model(name_or_path).to(device), load_tokenizer(name_or_path)
+    torch_dtype = None if dtype in (None, "auto") else getattr(torch, dtype)
+    return load_model(name_or_path, torch_dtype).to(device), load_tokenizer(name_or_path)
 
 
 def evaluate_external(model: str, data: str, cache: Path, retain_model: str | None = None,
                       metrics: list[str] | None = None, label: str = "external", device: str | None = None,
-                      **eval_overrides) -> dict:
+                      dtype: str | None = None, **eval_overrides) -> dict:
     """Evaluates one saved model; returns the results row (metrics, cost, reasons for missing ones)."""
     import torch
 
@@ -70,11 +76,11 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     reference = {}
     if retain_model:
         started = time.perf_counter()
-        retain, retain_tok = _load(retain_model, device)
+        retain, retain_tok = _load(retain_model, device, dtype)
         reference = retain_statistics(retain, retain_tok, splits, eval_cfg)
         print(f"retain model statistics in {time.perf_counter() - started:.1f} s", flush=True)
         del retain
-    evaluated, tokenizer = _load(model, device)
+    evaluated, tokenizer = _load(model, device, dtype)
     row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference))
     row.update(status="ok", error=None, peak_mem_mb=_peak_memory_mb(), finished_at=_now())
     return row
