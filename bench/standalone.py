@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from .trial import EVAL_SPLITS, _now, _peak_memory_mb
+from .trial import EVAL_SPLITS, _now, peak_memory_mb, reset_peak_memory
 
 
 def resolve_data(data: str, cache: Path):
@@ -71,8 +71,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
                                          sort_keys=True, default=str).encode()).hexdigest()[:16]
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
            "started_at": _now(), "versions": versions(), "train_s": 0.0, "tokens": 0, "steps_done": 0}
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
+    reset_peak_memory()
     reference = {}
     if retain_model:
         started = time.perf_counter()
@@ -82,5 +81,5 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
         del retain
     evaluated, tokenizer = _load(model, device, dtype)
     row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference))
-    row.update(status="ok", error=None, peak_mem_mb=_peak_memory_mb(), finished_at=_now())
+    row.update(status="ok", error=None, peak_mem_mb=peak_memory_mb(), finished_at=_now())
     return row

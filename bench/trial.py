@@ -35,11 +35,35 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _peak_memory_mb() -> float:
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory() -> None:
+    """Starts a new peak-memory window: CUDA's allocator statistics, and on Linux the process's RSS
+    high-water mark (trials share reused worker processes, so a lifetime maximum would carry over)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        _CLEAR_REFS.write_text("5")  # resets VmHWM (Linux >= 4.0)
+    except OSError:
+        pass
+
+
+def peak_memory_mb() -> float:
+    """Peak memory since `reset_peak_memory`: CUDA allocated on GPU, else the RSS high-water mark
+    (the process's lifetime maximum where the kernel cannot reset it)."""
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -142,8 +166,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
     try:
         torch.set_num_threads(max(1, int(threads)))
         _seed_everything(spec.seed)
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
+        reset_peak_memory()
         splits = read_splits(Path(prepared.data_dir), list(EVAL_SPLITS))
         model_dir = prepared.retain_dir if spec.method == "retain" else prepared.target_dir
         tokenizer = load_tokenizer(model_dir)
@@ -156,7 +179,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
         row.update(status="ok", error=None)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
-    row.update(peak_mem_mb=_peak_memory_mb(), finished_at=_now())
+    row.update(peak_mem_mb=peak_memory_mb(), finished_at=_now())
     return row
 
 

@@ -76,14 +76,14 @@ def prefetch(ctx, families: list[str] | tuple[str, ...] | None = None) -> None:
             ctx.score(split, sorted(fields & present, key=lambda f: (FIELD_ORDER + (f,)).index(f)))
 
 
-def evaluate(ctx, families: list[str] | tuple[str, ...] | None = None) -> dict[str, float]:
-    """Runs metric families (default: all) on one context and merges their outputs.
+def evaluate(ctx, metrics: list[str] | tuple[str, ...] | None = None) -> dict[str, float]:
+    """Runs metric families (`metrics`, default: all registered) on one context and merges their outputs.
 
     A family that raises `MetricUnavailable` (or reads a split the context lacks) contributes NaN
     columns; the reasons are in `ctx.unavailable` (column -> reason).
     """
-    specs = [METRICS.get(name) for name in (families or METRICS.names())]
-    prefetch(ctx, families)
+    specs = [METRICS.get(name) for name in (metrics or METRICS.names())]
+    prefetch(ctx, metrics)
     row: dict[str, float] = {}
     for spec in specs:
         try:

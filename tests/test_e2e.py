@@ -110,3 +110,28 @@ def test_bench_eval_scores_a_saved_model_like_a_trial(mini_run, capsys):
 
     assert main([*common, "--metrics", "membership"]) == 2
     assert "unknown metric 'membership'" in capsys.readouterr().err
+
+
+def test_bench_eval_reads_a_directory_of_splits(mini_run, tmp_path, capsys):
+    """A split directory works with the default settings; splits it lacks leave their metrics missing."""
+    import shutil
+
+    root, _ = mini_run
+    data_dir, = (root / "cache" / "data").iterdir()
+    partial = tmp_path / "splits"
+    partial.mkdir()
+    for split in ("forget", "retain", "real_authors", "world_facts"):  # no holdout, no biographies
+        shutil.copy(data_dir / f"{split}.jsonl", partial)
+    target, = (root / "cache" / "models").glob("tiny-llama-target-*")
+    args = ["eval", "--model", str(target), "--data", str(partial), "--results-dir", str(tmp_path / "out"),
+            "--max-new-tokens", "8"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "mia_mink_pp_auc" in out and "evaluation split 'holdout' is missing" in out
+    assert "forget_verbmem" in out and "evaluation split 'forget_bio' is missing" in out
+    row = pd.read_parquet(tmp_path / "out" / "eval").iloc[0]
+    assert math.isfinite(row["forget_prob"]) and math.isnan(row["holdout_ppl"])
+    assert "holdout" in json.loads(row["metrics_unavailable"])["holdout_ppl"]
+
+    assert main([*args[:4], str(tmp_path / "nothing-here"), *args[5:]]) == 2
+    assert "neither a suite file" in capsys.readouterr().err

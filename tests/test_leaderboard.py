@@ -210,3 +210,17 @@ def test_progress_label_shows_changed_hyperparameters():
     spec = TrialSpec("tiny-llama", "ga_gd", {"forget_factor": -8.0, "retain_factor": 5.0, "retain_repeat": 5},
                      UnlearnConfig(lr=3e-4), 1, DataConfig(), PrepareConfig(), EvalConfig())
     assert spec_summary(spec, shown=set()) == "tiny-llama ga_gd lr=0.0003 forget_factor=-8 seed=1"
+
+
+@pytest.mark.parametrize("leaks, verdict", [
+    ([-99.0, -97.0], "remembers"),          # the target's side
+    ([-5.0, 10.0], "retain-like"),
+    ([60.0, 70.0], "over-unlearned"),       # AUROC far below 0.5: not a success
+    ([float("nan")] * 2, "—"),
+])
+def test_privacy_leakage_verdict_is_shown(leaks, verdict):
+    rows = [{**_row("tiny-llama", "npo", seed, lr=1e-4), "privleak": leak, "mia_mink_pp_auc": 0.5}
+            for seed, leak in enumerate(leaks)]
+    table = leaderboard_table(pd.DataFrame(rows))
+    assert table.loc[0, "membership"] == verdict
+    assert verdict in render(pd.DataFrame(rows)) and "over-unlearned" in render(pd.DataFrame(rows))

@@ -189,7 +189,7 @@ def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(ti
     for families in (core, None):
         ctx = EvalContext(model, tok, all_splits(), cfg, reference={"retain_forget_truth_ratio": np.ones(3),
                                                                    "retain_mia_mink_auc": 0.5})
-        evaluate(ctx, families)
+        evaluate(ctx, metrics=families)
         costs[families is None] = (ctx.forward_passes, ctx.generated_prompts)
     assert len(METRICS.names()) > len(core) + 5
     assert costs[True] == (costs[False][0] + 2, costs[False][1] + len(BIOS))
