@@ -178,8 +178,8 @@ def test_a_missing_split_makes_only_its_families_unavailable(tiny):
 
 
 def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(tiny):
-    """Twelve more metric families read the cached scores: the only new model work is scoring the
-    holdout answers (one prompt pass + one answer pass) and continuing the forget texts."""
+    """The memorization and membership families read the cached scores: the only new model work is
+    scoring the holdout answers (one prompt pass + one answer pass) and continuing the forget texts."""
     from metrics import METRICS
 
     model, tok = tiny
