@@ -21,6 +21,7 @@ def atomic_dir(target: Path):
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         try:
             os.rename(tmp, target)
         except OSError:
@@ -32,6 +33,12 @@ def atomic_dir(target: Path):
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(target: Path):
     """Yields a temporary path that replaces `target` on success."""
@@ -40,6 +47,7 @@ def atomic_file(target: Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; readers expect what open() would give
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

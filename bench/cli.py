@@ -1,4 +1,4 @@
-"""The `bench` command line: run, prepare, eval, validate, list, leaderboard."""
+"""The `bench` command line: run, prepare, eval, validate, list, leaderboard, report, ablate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import math
 import sys
 from pathlib import Path
 
+from .leaderboard import ReportError
 from .suite import SuiteError, load_suite
 
 
@@ -34,6 +35,7 @@ def _load(path: str, smoke: bool = False):
 def cmd_run(args) -> int:
     from .leaderboard import render
     from .prepare import default_cache
+    from .report import build_report
     from .results import read_rows
     from .runner import run_suite
     from .atomic import atomic_file
@@ -45,6 +47,12 @@ def cmd_run(args) -> int:
     with atomic_file(out_dir / "_leaderboard.md") as tmp:
         tmp.write_text(f"# Leaderboard: {suite.name}\n\n{table}")
     print(f"\n{table}\nRows: {out_dir}   Leaderboard: {out_dir / '_leaderboard.md'}")
+    try:
+        report = build_report(out_dir)
+    except ReportError as err:  # e.g. every trial failed: the rows and the leaderboard above are still written
+        print(f"No report: {err}")
+    else:
+        print(f"Report: {report.path} (figures: {', '.join(p.name for p in report.figures)})")
     return 0
 
 
@@ -100,6 +108,30 @@ def cmd_leaderboard(args) -> int:
         print(f"{args.results}: no result rows", file=sys.stderr)
         return 1
     print(render(df))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    report = build_report(Path(args.results))
+    print(f"{report.leaderboard}\n\nReport: {report.path}\nFigures: " + ", ".join(str(p) for p in report.figures))
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from .ablate import ablation_grid, write_heatmap
+    from .report import REPORT_DIR
+    from .results import read_rows
+
+    results = Path(args.results)
+    df = read_rows(results)
+    if df.empty:
+        raise ReportError(f"{results}: no result rows (<trial_id>.parquet files written by `bench run`)")
+    grid = ablation_grid(df, args.x, args.y, args.metric, model=args.model, method=args.method)
+    suite = df["suite"].dropna().iloc[0] if df["suite"].notna().any() else results.name
+    path = write_heatmap(grid, results / REPORT_DIR, suite)
+    print(f"{grid.markdown()}\nHeatmap: {path}")
     return 0
 
 
@@ -178,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory")
     p.add_argument("results", help="e.g. results/tofu_small")
     p.set_defaults(fn=cmd_leaderboard)
+    p = sub.add_parser("report", help="write results/SUITE/_report/report.md and its figures; print the leaderboard")
+    p.add_argument("results", help="e.g. results/tofu_small")
+    p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("ablate", help="a metric over two columns, mean over seeds: a Markdown grid and a heatmap "
+                                      "in results/SUITE/_report/")
+    p.add_argument("results", help="e.g. results/ablation_factor_lr")
+    p.add_argument("--x", required=True, help="column across the grid, e.g. hp.forget_factor (hp. may be left out)")
+    p.add_argument("--y", required=True, help="column down the grid, e.g. hp.lr")
+    p.add_argument("--metric", default="forget_quality",
+                   help="numeric column averaged per cell (default: forget_quality, averaged as log10)")
+    p.add_argument("--model", help="only this model's rows (needed when several models have both columns)")
+    p.add_argument("--method", help="only this method's rows (needed when several methods have both columns)")
+    p.set_defaults(fn=cmd_ablate)
     return parser
 
 
@@ -185,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except SuiteError as err:
+    except (SuiteError, ReportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -2,7 +2,8 @@
 
 Each metric is shown as mean ± half-width of the 95% t-interval over seeds (n shown), reference
 rows (the target before unlearning, the retain-only model) on top of each model's block. Reads
-rows with pandas; never imports torch.
+rows with pandas; never imports torch. Also the aggregation the report and the ablation grids
+share: the grouping into settings, log10 forget quality with its floor, and the errors they raise.
 """
 
 from __future__ import annotations
@@ -28,9 +29,47 @@ COLUMNS = {  # column -> header
 }
 # PrivLeak within ±LEAK_BAND of 0 reads as the retain model's behaviour; outside it, the verdict says which way.
 LEAK_BAND = 20.0
-FORMATS = {"forget_quality": "{:.2e}",  # spans hundreds of orders of magnitude
-           "privleak": "{:.1f}"}  # a percentage
+FORMATS = {"privleak": "{:.1f}"}  # a percentage; forget quality has its own format_fq
 REFERENCE_ORDER = {"none": 0, "retain": 1}
+# Forget quality is a KS p-value that reaches 1e-239 on real rows and can underflow to 0: it is averaged
+# and ranked as log10, clipped here first so a 0 does not become -inf (just above float64's smallest normal).
+FQ_FLOOR = 1e-300
+
+
+class ReportError(ValueError):
+    """Results that cannot be reported as asked; the message names the directory or column and what is allowed."""
+
+
+def format_hp(value) -> str:
+    """A hyperparameter value as people write it: 3e-4, 0.5, -8, 100, kl."""
+    if isinstance(value, (bool, np.bool_, str)):
+        return str(value)
+    v = float(value)
+    if v.is_integer() and abs(v) < 1e6:
+        return str(int(v))
+    if 0 < abs(v) < 1e-2:  # learning rates: 3e-4, not 0.0003
+        mantissa, exponent = f"{v:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{v:g}"
+
+
+def log10_fq(values) -> np.ndarray:
+    """log10 of forget-quality p-values clipped below at FQ_FLOOR; NaN (missing) stays NaN."""
+    v = np.asarray([np.nan if x is None else x for x in values], dtype=float)
+    return np.log10(np.clip(v, FQ_FLOOR, None))
+
+
+def format_fq(mean_log10: float, half_log10: float) -> str:
+    """Forget quality as 10^mean(log10) in scientific notation, its 95% CI as a ×/÷ factor 10^half-width."""
+    if math.isnan(mean_log10):
+        return "—"
+    if mean_log10 <= math.log10(FQ_FLOOR):
+        return f"≤ {FQ_FLOOR:.0e}"
+    text = f"{10 ** mean_log10:.2e}"
+    if math.isnan(half_log10):
+        return text
+    factor = f"{10 ** half_log10:.3g}" if half_log10 < 3 else f"10^{half_log10:.1f}"  # 10^400 overflows a float
+    return f"{text} ×/÷ {factor}"
 
 
 def mean_ci(values) -> tuple[float, float, int]:
@@ -71,18 +110,38 @@ def varying_hp_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in hp if df[c].dropna().astype(str).nunique() > 1 or c.removeprefix("hp.") in changed]
 
 
-def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Aggregates ok rows over seeds; references first within each model."""
-    ok = df[df["status"] == "ok"].copy()
+def setting_groups(ok: pd.DataFrame) -> tuple[list[str], list[tuple[dict, pd.DataFrame]]]:
+    """Splits rows into settings: one group per (model, method, values of the varying hp columns).
+
+    Args:
+        ok: result rows (usually the ok ones), one per trial.
+
+    Returns:
+        The varying hp columns, and (key, rows) per setting in first-seen order; key maps model, method
+        and each varying hp column to its value ("" where the method has no such hyperparameter).
+    """
     hp_cols = varying_hp_columns(ok)
     keys = ["model", "method", *hp_cols]
+    ok = ok.copy()
     ok[hp_cols] = ok[hp_cols].astype(object).where(ok[hp_cols].notna(), "")
+    groups = [(dict(zip(keys, group if isinstance(group, tuple) else (group,))), part)
+              for group, part in ok.groupby(keys, sort=False, dropna=False)]
+    return hp_cols, groups
+
+
+def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Aggregates ok rows over seeds; references first within each model."""
+    hp_cols, groups = setting_groups(df[df["status"] == "ok"])
     rows = []
-    for group, part in ok.groupby(keys, sort=False, dropna=False):
-        row = dict(zip(keys, group if isinstance(group, tuple) else (group,)))
+    for key, part in groups:
+        row = dict(key)
         row["n"] = len(part)
         for col, header in COLUMNS.items():
-            if col in part:
+            if col == "forget_quality" and col in part:  # a geometric mean: p-values span hundreds of decades
+                mean, half, _ = mean_ci(log10_fq(part[col].tolist()))
+                row[header] = format_fq(mean, half)
+                row[f"_{col}"] = 10**mean
+            elif col in part:
                 mean, half, _ = mean_ci(part[col].tolist())
                 row[header] = format_ci(mean, half, FORMATS.get(col, "{:.3f}"))
                 row[f"_{col}"] = mean

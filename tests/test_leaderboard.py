@@ -102,8 +102,11 @@ def test_groups_over_seeds(results):
     by_lr = {row["hp.lr"]: row for _, row in ga.iterrows()}
     assert set(by_lr) == {1e-4, 3e-4}  # the failed 9e-4 row makes no group
     assert by_lr[1e-4]["n"] == 3  # the failed seed 3 is not counted
-    assert by_lr[1e-4]["_forget_quality"] == pytest.approx(2.0)
-    assert by_lr[1e-4]["forget quality"] == f"{2.0:.2e} ± {4.302652729911275 / math.sqrt(3):.2e}"
+    # forget quality 1, 2, 3: the geometric mean 6^(1/3), the t-interval of log10 values as a ×/÷ factor
+    logs = np.log10([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * logs.std(ddof=1) / math.sqrt(3)
+    assert by_lr[1e-4]["_forget_quality"] == pytest.approx(6 ** (1 / 3))
+    assert by_lr[1e-4]["forget quality"] == f"{6 ** (1 / 3):.2e} ×/÷ {10 ** half:.3g}"
     assert by_lr[3e-4]["n"] == 3
     gagd = table[(table["model"] == "tiny-gpt2") & (table["method"] == "ga_gd")]
     assert sorted(gagd["n"]) == [2, 2]

@@ -1,0 +1,137 @@
+"""The report's figures: the forget-quality/utility scatter with its Pareto front, and ablation heatmaps.
+
+Matplotlib only, on the non-interactive Agg backend (reports are written on headless machines). Every
+figure is titled, its axes name the quantity and its unit, and it reads in black and white: methods
+differ by marker as well as by colour, and heatmap cells carry their value as text. Functions take
+plain tables; choosing what to draw is bench/report.py's job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display on the machines that write reports
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .atomic import atomic_file  # noqa: E402
+
+# Axis labels with units; any other column is labelled with its own name.
+AXIS_LABELS = {
+    "forget_quality": "forget quality (KS p-value, log scale)",
+    "model_utility": "model utility (harmonic mean, 0–1)",
+    "hp.lr": "learning rate (lr)",
+    "hp.forget_factor": "forget factor (signed weight of forget-token NLL)",
+    "hp.retain_factor": "retain factor (weight of retain-token NLL)",
+    "hp.steps": "unlearning steps (optimizer steps)",
+    "hp.beta": "beta (inverse temperature)",
+    "hp.alpha": "alpha (retain-loss weight)",
+}
+# Distinct shapes so methods read apart without colour; references get shapes of their own.
+METHOD_MARKERS = ("o", "s", "^", "v", "D", "P", "<", ">", "h", "p", "d", "8")
+REFERENCE_STYLE = {"none": ("X", "target (before)"), "retain": ("*", "retain (gold standard)")}
+DPI = 120
+
+
+def axis_label(column: str) -> str:
+    """The axis label of a results column: quantity and unit where known."""
+    return AXIS_LABELS.get(column, column)
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]], path: Path, title: str,
+                threshold: float | None = None, threshold_label: str = "") -> Path:
+    """Scatter of every setting, forget quality (log x) against model utility, with the Pareto front as a step line.
+
+    Args:
+        points: one row per setting: `method`, `forget_quality` (> 0, already aggregated over seeds),
+            `model_utility`, `front` (bool: on the Pareto front).
+        references: method ("none", "retain") -> (forget quality, utility), drawn as labelled special markers.
+        path: the PNG to write.
+        title: the figure's title.
+        threshold: a utility level drawn as a dotted horizontal line (the selection rule's), if given.
+        threshold_label: its legend entry.
+
+    Returns:
+        path.
+    """
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    colours = plt.get_cmap("tab10").colors
+    for i, (method, part) in enumerate(points.groupby("method", sort=False)):
+        ax.scatter(part["forget_quality"], part["model_utility"], marker=METHOD_MARKERS[i % len(METHOD_MARKERS)],
+                   color=colours[i % len(colours)], edgecolors="black", linewidths=0.6, s=55, label=method, zorder=3)
+    for method, (fq, utility) in references.items():
+        marker, label = REFERENCE_STYLE.get(method, ("X", method))
+        ax.scatter([fq], [utility], marker=marker, s=220, color="white", edgecolors="black", linewidths=1.5,
+                   label=label, zorder=4)
+        ax.annotate(label, (fq, utility), textcoords="offset points", xytext=(0, -18), ha="center", fontsize=9)
+    ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.08)
+    if threshold is not None and np.isfinite(threshold):
+        ax.axhline(threshold, color="grey", linestyle=":", linewidth=1.2, label=threshold_label or None)
+        low, high = ax.get_ylim()
+        if threshold < low:  # keep the line in view: a legend entry with no line would mislead
+            ax.set_ylim(threshold - 0.05 * (high - threshold), high)
+    front = points[points["front"]].sort_values(["forget_quality", "model_utility"], ascending=[True, False])
+    if len(front):
+        # The edge of the region the front dominates (maximising both axes): from the left edge at the
+        # best utility, a step down at each front point, down to the bottom edge after the last one.
+        (left, _), (bottom, _) = ax.get_xlim(), ax.get_ylim()
+        x, y = front["forget_quality"].to_numpy(), front["model_utility"].to_numpy()
+        xs = [left, *np.repeat(x, 2)]
+        ys = [y[0], *np.column_stack([y, np.append(y[1:], bottom)]).ravel()]
+        ax.plot(xs, ys, color="black", linestyle="--", linewidth=1.2, label="Pareto front", zorder=2)
+        ax.scatter(x, y, s=170, facecolors="none", edgecolors="black", linewidths=1.2, zorder=2)
+        ax.set_xlim(left, ax.get_xlim()[1])
+        ax.set_ylim(bottom, ax.get_ylim()[1])
+    ax.set_xlabel(axis_label("forget_quality"))
+    ax.set_ylabel(axis_label("model_utility"))
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    return _save(fig, path)
+
+
+def heatmap(values: pd.DataFrame, text: pd.DataFrame, path: Path, title: str, xlabel: str, ylabel: str,
+            colorbar_label: str) -> Path:
+    """A grid of cells coloured by value and annotated with `text`; NaN cells are grey.
+
+    Args:
+        values: the colour of each cell (rows = y values, columns = x values), e.g. log10 forget quality.
+        text: what each cell says, same shape.
+        path: the PNG to write.
+        title: the figure's title.
+        xlabel: the label of the x axis (the columns of `values`).
+        ylabel: the label of the y axis (its rows).
+        colorbar_label: what the colour means, with its unit.
+
+    Returns:
+        path.
+    """
+    data = np.ma.masked_invalid(values.to_numpy(dtype=float))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * values.shape[1], 1.4 + 0.8 * values.shape[0]))
+    # viridis: luminance rises monotonically, so the order survives greyscale
+    cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+    image = ax.imshow(data, cmap=cmap, aspect="auto")
+    low, high = (float(data.min()), float(data.max())) if data.count() else (0.0, 1.0)
+    for (i, j), label in np.ndenumerate(text.to_numpy(dtype=object)):
+        shade = 0.5 if data.mask[i, j] or high == low else (data[i, j] - low) / (high - low)
+        ax.text(j, i, label, ha="center", va="center", fontsize=9, color="white" if shade < 0.5 else "black")
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in values.columns])
+    ax.set_yticks(range(values.shape[0]), [str(r) for r in values.index])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=colorbar_label)
+    return _save(fig, path)
