@@ -65,8 +65,8 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1) -> Pat
     torch.set_num_threads(max(1, int(threads)))
     splits = read_splits(Path(prepared.data_dir), list(REFERENCE_SPLITS))
     out = retain_statistics(load_model(prepared.retain_dir), load_tokenizer(prepared.retain_dir), splits, eval_cfg)
-    out["target_probe_answers"] = probe_answers(load_model(prepared.target_dir), load_tokenizer(prepared.target_dir),
-                                                eval_cfg.probes, eval_cfg)
+    out["target_probe_answers"] = (probe_answers(load_model(prepared.target_dir), load_tokenizer(prepared.target_dir),
+                                                 eval_cfg.probes, eval_cfg) if eval_cfg.probes else [])
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(out))

@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from .trial import EVAL_SPLITS, _now, peak_memory_mb, reset_peak_memory
+from .trial import EVAL_SPLITS, utc_now, peak_memory_mb, reset_peak_memory
 
 
 def resolve_data(data: str, cache: Path):
@@ -70,7 +70,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     trial_id = hashlib.sha256(json.dumps([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)],
                                          sort_keys=True, default=str).encode()).hexdigest()[:16]
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
-           "started_at": _now(), "versions": versions(), "train_s": 0.0, "tokens": 0, "steps_done": 0}
+           "started_at": utc_now(), "versions": versions(), "train_s": 0.0, "tokens": 0, "steps_done": 0}
     reset_peak_memory()
     reference = {}
     if retain_model:
@@ -81,5 +81,5 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
         del retain
     evaluated, tokenizer = _load(model, device, dtype)
     row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference))
-    row.update(status="ok", error=None, peak_mem_mb=peak_memory_mb(), finished_at=_now())
+    row.update(status="ok", error=None, peak_mem_mb=peak_memory_mb(), finished_at=utc_now())
     return row

@@ -22,7 +22,7 @@ from .suite import TrialSpec
 EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -156,7 +156,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
     from .models import load_model, load_tokenizer
     from .references import load_references
 
-    started_at = _now()
+    started_at = utc_now()
     row = {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
            **{f"hp.{k}": v for k, v in spec.hyperparameters().items()},
            "hp_changed": json.dumps(spec.changed_hyperparameters()),
@@ -179,7 +179,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
         row.update(status="ok", error=None)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
-    row.update(peak_mem_mb=peak_memory_mb(), finished_at=_now())
+    row.update(peak_mem_mb=peak_memory_mb(), finished_at=utc_now())
     return row
 
 

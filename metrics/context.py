@@ -153,6 +153,12 @@ class EvalContext:
             raise MissingSplit(f"evaluation split {split!r} is missing or empty; have {sorted(self.splits)}")
         return self.splits[split]
 
+    def cached(self, key: tuple, compute):
+        """`compute()` once per key and context: how families keep derived per-split quantities."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     def mean_logprob(self, split: str, field: str = "answer") -> np.ndarray:
         """Mean answer-token log-prob: (N,) for a text field, (N, K) for `perturbed_answer`."""
         key = ("mean_logprob", split, field)

@@ -69,17 +69,16 @@ def auroc(member_scores, non_member_scores) -> float:
 
 def attack_scores(ctx: EvalContext, split: str) -> dict[str, list[float]]:
     """Every attack's score of every answer of a split (cached on the context)."""
-    key = ("mia_scores", split)
-    if key not in ctx._cache:
-        k = ctx.config.mink_k
+    k = ctx.config.mink_k
+
+    def compute():
         pairs = list(zip(ctx.token_scores(split, "answer"), ctx.records(split)))
-        ctx._cache[key] = {
-            "loss": [loss_score(t) for t, _ in pairs],
-            "zlib": [zlib_score(t, r["answer"]) for t, r in pairs],
-            "mink": [mink_score(t, k) for t, _ in pairs],
-            "mink_pp": [mink_pp_score(t, k) for t, _ in pairs],
-        }
-    return ctx._cache[key]
+        return {"loss": [loss_score(t) for t, _ in pairs],
+                "zlib": [zlib_score(t, r["answer"]) for t, r in pairs],
+                "mink": [mink_score(t, k) for t, _ in pairs],
+                "mink_pp": [mink_pp_score(t, k) for t, _ in pairs]}
+
+    return ctx.cached(("mia_scores", split), compute)
 
 
 def attack_auroc(ctx: EvalContext, attack: str) -> float:
