@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .leaderboard import ReportError
+from .standalone import DTYPES
 from .suite import SuiteError, load_suite
 
 
@@ -199,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="the row goes to <results-dir>/eval/ (default: results)")
     p.add_argument("--cache-dir", help="where a suite's data is generated (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="weights' dtype (default: auto, as saved)")
     p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: the suite's, or 64)")
     p.add_argument("--max-new-tokens", type=int, help="greedy answer budget (default: the suite's, or 200)")

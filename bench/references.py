@@ -40,7 +40,7 @@ def probe_answers(model, tokenizer, probes, eval_cfg) -> list[str]:
     """Greedy answers to probe prompts (questions in the harness's prompt format)."""
     from metrics import EvalContext
 
-    return EvalContext(model, tokenizer, {}, eval_cfg).generate(list(probes)) if probes else []
+    return EvalContext(model, tokenizer, {}, eval_cfg).generate(list(probes))
 
 
 def references_path(prepared, eval_cfg, cache: Path) -> Path:
