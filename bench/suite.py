@@ -153,6 +153,11 @@ class UnlearnConfig:
             stay in `prepare.precision`.
         gradient_checkpointing: recompute activations in the backward pass (less memory, ~30% slower).
         grad_accum_steps: micro-batches per optimizer step (effective batch = batch_size x this).
+        max_loss: the trial stops as `diverged` when a step's loss is NaN or infinite or its absolute
+            value exceeds this (0: only NaN and infinity); a guard, not a hyperparameter.
+        keep_last_finite: keep a copy of the trained weights before each step, so a diverged trial
+            is evaluated as it was before its last step (one more copy of the trained weights in
+            memory; with false it is evaluated as it stands, possibly with NaN metrics).
     """
 
     steps: int = 100
@@ -165,6 +170,8 @@ class UnlearnConfig:
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
     grad_accum_steps: int = 1
+    max_loss: float = 1e4
+    keep_last_finite: bool = True
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -173,6 +180,13 @@ class UnlearnConfig:
             raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, got {self.mixed_precision!r}")
         if self.steps < 0 or self.batch_size < 1 or self.lr < 0 or self.grad_accum_steps < 1:
             raise ValueError("steps must be >= 0, batch_size >= 1, lr >= 0 and grad_accum_steps >= 1")
+        if self.max_loss < 0:
+            raise ValueError(f"max_loss must be >= 0 (0: only NaN and infinity stop a trial), got {self.max_loss}")
+
+
+# Training guards: they decide when a trial stops, not how it trains, so they are not `hp.*` columns
+# and, at their defaults, not part of a trial's id (ids stay those of suites written before them).
+GUARD_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("max_loss", "keep_last_finite")}
 
 
 @dataclass(frozen=True)
@@ -210,7 +224,8 @@ class TrialSpec:
         """The `hp.*` columns: the method's arguments and the unlearning settings."""
         if self.method in REFERENCE_METHODS:
             return {}
-        return {**dataclasses.asdict(self.unlearn), **self.method_args}
+        unlearn = {k: v for k, v in dataclasses.asdict(self.unlearn).items() if k not in GUARD_DEFAULTS}
+        return {**unlearn, **self.method_args}
 
     def changed_hyperparameters(self) -> list[str]:
         """The hyperparameters set away from their defaults (the method's and the unlearning ones)."""
@@ -234,7 +249,10 @@ class TrialSpec:
 
     @property
     def trial_id(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        settings = self.to_dict()
+        settings["unlearn"] = {k: v for k, v in settings["unlearn"].items()
+                               if k not in GUARD_DEFAULTS or v != GUARD_DEFAULTS[k]}
+        canonical = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

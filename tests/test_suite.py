@@ -173,6 +173,8 @@ def _unlearn_changes():
         "mixed_precision": "bf16" if base.mixed_precision != "bf16" else "no",
         "gradient_checkpointing": not base.gradient_checkpointing,
         "grad_accum_steps": base.grad_accum_steps + 1,
+        "max_loss": base.max_loss * 10,  # a guard changed from its default is part of the id
+        "keep_last_finite": not base.keep_last_finite,
     }
     assert set(changed) == {f.name for f in dataclasses.fields(UnlearnConfig)}, "a new field needs a case here"
     return sorted(changed.items())
@@ -457,7 +459,8 @@ def test_hyperparameters_merge_unlearn_and_method_args(good):
     hp = spec.hyperparameters()
     assert hp["lr"] == spec.unlearn.lr and hp["steps"] == 5
     assert hp["gamma"] == 1.0 and hp["alpha"] == 0.5
-    assert set(hp) == {f.name for f in dataclasses.fields(UnlearnConfig)} | {"gamma", "alpha", "retain_loss"}
+    guards = {"max_loss", "keep_last_finite"}
+    assert set(hp) == {f.name for f in dataclasses.fields(UnlearnConfig)} - guards | {"gamma", "alpha", "retain_loss"}
 
 
 def test_args_and_grid_overlap_refused(tmp_path):
