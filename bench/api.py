@@ -189,6 +189,8 @@ class Unlearning:
         self.model, self.tokenizer, self.splits = start_trial(self.spec, self.prepared, self.threads)
         print(f"Unlearning {self.model_name} with {self.method} for {self.spec.unlearn.steps} steps", flush=True)
         self.train_stats = unlearn(self.model, self.tokenizer, self.spec, self.splits)
+        if self.train_stats["divergence"]:
+            print(f"Diverged: {self.train_stats['divergence']}", flush=True)
         return dict(self.train_stats)
 
     def evaluate(self, metrics: list[str] | None = None) -> dict:
@@ -197,13 +199,15 @@ class Unlearning:
         Returns a flat dict: every metric column as a float (NaN where it cannot be computed, with the
         reason under `notes["unavailable"]`), the cost columns, `probe_generations` (a list of
         {prompt, before, after}) and `notes`: which retain model forget quality compares against,
-        which splits model utility averages over, and which answers were derived.
+        which splits model utility averages over, and which answers were derived; and `status` (`ok`,
+        or `diverged` with `error` and `diverged_step` when training stopped early: the guard's
+        `max_loss` / `keep_last_finite`).
         The row is also written to `<output_dir>/results/` (readable by `bench report`)."""
         from metrics import metric_columns
 
-        from .results import row_schema, versions, write_row
+        from .results import row_schema, write_row
         from .suite import SuiteError, _metric_families
-        from .trial import evaluate_trial, peak_memory_mb, utc_now
+        from .trial import evaluate_trial, mark_non_finite, outcome, peak_memory_mb, utc_now
 
         if self.model is None:
             raise RuntimeError("call run(...) before evaluate()")
@@ -213,9 +217,12 @@ class Unlearning:
             raise ValueError(str(err)) from None
         spec = dataclasses.replace(self.spec, eval=dataclasses.replace(self.spec.eval, metrics=families or self.spec.eval.metrics))
         out = evaluate_trial(self.model, self.tokenizer, spec, self.prepared, self.splits)
-        row = {**self.header, **self.train_stats, **out, "suite": self.output_dir.name, "run_id": "api",
-               "versions": versions(), "status": "ok", "error": None, "peak_mem_mb": peak_memory_mb(),
-               "finished_at": utc_now()}
+        status = outcome(self.train_stats)
+        if status["status"] == "diverged":
+            out = mark_non_finite(out, metric_columns(), "not finite: the model diverged")
+        training = {k: v for k, v in self.train_stats.items() if k not in ("diverged_step", "divergence")}
+        row = {**self.header, **training, **out, **status, "suite": self.output_dir.name, "run_id": "api",
+               "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
         write_row(self.output_dir / "results", row, row_schema([self.spec], metric_columns()))
         columns = metric_columns(families or None)
         notes = json.loads(out["metric_notes"] or "{}")
@@ -225,7 +232,7 @@ class Unlearning:
                 notes["unavailable"] = unavailable
         cost = ("train_s", "tokens", "steps_done", "final_loss", "eval_s", "eval_forward_passes",
                 "eval_generated_prompts", "peak_mem_mb")
-        return {**{c: out[c] for c in columns}, **{c: float(row[c]) for c in cost if c in row},
+        return {**{c: out[c] for c in columns}, **{c: float(row[c]) for c in cost if c in row}, **status,
                 "probe_generations": json.loads(out["probe_generations"] or "[]"), "notes": notes}
 
     def save_model(self, path: str | os.PathLike) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -45,6 +46,16 @@ def looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
 
 
+def _unavailable(what: str, name: str, why: str) -> SourceUnavailable:
+    """`<what>: 'name' <why>; allowed: ...`, with "Did you mean" for a misspelt zoo name."""
+    from .models import ZOO
+    from .suite import allowed
+
+    values = (f"a zoo model ({', '.join(ZOO)}), a local save_pretrained directory, or a hub id (owner/name) "
+              "that is in the local cache or on a reachable hub")
+    return SourceUnavailable(f"{what}: {name!r} {why}; {allowed(values, name, ZOO)}")
+
+
 def check_model(name: str, what: str = "model") -> None:
     """Raises SourceUnavailable unless `name` (zoo name, local directory or hub id) can be loaded."""
     from transformers import AutoConfig
@@ -56,9 +67,9 @@ def check_model(name: str, what: str = "model") -> None:
     if looks_like_path(name):
         path = Path(name).expanduser()
         if not path.is_dir():
-            raise SourceUnavailable(f"{what} {name!r}: no such directory")
+            raise _unavailable(what, name, "is not a zoo model and there is no such directory")
         if not (path / "config.json").is_file():
-            raise SourceUnavailable(f"{what} {name!r}: not a save_pretrained directory (no config.json in it)")
+            raise _unavailable(what, name, "is not a save_pretrained directory (no config.json in it)")
         return
     try:
         AutoConfig.from_pretrained(name, local_files_only=True)
@@ -67,13 +78,38 @@ def check_model(name: str, what: str = "model") -> None:
         pass
     reachable, why = hub_reachable()
     if not reachable:
-        raise SourceUnavailable(f"{what} {name!r}: not in the local Hugging Face cache, and the hub cannot be "
-                                f"used ({why}); download it where the hub is reachable, or give a local path")
+        raise _unavailable(what, name, f"is not a zoo model, not in the local Hugging Face cache, and the hub "
+                                       f"cannot be used ({why}); download it where the hub is reachable, "
+                                       "or give a local path")
     try:
         AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SourceUnavailable(f"{what} {name!r}: not found on the hub or not accessible ({reason})") from None
+        raise _unavailable(what, name,
+                           f"is not a zoo model and not found on the hub or not accessible ({reason})") from None
+
+
+# bench.data names the split a data source error is about ("data: forget data: ..."); in the suite
+# that is the key data.forget (or data.question_key / data.answer_key when a record lacks that key).
+_SPLIT_ERROR = re.compile(r"^data: (forget|retain|holdout) data\b")
+_KEY_ERROR = re.compile(r"has no key .* \((question_key|answer_key)\)")
+
+
+def _data_error(err: SourceUnavailable, kind: str) -> SourceUnavailable:
+    """A data source error at its key path, with what a source may be."""
+    from .suite import DATA_SOURCES
+
+    message = str(err)
+    split, key = _SPLIT_ERROR.match(message), _KEY_ERROR.search(message)
+    if key:
+        message = f"data.{key.group(1)}: {message.removeprefix('data: ')}; allowed: one of the keys found"
+    elif split:
+        message = f"data.{split.group(1)}: {message.removeprefix('data: ')}"
+    if "allowed:" not in message:
+        sources = DATA_SOURCES if kind == "files" else "the hub dataset on a reachable hub, or in the local " \
+                                                       "Hugging Face cache with HF_HUB_OFFLINE=1"
+        message += f"; allowed: {sources}"
+    return SourceUnavailable(message)
 
 
 def check_suite_sources(suite) -> None:
@@ -85,4 +121,7 @@ def check_suite_sources(suite) -> None:
         check_model(model, f"models[{i}]")
     if suite.prepare.retain_model:
         check_model(suite.prepare.retain_model, "prepare.retain_model")
-    check_data_sources(suite.data)
+    try:
+        check_data_sources(suite.data)
+    except SourceUnavailable as err:
+        raise _data_error(err, suite.data.kind) from None

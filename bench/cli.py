@@ -1,4 +1,4 @@
-"""The `bench` command line: run, prepare, eval, validate, list, leaderboard, report, ablate."""
+"""The `bench` command line: run, status, prepare, eval, validate, list, leaderboard, report, ablate, demo."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import math
 import sys
 from pathlib import Path
 
+from .atomic import LockedError
 from .leaderboard import ReportError
+from .registry import PluginError
 from .standalone import DTYPES
 from .suite import SuiteError, load_suite
 
@@ -43,7 +45,7 @@ def cmd_run(args) -> int:
 
     suite = _load(args.suite, args.smoke)
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
-    out_dir = run_suite(suite, Path(args.results_dir), cache, args.address, args.max_concurrent)
+    out_dir = run_suite(suite, Path(args.results_dir), cache, args.address, args.max_concurrent, args.retry_failed)
     table = render(read_rows(out_dir))
     with atomic_file(out_dir / "_leaderboard.md") as tmp:
         tmp.write_text(f"# Leaderboard: {suite.name}\n\n{table}")
@@ -109,6 +111,13 @@ def cmd_leaderboard(args) -> int:
         print(f"{args.results}: no result rows", file=sys.stderr)
         return 1
     print(render(df))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .status import render_status
+
+    print(render_status(Path(args.results)))
     return 0
 
 
@@ -193,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = suite_command("run", "prepare models, run every trial of a suite, print the leaderboard", cmd_run)
     run.add_argument("--results-dir", default="results", help="where results/<suite>/ goes (default: results)")
     run.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="also run again the trials whose row has status failed (diverged ones are results, kept)")
     suite_command("prepare", "build (or find) the data, target and retain models of a suite", cmd_prepare)
 
     p = sub.add_parser("validate", help="check suite files without running anything")
@@ -229,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory")
     p.add_argument("results", help="e.g. results/tofu_small")
     p.set_defaults(fn=cmd_leaderboard)
+    p = sub.add_parser("status", help="done / diverged / failed / pending trials per model and method of a results "
+                                      "directory (works while the suite runs)")
+    p.add_argument("results", help="e.g. results/tofu_small")
+    p.set_defaults(fn=cmd_status)
     p = sub.add_parser("report", help="write results/SUITE/_report/report.md and its figures; print the leaderboard")
     p.add_argument("results", help="e.g. results/tofu_small")
     p.set_defaults(fn=cmd_report)
@@ -249,11 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (SuiteError, ReportError) as err:
+    except (SuiteError, ReportError, LockedError, PluginError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\nInterrupted. Finished rows are kept; run the same command again to finish the rest.", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"\n{err or 'Interrupted. Finished rows are kept; run the same command again to finish the rest.'}",
+              file=sys.stderr)
         return 130
 
 

@@ -577,10 +577,11 @@ def _check_int(field: str, value: object, low: int, high: int | None = None) -> 
     allowed = f"an integer >= {low}" if high is None else (
         f"an integer in [{low}, {high}]"
     )
+    # Messages start with the field's name, so a suite error can name the key (data.n_authors).
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+        raise ValueError(f"{field}: {value!r} is not an integer; allowed: {allowed}")
     if value < low or (high is not None and value > high):
-        raise ValueError(f"{field} must be {allowed}, got {value!r}")
+        raise ValueError(f"{field}: {value!r} is out of range; allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -626,27 +627,28 @@ class SyntheticConfig:
             or not 0.0 < fraction < 1.0
         ):
             raise ValueError(
-                f"forget_fraction must be a number in the open interval (0, 1), "
-                f"got {fraction!r}"
+                f"forget_fraction: {fraction!r} is out of range; "
+                "allowed: a number in (0, 1)"
             )
         if self.n_forget >= self.n_authors:
             raise ValueError(
-                "forget_fraction must leave at least one retain author: "
-                f"round(n_authors * forget_fraction) must be < n_authors "
-                f"({self.n_authors}), got forget_fraction={fraction!r}"
+                f"forget_fraction: {fraction!r} leaves no retain author of "
+                f"n_authors={self.n_authors}; allowed: a number with "
+                "round(n_authors * forget_fraction) < n_authors"
             )
         _check_int("n_holdout_authors", self.n_holdout_authors, 0)
         _check_int("n_general_authors", self.n_general_authors, 0)
         _check_int("n_perturbed", self.n_perturbed, 3, MAX_PERTURBED)
         _check_int("general_fact_repeats", self.general_fact_repeats, 0)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer (any value), got {self.seed!r}")
+            raise ValueError(f"seed: {self.seed!r} is not an integer; allowed: any integer")
         total = self.n_authors + self.n_holdout_authors + self.n_general_authors
         if total > _NAME_CAPACITY:
             raise ValueError(
-                "n_general_authors is too large: n_authors + n_holdout_authors + "
-                f"n_general_authors must be at most {_NAME_CAPACITY} so that every "
-                f"author name is unique, got {total}"
+                f"n_general_authors: {self.n_general_authors!r} is too large "
+                f"(n_authors + n_holdout_authors + n_general_authors = {total}); "
+                f"allowed: a total of at most {_NAME_CAPACITY}, so that every "
+                "author name is unique"
             )
 
     @property

@@ -156,6 +156,38 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="_ref").reset_index(drop=True)
 
 
+def unstable_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The settings with diverged or failed rows, one line per (setting, status): which seeds, out of
+    how many rows the setting has, at which steps training diverged, and the first reason."""
+    if (df["status"] == "ok").all():
+        return pd.DataFrame()
+    hp_cols = varying_hp_columns(df)
+    keys = ["model", "method", *hp_cols]
+    rows = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "") for c in hp_cols})
+    rows["_of"] = rows.groupby(keys, sort=False, dropna=False)["status"].transform("size")
+    lines = []
+    for key, part in rows[rows["status"] != "ok"].groupby([*keys, "status"], sort=False, dropna=False):
+        first_error = next((e.strip() for e in part["error"] if isinstance(e, str) and e.strip()), "")
+        steps = part["diverged_step"].dropna().astype(int).tolist() if "diverged_step" in part else []
+        lines.append({**{k.removeprefix("hp."): v for k, v in zip([*keys, "status"], key)},
+                      "seeds": ", ".join(str(int(s)) for s in sorted(part["seed"].dropna())),
+                      "of": int(part["_of"].iloc[0]),
+                      "at step": ", ".join(map(str, steps)),
+                      "reason": first_error.splitlines()[0].split(";")[0][:100] if first_error else ""})
+    return pd.DataFrame(lines)
+
+
+def unstable_markdown(df: pd.DataFrame) -> str:
+    """Diverged and failed settings as Markdown, or "" when every row is ok."""
+    table = unstable_table(df)
+    if table.empty:
+        return ""
+    return (tabulate(table, headers="keys", tablefmt="github", showindex=False) +
+            "\n\nDiverged rows stopped early (loss NaN, infinite or beyond `unlearn.max_loss`) and were evaluated as "
+            "before the step that broke them; failed rows raised (`error` column; `bench run --retry-failed` runs "
+            "them again). Neither is averaged into the leaderboard.")
+
+
 def render(df: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table (GitHub pipes), with a legend."""
     table = leaderboard_table(df)
@@ -172,6 +204,8 @@ def render(df: pd.DataFrame) -> str:
               "over-unlearned: the forget set stands out by being unlikely, which leaks membership too. Privacy "
               f"leakage (MUSE) is 0 for the retain model, about -100 for the target, > 0 over-unlearned; `membership` "
               f"reads it with a ±{LEAK_BAND:g} band.")
-    if failed:
-        legend += f" {failed} row(s) failed and are not shown."
+    unstable = unstable_markdown(df)
+    if unstable:
+        legend += f" {failed} row(s) diverged or failed and are not averaged in: see below."
+        return f"{body}\n\n{legend}\n\nDiverged or failed:\n\n{unstable}\n"
     return f"{body}\n\n{legend}\n"

@@ -8,9 +8,28 @@ with the closest matches first.
 from __future__ import annotations
 
 import difflib
+import importlib
+import os
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
+
+# Modules (comma-separated, importable from PYTHONPATH) that register a user's own methods and
+# metrics; imported after the built-in plugins, in every process that resolves names.
+PLUGINS_ENV = "BENCH_PLUGINS"
+
+
+class PluginError(ImportError):
+    """A module named in $BENCH_PLUGINS that cannot be imported."""
+
+
+def load_plugins() -> None:
+    """Imports the modules named in $BENCH_PLUGINS (each once; later calls are free)."""
+    for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise PluginError(f"{PLUGINS_ENV} names {name!r}, which cannot be imported: {err}") from None
 
 
 class UnknownNameError(KeyError):

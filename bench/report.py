@@ -26,7 +26,7 @@ from tabulate import tabulate
 from .ablate import ablation_grid, write_heatmap
 from .atomic import atomic_file
 from .leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, format_ci, format_fq, format_hp,
-                          log10_fq, mean_ci, membership_verdict, setting_groups, varying_hp_columns)
+                          log10_fq, mean_ci, membership_verdict, setting_groups, unstable_markdown, varying_hp_columns)
 from .plots import pareto_plot
 from .results import read_rows
 
@@ -410,12 +410,14 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     failed = int((rows["status"] != "ok").sum())
     seeds = sorted(rows.loc[rows["status"] == "ok", "seed"].dropna().unique().tolist())
     sections = [
-        f"# Report: {suite}\n\n{len(rows)} rows from `{results_dir}` ({failed} failed, not counted): "
+        f"# Report: {suite}\n\n{len(rows)} rows from `{results_dir}` ({failed} diverged or failed, not averaged in"
+        f"{': see Diverged and failed settings' if failed else ''}): "
         f"{rows['model'].nunique()} model(s), {(~table['method'].drop_duplicates().isin(list(REFERENCE_ORDER))).sum()} "
         f"method(s) and the reference rows, seeds {seeds}. "
         f"Read from the Parquet rows by `bench report`; nothing is recomputed.",
         LEGEND.format(floor=FQ_FLOOR, ratio=UTILITY_RATIO, alpha=ALPHA, min_seeds=MIN_SEEDS, band=LEAK_BAND),
         f"## Leaderboard\n\n{leaderboard}",
+        *([f"## Diverged and failed settings\n\n{unstable_markdown(rows)}"] if failed else []),
         f"## Significance\n\n{significance_markdown(significance(selected))}",
         "## Pareto front: forget quality vs model utility\n\nThe unlearned settings no other setting beats on both "
         "mean log10 forget quality and mean model utility (reference rows left out; duplicates of a front point "

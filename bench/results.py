@@ -7,10 +7,6 @@ the directory as one table. Files starting with "_" or "." (reports, temporaries
 
 from __future__ import annotations
 
-import functools
-import json
-import platform
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +17,17 @@ from .atomic import atomic_file
 
 ID_COLUMNS = {"suite": pa.string(), "run_id": pa.string(), "trial_id": pa.string(), "model": pa.string(),
               "method": pa.string(), "seed": pa.int64()}
-STATUS_COLUMNS = {"status": pa.string(), "error": pa.string()}
+# status: ok | diverged (stopped early, evaluated anyway; `diverged_step` says when) | failed (raised;
+# `error` holds the exception)
+STATUS = ("ok", "diverged", "failed")
+STATUS_COLUMNS = {"status": pa.string(), "error": pa.string(), "diverged_step": pa.int64()}
 COST_COLUMNS = {"train_s": pa.float64(), "eval_s": pa.float64(), "tokens": pa.int64(), "steps_done": pa.int64(),
                 "final_loss": pa.float64(), "train_log": pa.string(), "peak_mem_mb": pa.float64(),
                 "eval_forward_passes": pa.int64(), "eval_generated_prompts": pa.int64(), "eval_decode_steps": pa.int64()}
 DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "metric_notes": pa.string(),  # JSON
                   "probe_generations": pa.string()}
-PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(), "versions": pa.string(),
+PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(),
+                      "versions": pa.string(), "environment": pa.string(),  # JSON: bench.environment
                       "started_at": pa.string(), "finished_at": pa.string()}
 
 
@@ -56,9 +56,29 @@ def row_path(out_dir: Path, trial_id: str) -> Path:
     return out_dir / f"{trial_id}.parquet"
 
 
+def row_files(out_dir: Path) -> list[Path]:
+    """The row files of a results directory (temporaries, reports and set-aside files skipped)."""
+    return sorted(p for p in Path(out_dir).glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def row_statuses(out_dir: Path) -> dict[str, str]:
+    """trial id -> status of every row. A file that is not a readable row (copied in half, or
+    damaged on disk) is set aside as `.<name>.unreadable`, kept for inspection, so its trial runs again."""
+    statuses = {}
+    for path in row_files(out_dir):
+        try:
+            statuses[path.stem] = pq.read_table(path, columns=["status"]).column("status")[0].as_py()
+        except (OSError, pa.ArrowException, KeyError, IndexError) as err:
+            aside = path.with_name(f".{path.name}.unreadable")
+            path.rename(aside)
+            print(f"warning: {path} is not a readable row ({type(err).__name__}); set aside as {aside.name}, "
+                  "its trial will run again", flush=True)
+    return statuses
+
+
 def existing_ids(out_dir: Path) -> set[str]:
-    """Trial ids that already have a row (temporaries and reports are skipped)."""
-    return {p.stem for p in out_dir.glob("*.parquet") if not p.name.startswith((".", "_"))}
+    """Trial ids that already have a row."""
+    return set(row_statuses(out_dir))
 
 
 def write_row(out_dir: Path, row: dict, schema: pa.Schema) -> Path:
@@ -75,26 +95,7 @@ def write_row(out_dir: Path, row: dict, schema: pa.Schema) -> Path:
 
 def read_rows(out_dir: Path) -> pd.DataFrame:
     """Every row of a results directory, one file at a time (robust to schemas changed between runs)."""
-    files = sorted(p for p in Path(out_dir).glob("*.parquet") if not p.name.startswith((".", "_")))
+    files = row_files(out_dir)
     if not files:
         return pd.DataFrame()
     return pd.concat([pq.read_table(p).to_pandas() for p in files], ignore_index=True)
-
-
-@functools.lru_cache(maxsize=1)
-def versions() -> str:
-    """Package versions and the git commit of the harness, as JSON for the `versions` column."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("unlearning-bench", "torch", "transformers", "accelerate", "ray"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    try:
-        out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                           text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        out["git_commit"] = None
-    return json.dumps(out, sort_keys=True)

@@ -3,25 +3,36 @@
 Ray is imported here and nowhere else. Each trial asks for the suite's `resources`; Tune runs as
 many at once as the cluster fits (reusing actors, so torch is imported once per worker). The driver
 writes each finished trial's row atomically the moment Tune reports it, so an interrupted suite
-loses nothing finished, and a rerun skips every trial that has a row.
+(Ctrl-C, kill -9, a crashed worker, a reboot) loses nothing finished, and a rerun runs only the
+trials without a row (and, with `retry_failed`, those whose row says `failed`). One run at a time
+writes a results directory: a lock refuses a second, and lets the holder clear what interrupted
+writes left behind. `_trials.json` lists every trial of the suite, for `bench status`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from .atomic import atomic_file, exclusive_lock, remove_temporaries
 from .prepare import Prepared, find_prepared, prepare_model
 from .references import compute_references, references_path
-from .results import existing_ids, row_schema, versions, write_row
+from .registry import PLUGINS_ENV
+from .results import row_schema, row_statuses, write_row
+from .status import PLAN_FILE
 from .suite import Suite, TrialSpec
 from .trial import run_trial, spec_summary
+
+LOCK_FILE = ".lock"
 
 # Quiet workers: no per-trial loggers or chdir, no transformers/tokenizers chatter.
 WORKER_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_CHDIR_TO_TRIAL_DIR": "0",
@@ -35,8 +46,8 @@ def _init_ray(address: str | None, resources) -> None:
     if ray.is_initialized():
         return
     os.environ.update(WORKER_ENV)
-    kwargs = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=True,
-                  runtime_env={"env_vars": WORKER_ENV})
+    env = {**WORKER_ENV, **({PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {})}
+    kwargs = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=True, runtime_env={"env_vars": env})
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -109,6 +120,22 @@ def _varying_hps(specs: list[TrialSpec]) -> set[str]:
     return {k for k, v in values.items() if len(v) > 1}
 
 
+class SuiteInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a suite; the message says what is kept and how to go on."""
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _describe(row: dict) -> str:
+    if row["status"] == "failed":
+        return f"FAILED: {row['error'].splitlines()[0]}"
+    what = (f"forget quality {row['forget_quality']:.2e}, utility {row['model_utility']:.3f} "
+            f"({row['train_s']:.1f} s + {row['eval_s']:.1f} s eval)")
+    return f"DIVERGED ({row['error']}): {what}" if row["status"] == "diverged" else what
+
+
 def _row_writer(out_dir: Path, schema, suite_name: str, run_id: str, total: int, done_before: int, shown_hps: set):
     from ray.tune import Callback
 
@@ -118,37 +145,98 @@ def _row_writer(out_dir: Path, schema, suite_name: str, run_id: str, total: int,
         def __init__(self):
             self.done = done_before
             self.started = time.perf_counter()
+            self.crashed: list[str] = []
+
+        def _print(self, trial, what: str) -> None:
+            spec = TrialSpec.from_dict(trial.config["trial"]["spec"])
+            print(f"[{self.done}/{total}] {spec_summary(spec, shown_hps)}: {what}  "
+                  f"[{time.perf_counter() - self.started:.0f} s]", flush=True)
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             row = json.loads(result["row_json"])
-            row.update(suite=suite_name, run_id=run_id, versions=versions())
+            row.update(suite=suite_name, run_id=run_id)
             write_row(out_dir, row, schema)
             self.done += 1
-            spec = TrialSpec.from_dict(trial.config["trial"]["spec"])
-            if row["status"] == "ok":
-                what = (f"forget quality {row['forget_quality']:.2e}, utility {row['model_utility']:.3f} "
-                        f"({row['train_s']:.1f} s + {row['eval_s']:.1f} s eval)")
-            else:
-                what = f"FAILED: {row['error'].splitlines()[0]}"
-            print(f"[{self.done}/{total}] {spec_summary(spec, shown_hps)}: {what}  [{time.perf_counter() - self.started:.0f} s]",
-                  flush=True)
+            self._print(trial, _describe(row))
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            # A trial's own exceptions are caught in the worker and reported as `failed` rows, so an
+            # error here means the worker process itself died (killed, out of memory, a hard crash):
+            # no row is written and a rerun runs the trial again.
+            reason = _crash_reason(trial.error_file)
+            self.crashed.append(reason)
+            self._print(trial, f"CRASHED, no row written (the worker process died: {reason}); a rerun runs it again")
 
     return RowWriter()
 
 
-def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None = None,
-              max_concurrent: int | None = None) -> Path:
-    """Runs every trial of `suite` that has no row yet; returns the results directory."""
-    from metrics import metric_columns
+def _crash_reason(error_file: str | None) -> str:
+    """The useful part of Ray's account of a dead worker ("Worker exit type: ... Worker exit detail: ...")."""
+    try:
+        text = Path(error_file).read_text() if error_file else ""
+    except OSError:
+        text = ""
+    if "Worker exit type:" in text:
+        text = text[text.index("Worker exit type:"):].split(" Some common causes")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no reason recorded"
 
+
+def _write_plan(out_dir: Path, suite: Suite, specs: list[TrialSpec]) -> None:
+    """Lists every trial of the suite, so `bench status` can tell pending trials from finished ones."""
+    trials = [{"trial_id": s.trial_id, "model": s.model, "method": s.method, "seed": s.seed,
+               "label": spec_summary(s)} for s in specs]
+    with atomic_file(out_dir / PLAN_FILE) as tmp:
+        tmp.write_text(json.dumps({"suite": suite.name, "path": suite.path, "trials": trials}, indent=1))
+
+
+def _summary(specs: list[TrialSpec], out_dir: Path) -> tuple[str, dict[str, int]]:
+    statuses = row_statuses(out_dir)
+    counts: dict[str, int] = {}
+    for s in specs:
+        key = statuses.get(s.trial_id, "pending")
+        counts[key] = counts.get(key, 0) + 1
+    order = ("ok", "diverged", "failed", "pending")
+    return ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k)), counts
+
+
+def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None = None,
+              max_concurrent: int | None = None, retry_failed: bool = False) -> Path:
+    """Runs every trial of `suite` that has no row yet (and, with `retry_failed`, every trial whose
+    row has status `failed`); returns the results directory. Ctrl-C or SIGTERM stops it cleanly:
+    trials in flight are cancelled and `SuiteInterrupted` says how to resume."""
     out_dir = (results_root / suite.name).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out_dir / LOCK_FILE, f"results directory {out_dir}"):
+        for leftover in remove_temporaries(out_dir):
+            print(f"Removed {leftover.name}, left by an interrupted write", flush=True)
+        in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
+        try:
+            return _run_locked(suite, out_dir, cache, address, max_concurrent, retry_failed)
+        except KeyboardInterrupt:
+            specs = suite.reference_trials() + suite.trials()
+            summary, counts = _summary(specs, out_dir)
+            raise SuiteInterrupted(f"Interrupted; trials in flight were cancelled, finished rows kept ({summary}). "
+                                   f"Run the same command again to run the {counts.get('pending', 0)} pending.") from None
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _run_locked(suite: Suite, out_dir: Path, cache: Path, address: str | None, max_concurrent: int | None,
+                retry_failed: bool) -> Path:
+    from metrics import metric_columns
+
     specs = suite.reference_trials() + suite.trials()
     schema = row_schema(specs, metric_columns())
-    done = existing_ids(out_dir)
-    pending = [s for s in specs if s.trial_id not in done]
+    _write_plan(out_dir, suite, specs)
+    statuses = row_statuses(out_dir)
+    pending = [s for s in specs if s.trial_id not in statuses or (retry_failed and statuses[s.trial_id] == "failed")]
+    retried = sum(s.trial_id in statuses for s in pending)
     print(f"Suite {suite.name}: {len(specs)} rows ({len(suite.trials())} trials + {len(specs) - len(suite.trials())} "
-          f"references), {len(specs) - len(pending)} already in {out_dir}, {len(pending)} to run", flush=True)
+          f"references), {len(specs) - len(pending)} already in {out_dir}, {len(pending)} to run"
+          + (f" ({retried} failed ones again)" if retried else ""), flush=True)
     if not pending:
         return out_dir
     started = time.perf_counter()
@@ -169,6 +257,9 @@ def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None
     writer = _row_writer(out_dir, schema, suite.name, uuid.uuid4().hex[:12], len(specs), len(specs) - len(pending),
                          _varying_hps(specs))
     print(f"Running {len(pending)} trials, {concurrency} at a time", flush=True)
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C raises here at once, instead of Tune's slow wind-down
+    os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"  # a dead worker gets one line from RowWriter, not a traceback
+    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete": the summary says it
     try:
         tuner = tune.Tuner(
             tune.with_resources(_trainable, {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}),
@@ -180,9 +271,12 @@ def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None
         tuner.fit()
     finally:
         shutil.rmtree(storage, ignore_errors=True)
-    missing = [s for s in pending if s.trial_id not in existing_ids(out_dir)]
-    if missing:
-        print(f"{len(missing)} trial(s) did not finish; run the same command again to run only those.", flush=True)
-    else:
-        print(f"Trials finished after {time.perf_counter() - started:.0f} s", flush=True)
+    summary, counts = _summary(specs, out_dir)
+    print(f"Trials finished after {time.perf_counter() - started:.0f} s: {summary}", flush=True)
+    if counts.get("failed"):
+        print(f"{counts['failed']} failed (see their `error` column); `bench run ... --retry-failed` runs only those again.",
+              flush=True)
+    if counts.get("pending"):
+        print(f"{counts['pending']} have no row (a worker died); run the same command again to run only those.",
+              flush=True)
     return out_dir

@@ -59,7 +59,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
 
     from .data import read_splits
     from .references import retain_statistics
-    from .results import versions
+    from .environment import fingerprint, versions
     from .trial import evaluate_model
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -70,7 +70,8 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     trial_id = hashlib.sha256(json.dumps([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)],
                                          sort_keys=True, default=str).encode()).hexdigest()[:16]
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
-           "started_at": utc_now(), "versions": versions(), "train_s": 0.0, "tokens": 0, "steps_done": 0}
+           "started_at": utc_now(), "versions": versions(),
+           "environment": fingerprint(precision=str(dtype or "auto")), "train_s": 0.0, "tokens": 0, "steps_done": 0}
     reset_peak_memory()
     reference = {}
     if retain_model:

@@ -1,28 +1,32 @@
 """Suites: YAML -> validated, frozen dataclasses -> a list of trial specs.
 
 A suite is models x methods x hyperparameter grid x seeds. Every section maps onto a dataclass whose
-fields are the allowed keys, so an unknown key or a wrong value fails at load time with the file,
-the key and what is allowed. Numbers written like `1e-5` (which PyYAML reads as strings) are
-converted for numeric fields.
+fields are the allowed keys. The whole file is checked before anything runs, and every error reads
+`<file>: <key path>: <what is wrong, with the value>; allowed: <values or range>`, with a "Did you
+mean" for a near-miss name. Numbers written like `1e-5` (which PyYAML reads as strings) are converted
+for numeric fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import hashlib
 import itertools
 import json
 import math
+import re
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, ClassVar
 
 from metrics.context import EvalConfig
 
 from .data_synthetic import SyntheticConfig
+from .suite_yaml import YamlError, load_yaml
 from .train import SCHEDULES
 
 DATA_KINDS = ("synthetic_authors", "files", "tofu", "capitals")
@@ -30,10 +34,72 @@ MIXED_PRECISIONS = ("no", "bf16", "fp16")
 WEIGHT_PRECISIONS = ("fp32", "bf16", "fp16")
 TARGETS = ("finetune", "as_is")
 REFERENCE_METHODS = ("none", "retain")  # the target as prepared, and the retain-only model
+DATA_SOURCES = "a .json or .jsonl file, a save_to_disk directory or a hub dataset id (owner/name[:config])"
 
 
 class SuiteError(ValueError):
     """A suite file that cannot be run; the message names the file and the key."""
+
+
+# Names people carry over from other trainers, too far from ours for difflib to suggest.
+ALIASES = {"learning_rate": "lr", "num_steps": "steps", "max_steps": "steps", "train_batch_size": "batch_size"}
+
+
+def did_you_mean(name: Any, choices: Iterable[str]) -> str:
+    """`Did you mean x?` for a near miss of one of `choices`, else ''."""
+    choices = list(choices)
+    close = difflib.get_close_matches(str(name), choices, n=3)
+    if not close and ALIASES.get(str(name)) in choices:
+        close = [ALIASES[str(name)]]
+    return f"Did you mean {' or '.join(close)}?" if close else ""
+
+
+def allowed(values: str, near: Any = None, choices: Iterable[str] = ()) -> str:
+    """The `allowed: ...` tail of an error message, with a "Did you mean" for `near`."""
+    hint = did_you_mean(near, choices) if near is not None else ""
+    return f"allowed: {values}" + (f". {hint}" if hint else "")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take; `str()` says them in words for messages."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False  # `low` itself is not allowed
+    high_open: bool = False
+    integer: bool = False
+    note: str = ""  # what a special value means, e.g. "0: off"
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.high is None:
+            text = f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            text = f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+def check_ranges(values: dict[str, Any], ranges: dict[str, Range]) -> None:
+    """Raises ValueError, starting with the field's name, for the first of `values` outside its range
+    (a config checks `vars(self)`; the suite checks its values before building a config)."""
+    for name, limits in ranges.items():
+        if name in values and values[name] not in limits:
+            raise ValueError(f"{name}: {values[name]!r} is out of range; {allowed(str(limits))}")
+
+
+def check_choices(values: dict[str, Any], choices: dict[str, tuple[str, ...]]) -> None:
+    """Raises ValueError, starting with the field's name, for the first of `values` not among its choices."""
+    for name, options in choices.items():
+        value = values.get(name)
+        if name in values and value not in options:
+            raise ValueError(f"{name}: unknown value {value!r}; {allowed(', '.join(options), value, options)}")
 
 
 @dataclass(frozen=True)
@@ -63,17 +129,21 @@ class DataConfig(SyntheticConfig):
     answer_key: str = "answer"
     builtin_general: bool = True
 
+    CHOICES: ClassVar[dict] = {"kind": DATA_KINDS}
+
     def __post_init__(self):
         super().__post_init__()
-        if self.kind not in DATA_KINDS:
-            raise ValueError(f"kind: unknown kind {self.kind!r}; allowed: {', '.join(DATA_KINDS)}")
-        if self.kind == "files" and not (self.forget and self.retain):
-            raise ValueError("kind files needs `forget` and `retain` (a .json/.jsonl file, a save_to_disk "
-                             "directory or a hub dataset id)")
+        check_choices(vars(self), self.CHOICES)
+        if self.kind == "files":
+            for split in ("forget", "retain"):
+                if not getattr(self, split):
+                    raise ValueError(f"{split}: kind files needs `forget` and `retain`, and {split} is empty; "
+                                     f"{allowed(DATA_SOURCES)}")
         from .data_sources import TOFU_FORGET_SPLITS
 
         if self.kind == "tofu" and self.tofu_forget not in TOFU_FORGET_SPLITS:
-            raise ValueError(f"forget: TOFU's forget split is one of {', '.join(TOFU_FORGET_SPLITS)}, got {self.forget!r}")
+            raise ValueError(f"forget: {self.forget!r} is not a TOFU forget split; "
+                             f"{allowed(', '.join(TOFU_FORGET_SPLITS), self.forget, TOFU_FORGET_SPLITS)}")
 
     @property
     def tofu_forget(self) -> str:
@@ -125,16 +195,22 @@ class PrepareConfig:
     gradient_checkpointing: bool = False
     grad_accum_steps: int = 1
 
+    CHOICES: ClassVar[dict] = {"target": TARGETS, "precision": WEIGHT_PRECISIONS}
+    RANGES: ClassVar[dict] = {
+        "pretrain_steps": Range(0, integer=True), "finetune_steps": Range(0, integer=True),
+        "batch_size": Range(1, integer=True), "lr": Range(0), "warmup_steps": Range(0, integer=True),
+        "max_length": Range(1, integer=True), "finetune_text_share": Range(0, 1, high_open=True),
+        "finetune_general_share": Range(0, 1, high_open=True), "grad_accum_steps": Range(1, integer=True),
+    }
+
     def __post_init__(self):
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
-        if self.precision not in WEIGHT_PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(WEIGHT_PRECISIONS)}, got {self.precision!r}")
-        if min(self.pretrain_steps, self.finetune_steps) < 0 or min(self.batch_size, self.grad_accum_steps) < 1:
-            raise ValueError("pretrain_steps and finetune_steps must be >= 0, batch_size and grad_accum_steps >= 1")
-        shares = (self.finetune_text_share, self.finetune_general_share)
-        if min(shares) < 0 or sum(shares) >= 1:
-            raise ValueError(f"finetune_text_share and finetune_general_share must be >= 0 with a sum below 1, got {shares}")
+        check_choices(vars(self), self.CHOICES)
+        check_ranges(vars(self), self.RANGES)
+        shares = self.finetune_text_share + self.finetune_general_share
+        if shares >= 1:  # the rest of the batches are the forget/retain questions
+            raise ValueError(f"finetune_general_share: {self.finetune_general_share!r} with finetune_text_share "
+                             f"{self.finetune_text_share!r} leaves no batch for the questions; "
+                             f"{allowed('shares whose sum is below 1')}")
 
 
 @dataclass(frozen=True)
@@ -173,15 +249,22 @@ class UnlearnConfig:
     max_loss: float = 1e4
     keep_last_finite: bool = True
 
+    CHOICES: ClassVar[dict] = {"schedule": tuple(SCHEDULES), "mixed_precision": MIXED_PRECISIONS}
+    # steps=0 is allowed here (reference trials evaluate without training); a suite needs >= 1, see SUITE_RANGES.
+    RANGES: ClassVar[dict] = {
+        "steps": Range(0, integer=True), "lr": Range(0), "batch_size": Range(1, integer=True),
+        "warmup_steps": Range(0, integer=True), "weight_decay": Range(0), "max_grad_norm": Range(0, note="0: off"),
+        "grad_accum_steps": Range(1, integer=True), "max_loss": Range(0, note="0: only NaN and infinity stop a trial"),
+    }
+
     def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.mixed_precision not in MIXED_PRECISIONS:
-            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, got {self.mixed_precision!r}")
-        if self.steps < 0 or self.batch_size < 1 or self.lr < 0 or self.grad_accum_steps < 1:
-            raise ValueError("steps must be >= 0, batch_size >= 1, lr >= 0 and grad_accum_steps >= 1")
-        if self.max_loss < 0:
-            raise ValueError(f"max_loss must be >= 0 (0: only NaN and infinity stop a trial), got {self.max_loss}")
+        check_choices(vars(self), self.CHOICES)
+        check_ranges(vars(self), self.RANGES)
+
+
+# What a suite's unlearning settings (the `unlearn:` section, args and grids) must meet on top of
+# UnlearnConfig.RANGES: a trial that trains not at all, or with no step size, measures nothing.
+SUITE_RANGES = {"steps": Range(1, integer=True), "lr": Range(0, low_open=True)}
 
 
 # Training guards: they decide when a trial stops, not how it trains, so they are not `hp.*` columns
@@ -195,6 +278,11 @@ class Resources:
 
     cpu: float = 1.0
     gpu: float = 0.0
+
+    RANGES: ClassVar[dict] = {"cpu": Range(0, low_open=True), "gpu": Range(0)}
+
+    def __post_init__(self):
+        check_ranges(vars(self), self.RANGES)
 
 
 @dataclass(frozen=True)
@@ -298,97 +386,235 @@ def _fields(cls) -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def _coerce(value: Any, kind: Any, where: str) -> Any:
-    """Converts a YAML value to a field's type, or raises SuiteError naming `where`."""
+@dataclass(frozen=True)
+class _At:
+    """Where a value sits: the suite file and the key path (`methods[2].grid.lr[1]`), for messages."""
+
+    file: str
+    path: str = ""
+
+    def key(self, name: Any) -> _At:
+        return _At(self.file, f"{self.path}.{name}" if self.path else str(name))
+
+    def item(self, index: int) -> _At:
+        return _At(self.file, f"{self.path}[{index}]")
+
+    def error(self, problem: str, values: str, near: Any = None, choices: Iterable[str] = ()) -> SuiteError:
+        return SuiteError(f"{self}: {problem}; {allowed(values, near, choices)}")
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}" if self.path else self.file
+
+
+def _field_error(err: Exception, at: _At, locate: Callable[[str], _At | None]) -> SuiteError:
+    """A config or method class's error put at the key it is about. Those classes start each message
+    with the field's name (`lr: -1.0 is out of range; ...` or `beta must be > 0, ...`); `locate` maps
+    a field name to its key path, or None when it is not one of the keys checked here."""
+    message = str(err)
+    name, sep, rest = message.partition(": ")
+    if sep and " " not in name and locate(name) is not None:
+        return SuiteError(f"{locate(name)}: {rest}")
+    must = _MUST_BE.match(message)  # the methods' form: "<name> must be <allowed>, got <value>"
+    if must and locate(must["name"]) is not None:
+        return SuiteError(f"{locate(must['name'])}: {must['value']} is not allowed; allowed: {must['allowed']}")
+    first_word = message.split(" ", 1)[0]
+    if locate(first_word) is not None:
+        return SuiteError(f"{locate(first_word)}: {message}")
+    return SuiteError(f"{at}: {message}")
+
+
+_MUST_BE = re.compile(r"^(?P<name>\w+) must be (?P<allowed>.+?),? got (?P<value>.+)$")
+
+
+def _number(value: Any) -> float | int | None:
+    """A YAML value as a number (strings like '1e-5' included), or None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _coerce(value: Any, kind: Any, at: _At, values: str | None = None) -> Any:
+    """Converts a YAML value to a field's type, or raises SuiteError at `at` (`values`: what is allowed,
+    when more precise than the type)."""
     options = typing.get_args(kind)
     if type(None) in options:  # Optional[X]: null stays None, anything else must be an X
         inner = [t for t in options if t is not type(None)]
-        return None if value is None else _coerce(value, inner[0] if len(inner) == 1 else Any, where)
+        return None if value is None else _coerce(value, inner[0] if len(inner) == 1 else Any, at, values)
     if kind is bool:
         if isinstance(value, bool):
             return value
-    elif kind in (int, float):
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise SuiteError(f"{where}: expected a number, got {value!r}") from None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise SuiteError(f"{where}: expected a finite number, got {value!r}")
-            if kind is int:
-                if float(value) != int(value):
-                    raise SuiteError(f"{where}: expected an integer, got {value!r}")
-                return int(value)
-            return float(value)
-    elif kind is str:
+        raise at.error(f"{value!r} is not true or false", "true, false")
+    if kind in (int, float):
+        wanted = "an integer" if kind is int else "a number"
+        number = _number(value)
+        if number is None:
+            raise at.error(f"{value!r} is not {wanted}", values or wanted)
+        if not math.isfinite(number):
+            raise at.error(f"{value!r} is not a finite number", values or wanted)
+        if kind is int:
+            if isinstance(number, float) and not number.is_integer():
+                raise at.error(f"{value!r} is not an integer", values or wanted)
+            return int(number)
+        return float(number)
+    if kind is str:
         if isinstance(value, str):
             return value
-    else:
-        return value
-    raise SuiteError(f"{where}: expected {kind.__name__}, got {value!r}")
+        raise at.error(f"{value!r} is not a string", values or "text")
+    return value
 
 
-def _build(cls, raw: Any, where: str, exclude: tuple[str, ...] = ()):
-    """Instantiates a config dataclass from a YAML mapping, checking keys, types and values
-    (`exclude`: fields set elsewhere in the suite, not accepted here)."""
+def _described(cls, name: str, ranges: dict[str, Range]) -> str | None:
+    """What a field allows, in words, for type errors (None: its type says it all)."""
+    if name in ranges:
+        return str(ranges[name])
+    if name in getattr(cls, "CHOICES", {}):
+        return ", ".join(cls.CHOICES[name])
+    return None
+
+
+def _check_keys(raw: dict, keys: Iterable[str], at: _At) -> None:
+    keys = list(keys)
+    for key in raw:
+        if key not in keys:
+            raise at.key(key).error(f"unknown key {key!r}", ", ".join(keys), near=key, choices=keys)
+
+
+def _mapping(raw: Any, at: _At, holds: str) -> dict:
+    """A section's mapping (absent or null: empty)."""
     if raw is None:
-        raw = {}
-    fields = {k: v for k, v in _fields(cls).items() if k not in exclude}
+        return {}
     if not isinstance(raw, dict):
-        raise SuiteError(f"{where}: expected a mapping with keys {', '.join(fields)}, got {raw!r}")
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise SuiteError(f"{where}: unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
-    values = {k: _coerce(v, fields[k], f"{where}.{k}") for k, v in raw.items()}
+        raise at.error(f"expected a mapping, got {raw!r}", holds)
+    return raw
+
+
+def _nonempty_list(raw: Any, at: _At, holds: str) -> list:
+    if not isinstance(raw, list) or not raw:
+        raise at.error(f"expected a non-empty list, got {raw!r}", holds)
+    return raw
+
+
+def _check_distinct(values: list, at: _At, what: str) -> None:
+    """A repeated model, seed or grid value would run the same trial twice under one id."""
+    first: dict[str, int] = {}
+    for i, value in enumerate(values):
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key in first:
+            raise at.item(i).error(f"{value!r} repeats {at.item(first[key]).path}", f"distinct {what}")
+        first[key] = i
+
+
+def _build(cls, raw: Any, at: _At, exclude: tuple[str, ...] = (), ranges: dict[str, Range] | None = None):
+    """Instantiates a config dataclass from a YAML mapping, checking keys, types and values
+    (`exclude`: fields set elsewhere in the suite, not accepted here; `ranges`: stricter than the class's)."""
+    fields = {k: v for k, v in _fields(cls).items() if k not in exclude}
+    raw = _mapping(raw, at, f"a mapping with keys {', '.join(fields)}")
+    _check_keys(raw, fields, at)
+    limits = {**getattr(cls, "RANGES", {}), **(ranges or {})}
+    values = {k: _coerce(v, fields[k], at.key(k), _described(cls, k, limits)) for k, v in raw.items()}
     try:
+        check_ranges(values, limits)  # before the class's own check, so the suite's stricter range is named
         return cls(**values)
     except (TypeError, ValueError) as err:
-        raise SuiteError(f"{where}: {err}") from None
+        raise _field_error(err, at, lambda name: at.key(name) if name in fields else None) from None
 
 
-def _method_entry(raw: Any, where: str) -> MethodEntry:
+def _method_entry(raw: Any, at: _At, unlearn: UnlearnConfig) -> MethodEntry:
+    """One `methods:` item, every grid point checked against the method and the unlearning ranges."""
     from methods import METHODS
+
     from .registry import UnknownNameError
 
     if isinstance(raw, str):
         raw = {"name": raw}
-    if not isinstance(raw, dict) or "name" not in raw:
-        raise SuiteError(f"{where}: a method is a name or a mapping with `name`, optional `args` and `grid`")
-    unknown = sorted(set(raw) - {"name", "args", "grid"})
-    if unknown:
-        raise SuiteError(f"{where}: unknown key {', '.join(map(repr, unknown))}; allowed: name, args, grid")
+    if not isinstance(raw, dict):
+        raise at.error(f"{raw!r} is not a method", f"a method name ({', '.join(METHODS.names())}) or a mapping "
+                       "with `name` and optional `args` and `grid`")
+    _check_keys(raw, ("name", "args", "grid"), at)
+    if "name" not in raw:
+        raise at.key("name").error("missing required key", f"a method name ({', '.join(METHODS.names())})")
     try:
         method = METHODS.get(raw["name"])
-    except UnknownNameError as err:
-        raise SuiteError(f"{where}.name: {err}") from None
+    except (UnknownNameError, TypeError):  # TypeError: a name that is not a string (a list, a mapping)
+        raise SuiteError(f"{at.key('name')}: {METHODS.unknown_message(str(raw['name']))}") from None
     arg_types = _fields(method.args_cls)
-    unlearn_types = _fields(UnlearnConfig)
-    allowed = {**unlearn_types, **arg_types}
+    types = {**_fields(UnlearnConfig), **arg_types}
+    limits = {**UnlearnConfig.RANGES, **SUITE_RANGES}
 
-    def check(key: str, value: Any, at: str) -> Any:
-        if key not in allowed:
-            raise SuiteError(
-                f"{at}: method {method.name!r} has no hyperparameter {key!r}; allowed: "
-                f"{', '.join(arg_types) or '(no method arguments)'}; training settings: {', '.join(unlearn_types)}"
-            )
-        return _coerce(value, allowed[key], at)
+    def value_type(key: Any, key_at: _At) -> Any:
+        if key not in types:
+            raise key_at.error(
+                f"method {method.name!r} has no hyperparameter {key!r}",
+                f"{', '.join(arg_types) or '(no method arguments)'}; "
+                f"training settings: {', '.join(_fields(UnlearnConfig))}",
+                near=key, choices=types)
+        return types[key]
 
-    args = {k: check(k, v, f"{where}.args.{k}") for k, v in (raw.get("args") or {}).items()}
+    args_at, grid_at = at.key("args"), at.key("grid")
+    args = {}
+    for k, v in _mapping(raw.get("args"), args_at, "a mapping of hyperparameter: value").items():
+        args[k] = _coerce(v, value_type(k, args_at.key(k)), args_at.key(k), _described(UnlearnConfig, k, limits))
     grid = {}
-    for k, values in (raw.get("grid") or {}).items():
+    for k, values in _mapping(raw.get("grid"), grid_at, "a mapping of hyperparameter: [values]").items():
+        kind = value_type(k, grid_at.key(k))
         if not isinstance(values, list) or not values:
-            raise SuiteError(f"{where}.grid.{k}: a grid axis is a non-empty list, got {values!r}")
-        grid[k] = [check(k, v, f"{where}.grid.{k}[{i}]") for i, v in enumerate(values)]
-    overlap = sorted(set(args) & set(grid))
-    if overlap:
-        raise SuiteError(f"{where}: {', '.join(overlap)} given in both args and grid")
-    for point in itertools.product(*grid.values()) if grid else [()]:
-        try:
-            method.make_args({k: v for k, v in {**args, **dict(zip(grid, point))}.items() if k in arg_types})
-        except (TypeError, ValueError) as err:
-            raise SuiteError(f"{where}: {err}") from None
+            raise grid_at.key(k).error(f"a grid axis is a non-empty list, got {values!r}",
+                                       "a list of values, e.g. [1e-4, 3e-4]")
+        grid[k] = [_coerce(v, kind, grid_at.key(k).item(j), _described(UnlearnConfig, k, limits))
+                   for j, v in enumerate(values)]
+        _check_distinct(grid[k], grid_at.key(k), "values (a repeated value repeats trials)")
+    for k in grid:
+        if k in args:
+            raise grid_at.key(k).error(f"{k!r} is given in both args and grid", "each hyperparameter in one of them")
+    _check_grid_points(method, args, grid, unlearn, at)
     return MethodEntry(method.name, args, grid)
+
+
+def _check_grid_points(method, args: dict, grid: dict, unlearn: UnlearnConfig, at: _At) -> None:
+    """Builds every grid point's unlearning settings and method arguments, so checks that involve
+    several values (and the suite's ranges) run before any trial does; an error names the value."""
+    unlearn_names = set(_fields(UnlearnConfig))  # split as Suite.trials splits them
+    limits = {**UnlearnConfig.RANGES, **SUITE_RANGES}
+    axes = sorted(grid)
+    for indices in itertools.product(*(range(len(grid[k])) for k in axes)):
+        index = dict(zip(axes, indices))  # grid key -> which of its values this point takes
+        point = {**args, **{k: grid[k][i] for k, i in index.items()}}
+        try:
+            over = {k: v for k, v in point.items() if k in unlearn_names}
+            check_ranges(over, limits)
+            dataclasses.replace(unlearn, **over)
+            method.make_args({k: v for k, v in point.items() if k not in unlearn_names})
+        except (TypeError, ValueError) as err:
+            raise _field_error(err, at, functools.partial(_point_key, at, args, index)) from None
+
+
+def _point_key(at: _At, args: dict, index: dict[str, int], name: str) -> _At | None:
+    """Where a grid point's value of `name` was written: its grid item, or its `args` entry."""
+    if name in index:
+        return at.key("grid").key(name).item(index[name])
+    return at.key("args").key(name) if name in args else None
+
+
+def _check_no_repeated_trials(entries: tuple[MethodEntry, ...], unlearn: UnlearnConfig, at: _At) -> None:
+    """Two method entries that expand to the same trial (same method, arguments and settings, with the
+    defaults filled in) would run it twice under one id."""
+    first: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        for spec in Suite("", "", ("model",), (entry,), unlearn=unlearn).trials():
+            if spec.trial_id in first:
+                shown = {k: v for k, v in spec.hyperparameters().items() if k in entry.args or k in entry.grid}
+                raise at.item(i).error(
+                    f"expands to the same trials as methods[{first[spec.trial_id]}] ({entry.name}"
+                    + "".join(f", {k}={v!r}" for k, v in sorted(shown.items())) + ")",
+                    "method entries that differ in method, args or grid values")
+            first[spec.trial_id] = i
 
 
 TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "metrics", "probes", "seeds", "methods",
@@ -396,81 +622,112 @@ TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "metrics", 
 EVAL_LISTS = ("metrics", "probes")  # top-level keys that land in the evaluation config
 
 
-def _metric_families(raw: Any, where: str) -> tuple[str, ...]:
+def _required() -> dict[str, str]:
+    """The keys every suite needs, with what they hold."""
+    from methods import METHODS
+
+    from .models import ZOO
+
+    return {
+        "models": f"a non-empty list of model names: zoo models ({', '.join(ZOO)}), hub ids (owner/name) or "
+                  "local save_pretrained directories",
+        "methods": f"a non-empty list of methods, each a name ({', '.join(METHODS.names())}) or a mapping with "
+                   "`name` and optional `args` and `grid`",
+    }
+
+
+def _models(raw: Any, at: _At, holds: str) -> list[str]:
+    models = _nonempty_list(raw, at, holds)
+    for i, m in enumerate(models):
+        if not isinstance(m, str) or not m.strip():
+            raise at.item(i).error(f"{m!r} is not a model name", holds)
+    models = [_absolute(m) for m in models]
+    _check_distinct(models, at, "model names")
+    return models
+
+
+def _seeds(raw: Any, at: _At) -> list[int]:
+    seeds = _nonempty_list(raw, at, "a non-empty list of distinct integers, e.g. [0, 1, 2]")
+    seeds = [_coerce(s, int, at.item(i)) for i, s in enumerate(seeds)]
+    _check_distinct(seeds, at, "integers (a repeated seed repeats a trial)")
+    return seeds
+
+
+def _metric_families(raw: Any, at: _At) -> tuple[str, ...]:
     from metrics import METRICS
 
     from .registry import UnknownNameError
 
     if raw is None:
         return ()
-    if not isinstance(raw, list) or not raw or not all(isinstance(m, str) for m in raw):
-        raise SuiteError(f"{where}: expected a non-empty list of metric families ({', '.join(METRICS.names())}), "
-                         f"got {raw!r}")
-    for i, name in enumerate(raw):
+    families = _nonempty_list(raw, at, f"a non-empty list of metric families ({', '.join(METRICS.names())})")
+    for i, name in enumerate(families):
         try:
             METRICS.get(name)
-        except UnknownNameError as err:
-            raise SuiteError(f"{where}[{i}]: {err}") from None
-    return tuple(dict.fromkeys(raw))
+        except (UnknownNameError, TypeError):  # TypeError: not a string
+            raise SuiteError(f"{at.item(i)}: {METRICS.unknown_message(str(name))}") from None
+    return tuple(dict.fromkeys(families))
 
 
-def _probes(raw: Any, where: str) -> tuple[str, ...]:
+def _probes(raw: Any, at: _At) -> tuple[str, ...]:
     if raw is None:
         return ()
-    if not isinstance(raw, list) or not all(isinstance(q, str) and q.strip() for q in raw):
-        raise SuiteError(f"{where}: expected a list of non-empty prompt strings (questions), got {raw!r}")
+    holds = 'a list of non-empty prompt strings (questions), e.g. ["Where was Jane Austen born?"]'
+    if not isinstance(raw, list):
+        raise at.error(f"expected a list of non-empty prompt strings (questions), got {raw!r}", holds)
+    for i, q in enumerate(raw):
+        if not isinstance(q, str) or not q.strip():
+            raise at.item(i).error(f"{q!r} is not a non-empty prompt string", holds)
     return tuple(raw)
 
 
+def _suite_name(raw: Any, at: _At, path: str) -> str:
+    if raw is None or raw == "":
+        return Path(path).stem
+    if not isinstance(raw, (str, int)) or isinstance(raw, bool) or not str(raw).strip():
+        raise at.error(f"{raw!r} is not a name", "a non-empty string (default: the file's name)")
+    return str(raw)
+
+
 def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
-    """Validates a suite mapping (as read from YAML)."""
+    """Validates a suite mapping (as read from YAML); raises SuiteError naming the file and key path."""
+    at = _At(path)
+    holds = f"a mapping with keys {', '.join(TOP_LEVEL)} (models and methods are required)"
+    if raw is None:
+        raise SuiteError(f"{path}: the suite is empty; allowed: {holds}")
     if not isinstance(raw, dict):
-        raise SuiteError(f"{path}: a suite is a mapping with keys {', '.join(TOP_LEVEL)}")
-    unknown = sorted(set(raw) - set(TOP_LEVEL))
-    if unknown:
-        raise SuiteError(f"{path}: unknown key {', '.join(map(repr, unknown))}; allowed: {', '.join(TOP_LEVEL)}")
-    for key in ("models", "methods"):
-        if not isinstance(raw.get(key), list) or not raw[key]:
-            raise SuiteError(f"{path}: `{key}` must be a non-empty list")
-    data = _absolute_sources(_build(DataConfig, raw.get("data"), f"{path}: data"))
-    models = raw["models"]
-    if not all(isinstance(m, str) and m for m in models):
-        raise SuiteError(f"{path}: models: expected model names (zoo names, hub ids or paths), got {models!r}")
-    models = [_absolute(m) for m in models]
-    if len(set(models)) != len(models):
-        raise SuiteError(f"{path}: models: expected distinct model names (zoo names, hub ids or paths), got {models!r}")
-    prepare = _build(PrepareConfig, raw.get("prepare"), f"{path}: prepare")
+        raise SuiteError(f"{path}: a suite is a mapping, got {type(raw).__name__} {raw!r}; allowed: {holds}")
+    _check_keys(raw, TOP_LEVEL, at)
+    required = _required()
+    for key, what in required.items():
+        if key not in raw:
+            raise at.key(key).error("missing required key", what)
+    name = _suite_name(raw.get("name"), at.key("name"), path)
+    data = _absolute_sources(_build(DataConfig, raw.get("data"), at.key("data")))
+    models = _models(raw["models"], at.key("models"), required["models"])
+    prepare = _build(PrepareConfig, raw.get("prepare"), at.key("prepare"))
     prepare = dataclasses.replace(prepare, retain_model=_absolute(prepare.retain_model))
-    _check_model_roles(models, prepare, path)
-    seeds = raw.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds:
-        raise SuiteError(f"{path}: seeds: expected a non-empty list of integers, got {seeds!r}")
-    seeds = [_coerce(s, int, f"{path}: seeds[{i}]") for i, s in enumerate(seeds)]
-    if len(set(seeds)) != len(seeds):
-        raise SuiteError(f"{path}: seeds: every seed must be distinct (a repeated seed repeats a trial), got {seeds}")
-    unlearn = _build(UnlearnConfig, raw.get("unlearn"), f"{path}: unlearn")
-    suite = Suite(
-        name=str(raw.get("name") or Path(path).stem),
+    _check_model_roles(models, prepare, at)
+    seeds = _seeds(raw.get("seeds", [0]), at.key("seeds"))
+    unlearn = _build(UnlearnConfig, raw.get("unlearn"), at.key("unlearn"), ranges=SUITE_RANGES)
+    methods_at = at.key("methods")
+    methods = tuple(_method_entry(m, methods_at.item(i), unlearn)
+                    for i, m in enumerate(_nonempty_list(raw["methods"], methods_at, required["methods"])))
+    _check_no_repeated_trials(methods, unlearn, methods_at)
+    evaluation = _build(EvalConfig, raw.get("eval"), at.key("eval"), exclude=EVAL_LISTS)
+    return Suite(
+        name=name,
         path=path,
         models=tuple(models),
-        methods=tuple(_method_entry(m, f"{path}: methods[{i}]") for i, m in enumerate(raw["methods"])),
+        methods=methods,
         seeds=tuple(seeds),
         data=data,
         prepare=prepare,
         unlearn=unlearn,
-        eval=dataclasses.replace(_build(EvalConfig, raw.get("eval"), f"{path}: eval", exclude=EVAL_LISTS),
-                                 metrics=_metric_families(raw.get("metrics"), f"{path}: metrics"),
-                                 probes=_probes(raw.get("probes"), f"{path}: probes")),
-        resources=_build(Resources, raw.get("resources"), f"{path}: resources"),
+        eval=dataclasses.replace(evaluation, metrics=_metric_families(raw.get("metrics"), at.key("metrics")),
+                                 probes=_probes(raw.get("probes"), at.key("probes"))),
+        resources=_build(Resources, raw.get("resources"), at.key("resources")),
     )
-    for i, entry in enumerate(suite.methods):
-        for point in itertools.product(*entry.grid.values()) if entry.grid else [()]:
-            over = {k: v for k, v in {**entry.args, **dict(zip(entry.grid, point))}.items() if k in _fields(UnlearnConfig)}
-            try:
-                dataclasses.replace(unlearn, **over)
-            except (TypeError, ValueError) as err:
-                raise SuiteError(f"{path}: methods[{i}]: {err}") from None
-    return suite
 
 
 def _absolute(name: str) -> str:
@@ -486,20 +743,23 @@ def _absolute_sources(data: DataConfig) -> DataConfig:
     return dataclasses.replace(data, **{k: _absolute(getattr(data, k)) for k in ("forget", "retain", "holdout")})
 
 
-def _check_model_roles(models: list[str], prepare: PrepareConfig, path: str) -> None:
+def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> None:
     from .models import ZOO, is_zoo
 
     if prepare.target == "as_is":
         zoo = [m for m in models if is_zoo(m)]
         if zoo:
-            raise SuiteError(f"{path}: prepare.target: `as_is` uses a hub or local model as it is, but zoo models "
-                             f"({', '.join(zoo)}) are built from scratch; use `finetune` for them")
+            raise at.key("prepare").key("target").error(
+                f"'as_is' uses a model as it is, but zoo models ({', '.join(zoo)}) are built from scratch",
+                "finetune with zoo models; as_is only with hub or local models")
     if prepare.retain_model and len(models) > 1:
-        raise SuiteError(f"{path}: prepare.retain_model: one retain model serves one model, but the suite has "
-                         f"{len(models)} ({', '.join(models)}); split the suite")
+        raise at.key("prepare").key("retain_model").error(
+            f"one retain model serves one model, but the suite has {len(models)} ({', '.join(models)})",
+            "a retain model only in a single-model suite (split the suite)")
     if prepare.retain_model and is_zoo(prepare.retain_model):
-        raise SuiteError(f"{path}: prepare.retain_model: give a hub id or path of a model never trained on the "
-                         f"forget data, not a zoo name ({', '.join(ZOO)} are built by the harness)")
+        raise at.key("prepare").key("retain_model").error(
+            f"{prepare.retain_model!r} is a zoo name ({', '.join(ZOO)} are built by the harness)",
+            "a hub id or path of a model never trained on the forget data")
 
 
 def load_suite(path: str | Path, check_sources: bool = True) -> Suite:
@@ -511,9 +771,11 @@ def load_suite(path: str | Path, check_sources: bool = True) -> Suite:
     if not path.is_file():
         raise SuiteError(f"{path}: no such suite file")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SuiteError(f"{path}: not valid YAML: {err}") from None
+        raw = load_yaml(path.read_text(encoding="utf-8"))
+    except YamlError as err:
+        raise SuiteError(f"{path}: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SuiteError(f"{path}: cannot be read ({err}); allowed: a UTF-8 YAML file") from None
     suite = parse_suite(raw, str(path))
     if check_sources:
         try:

@@ -52,13 +52,46 @@ class OptimConfig:
             raise ValueError(f"grad_accum_steps must be at least 1, got {self.grad_accum_steps}")
 
 
+@dataclass(frozen=True)
+class DivergenceGuard:
+    """When training counts as diverged, and what to keep.
+
+    Args:
+        max_loss: a loss whose absolute value exceeds this diverges (0: only NaN and infinity).
+        keep_last_finite: copy the trained weights before each optimizer step, so that on divergence
+            they are put back as they were before the step that broke them.
+    """
+
+    max_loss: float = 0.0
+    keep_last_finite: bool = True
+
+    def problem(self, loss: float) -> str | None:
+        """Why `loss` counts as diverged, or None."""
+        if not math.isfinite(loss):
+            return f"loss {loss}"
+        if self.max_loss and abs(loss) > self.max_loss:
+            return f"loss {loss:.4g} beyond the bound |loss| <= {self.max_loss:g}"
+        return None
+
+
 @dataclass
 class TrainResult:
+    """What a run of `train` did.
+
+    `steps` counts the optimizer steps whose result the model holds at the end. On divergence,
+    `diverged_step` is the 1-based optimizer step at which the loss (or, after the last step, a
+    weight) stopped being finite or crossed the bound, and `divergence` says what happened; with
+    `keep_last_finite` the weights are those from before the optimizer step preceding it, the last
+    ones whose loss was still acceptable.
+    """
+
     steps: int = 0
     tokens: int = 0
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
     last_parts: dict[str, float] = field(default_factory=dict)
+    diverged_step: int | None = None
+    divergence: str | None = None
 
 
 def lr_factor(step: int, cfg: OptimConfig) -> float:
@@ -100,6 +133,7 @@ def train(
     accelerator,
     params: list[torch.nn.Parameter] | None = None,
     on_step: Callable[[int, float, dict], None] | None = None,
+    guard: DivergenceGuard | None = None,
 ) -> TrainResult:
     """Runs `cfg.steps` optimizer steps of `loss_fn` over `batches`.
 
@@ -118,6 +152,8 @@ def train(
         params: the parameters to train (default: all that require grad).
         on_step: called after every optimizer step with (step, loss, parts), the loss and parts
             averaged over the step's micro-batches, e.g. for progress output.
+        guard: stop early when a micro-batch loss is NaN, infinite or beyond the bound, or when a
+            weight is not finite after the last step (see `TrainResult` for what is kept).
 
     Returns:
         losses (one per optimizer step) and `last_parts` are means over micro-batches; `tokens`
@@ -128,6 +164,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     model.train()
     result = TrainResult()
+    before_last_step = _WeightCopy(params) if guard and guard.keep_last_finite else None
     start = time.perf_counter()
     for step in range(cfg.steps):
         micro_losses, micro_parts = [], []  # one entry per micro-batch
@@ -135,12 +172,21 @@ def train(
             batch = to_device(next(batches), accelerator.device)
             with accelerator.autocast():
                 loss, parts = loss_fn(model, batch, step)
+            value = float(loss.detach())
+            problem = guard.problem(value) if guard else None
+            if problem:
+                _diverged(result, step + 1, problem, optimizer, before_last_step)
+                break
             accelerator.backward(loss / cfg.grad_accum_steps)
-            micro_losses.append(float(loss.detach()))
+            micro_losses.append(value)
             micro_parts.append(parts)
             result.tokens += count_tokens(batch)
+        if result.diverged_step:
+            break
         if cfg.max_grad_norm > 0:
             accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        if before_last_step is not None:
+            before_last_step.save()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -151,6 +197,47 @@ def train(
         result.steps = step + 1
         if on_step is not None:
             on_step(step, value, parts)
+    if guard and not result.diverged_step and not all(bool(torch.isfinite(p).all()) for p in params):
+        _diverged(result, result.steps, "a weight is not finite after the last step", optimizer, before_last_step)
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
+
+
+class _WeightCopy:
+    """A copy of some parameters, refreshed in place (no allocation per step) and put back on demand."""
+
+    def __init__(self, params: list[torch.nn.Parameter]):
+        self.params = params
+        self.saved: list[torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def save(self) -> None:
+        if self.saved is None:
+            self.saved = [p.detach().clone() for p in self.params]
+        else:
+            for copy, p in zip(self.saved, self.params):
+                copy.copy_(p)
+
+    @torch.no_grad()
+    def restore(self) -> bool:
+        if self.saved is None:
+            return False
+        for copy, p in zip(self.saved, self.params):
+            p.copy_(copy)
+        return True
+
+
+def _diverged(result: TrainResult, step: int, problem: str, optimizer, before_last_step: _WeightCopy | None) -> None:
+    """Records a divergence at 1-based optimizer step `step`; puts back the weights from before the
+    previous optimizer step when they were kept (those were the last whose loss was acceptable)."""
+    optimizer.zero_grad(set_to_none=True)
+    result.diverged_step = step
+    result.divergence = f"{problem} at step {step}"
+    if before_last_step is not None and before_last_step.restore():
+        result.steps -= 1
+        result.losses = result.losses[:result.steps]
+        result.divergence += f"; evaluated as after step {result.steps}"
+    else:
+        result.divergence += f"; evaluated as after step {result.steps}" + (
+            "" if before_last_step is not None else " (weights not kept: keep_last_finite is false)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import resource
 import time
@@ -16,6 +17,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .environment import fingerprint, versions
 from .prepare import Prepared
 from .suite import TrialSpec
 
@@ -78,7 +80,7 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
 
     from .batches import aligned_stream, merge_streams
     from .encoding import encode_many
-    from .train import OptimConfig, make_accelerator, train
+    from .train import DivergenceGuard, OptimConfig, make_accelerator, train
 
     method = METHODS.get(spec.method)
     args = method.make_args(spec.method_args)
@@ -112,8 +114,9 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
 
     cfg = OptimConfig(steps=u.steps, lr=u.lr, schedule=u.schedule, warmup_steps=u.warmup_steps,
                       weight_decay=u.weight_decay, max_grad_norm=u.max_grad_norm, grad_accum_steps=u.grad_accum_steps)
+    guard = DivergenceGuard(max_loss=u.max_loss, keep_last_finite=u.keep_last_finite)
     result = train(model, loss_fn, merge_streams(*streams), cfg, accelerator,
-                   params=method.trainable_parameters(model, args))
+                   params=method.trainable_parameters(model, args), guard=guard)
     if u.gradient_checkpointing:
         model.gradient_checkpointing_disable()
         model.config.use_cache = True  # generation in the evaluation needs the KV cache back
@@ -122,7 +125,28 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
         torch.cuda.empty_cache()
     return {"train_s": result.seconds, "tokens": result.tokens, "steps_done": result.steps,
             "final_loss": result.losses[-1] if result.losses else float("nan"),
-            "train_log": json.dumps(result.last_parts, sort_keys=True)}
+            "train_log": json.dumps(result.last_parts, sort_keys=True),
+            "diverged_step": result.diverged_step, "divergence": result.divergence,
+            "environment": fingerprint(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
+                                       batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
+                                       workers=accelerator.num_processes)}
+
+
+def outcome(train_stats: dict) -> dict:
+    """The status columns after unlearning: `diverged` with the reason when training stopped early."""
+    if train_stats.get("diverged_step"):
+        return {"status": "diverged", "error": train_stats["divergence"], "diverged_step": train_stats["diverged_step"]}
+    return {"status": "ok", "error": None, "diverged_step": None}
+
+
+def mark_non_finite(evaluation: dict, columns: list[str], why: str) -> dict:
+    """Records `why` as the reason of every NaN metric that has no reason yet (a diverged model's)."""
+    unavailable = json.loads(evaluation.get("metrics_unavailable") or "{}")
+    for col in columns:
+        value = evaluation.get(col)
+        if isinstance(value, float) and math.isnan(value) and col not in unavailable:
+            unavailable[col] = why
+    return {**evaluation, "metrics_unavailable": json.dumps(unavailable, sort_keys=True) if unavailable else None}
 
 
 def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> dict:
@@ -194,7 +218,7 @@ def row_header(spec: TrialSpec) -> dict:
             "hp_changed": json.dumps(spec.changed_hyperparameters()),
             "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
             "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
-            "started_at": utc_now()}
+            "versions": versions(), "started_at": utc_now()}
 
 
 def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
@@ -222,16 +246,24 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
 
 
 def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
-    """Unlearns and evaluates; returns the row (status `failed` with the error if anything raised)."""
+    """Unlearns and evaluates; returns the row. Status `diverged` when training stopped early (the
+    model is evaluated as the guard left it), `failed` with the error when anything raised."""
+    from metrics import metric_columns
+
     row = row_header(spec)
     try:
         model, tokenizer, splits = start_trial(spec, prepared, threads)
         if spec.method not in ("none", "retain"):
-            row.update(unlearn(model, tokenizer, spec, splits))
+            stats = unlearn(model, tokenizer, spec, splits)
         else:
-            row.update({"train_s": 0.0, "tokens": 0, "steps_done": 0})
-        row.update(evaluate_trial(model, tokenizer, spec, prepared, splits))
-        row.update(status="ok", error=None)
+            stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0,
+                     "environment": fingerprint(precision=spec.prepare.precision)}
+        status = outcome(stats)
+        row.update({k: v for k, v in stats.items() if k not in ("diverged_step", "divergence")})
+        evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits)
+        if status["status"] == "diverged":
+            evaluation = mark_non_finite(evaluation, metric_columns(), "not finite: the model diverged")
+        row.update(**evaluation, **status)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
     row.update(peak_mem_mb=peak_memory_mb(), finished_at=utc_now())

@@ -1,5 +1,7 @@
 """Evaluation metrics: one module per family, each registering in `METRICS`, all reading one context."""
 
+from bench.registry import load_plugins
+
 from . import memorization, mia, tofu  # noqa: F401  (registration happens on import)
 from .base import (
     METRICS,
@@ -10,5 +12,7 @@ from .base import (
     prefetch,
 )
 from .context import EvalConfig, EvalContext
+
+load_plugins()  # a user's own metrics, after the built-in ones
 
 __all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "evaluate", "metric_columns", "prefetch"]

@@ -107,12 +107,15 @@ class EvalConfig:
         # Lists from YAML or JSON become tuples, so configs stay hashable and compare equal.
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "probes", tuple(self.probes))
+        # Messages start with the field's name, so a suite error can name the key (eval.mink_k).
         if not 0 < self.mink_k <= 1:
-            raise ValueError(f"mink_k must be in (0, 1], got {self.mink_k}")
-        if min(self.batch_size, self.max_new_tokens, self.max_length, self.verbatim_prefix_tokens,
-               self.verbatim_new_tokens) < 1:
-            raise ValueError("batch_size, max_new_tokens, max_length, verbatim_prefix_tokens and "
-                             "verbatim_new_tokens must be >= 1")
+            raise ValueError(f"mink_k: {self.mink_k!r} is out of range; allowed: a number in (0, 1]")
+        for name in ("batch_size", "max_new_tokens", "max_length", "verbatim_prefix_tokens", "verbatim_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: {getattr(self, name)!r} is out of range; allowed: an integer >= 1")
+        if self.retain_questions < 0:
+            raise ValueError(f"retain_questions: {self.retain_questions!r} is out of range; allowed: an integer "
+                             ">= 0 (0: all)")
 
 
 class EvalContext:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.leaderboard import format_ci, leaderboard_table, mean_ci, render, varying_hp_columns
+from bench.leaderboard import format_ci, leaderboard_table, mean_ci, render, unstable_table, varying_hp_columns
 
 # --------------------------------------------------------------------------------------- mean_ci
 
@@ -61,12 +61,14 @@ def test_format_ci():
 # --------------------------------------------------------------------------------------- leaderboard_table
 
 
-def _row(model, method, seed, lr=None, ff=None, fq=0.1, mu=0.5, status="ok"):
+def _row(model, method, seed, lr=None, ff=None, fq=0.1, mu=0.5, status="ok", error=None, step=None):
     return {
         "model": model,
         "method": method,
         "seed": seed,
         "status": status,
+        "error": error if status == "ok" else error or "RuntimeError: boom",
+        "diverged_step": step,
         "hp.lr": lr,
         "hp.forget_factor": ff,
         "hp.steps": None if method in ("none", "retain") else 100,  # never varies
@@ -167,12 +169,32 @@ def test_render_markdown(results):
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells == ["model", "method", "lr", "forget_factor", "n", "forget quality", "model utility", "retain EM"]
     assert set(lines[1]) <= set("|-: ")  # GitHub separator row
-    body = [line for line in lines[2:] if line.startswith("|")]
+    leaderboard = text.split("Diverged or failed:")[0]
+    body = [line for line in leaderboard.splitlines()[2:] if line.startswith("|")]
     assert len(body) == len(leaderboard_table(results)) == 12
     for model in ("tiny-llama", "tiny-gpt2"):
         for method in ("none", "retain", "grad_ascent", "ga_gd"):
             assert any(f" {model} " in line and f" {method} " in line for line in body), (model, method)
-    assert "2 row(s) failed" in text
+    assert "2 row(s) diverged or failed" in text
+    unstable = text.split("Diverged or failed:")[1]
+    assert "| tiny-llama | grad_ascent | 0.0001 |" in unstable and "| 0.0009 |" in unstable
+    assert "RuntimeError: boom" in unstable
+
+
+def test_unstable_settings_listed_apart(results):
+    df = pd.concat([results, pd.DataFrame([
+        _row("tiny-gpt2", "ga_gd", 5, lr=1e-4, ff=-0.5, status="diverged", step=7,
+             error="loss nan at step 7; evaluated as after step 5"),
+        _row("tiny-gpt2", "ga_gd", 6, lr=1e-4, ff=-0.5, status="diverged", step=9, error="loss inf at step 9"),
+    ])], ignore_index=True)
+    table = unstable_table(df)
+    diverged = table[table["status"] == "diverged"].iloc[0]
+    assert (diverged["model"], diverged["method"], diverged["forget_factor"]) == ("tiny-gpt2", "ga_gd", -0.5)
+    assert diverged["seeds"] == "5, 6" and diverged["of"] == 4  # 2 ok seeds + 2 diverged
+    assert diverged["at step"] == "7, 9" and diverged["reason"] == "loss nan at step 7"
+    failed = table[(table["status"] == "failed") & (table["lr"] == 1e-4)].iloc[0]
+    assert failed["seeds"] == "3" and failed["of"] == 4  # 3 ok seeds + 1 failed
+    assert unstable_table(df[df["status"] == "ok"]).empty
 
 
 def test_render_without_failures_does_not_mention_them(results):

@@ -23,6 +23,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _row(model, method, seed, fq, mu, lr=None, ff=None, status="ok", **extra):
     reference = method in ("none", "retain")
+    extra.setdefault("error", None if status == "ok" else "RuntimeError: boom")
     return {"suite": "toy", "model": model, "method": method, "seed": seed, "status": status,
             "hp.lr": None if reference else lr, "hp.forget_factor": None if reference else ff,
             "hp.steps": None if reference else 100,  # never varies
@@ -323,7 +324,9 @@ def test_report_end_to_end(tmp_path):
     assert "none (target)" in text and "retain (gold standard)" in text
     assert text.index("none (target)") < text.index("| npo ")
     assert "0.9 x the target's" in text and "log10" in text and "1e-300" in text
-    assert "1 failed" in text
+    assert "1 diverged or failed, not averaged in" in text
+    unstable = text.split("## Diverged and failed settings")[1].split("\n## ")[0]
+    assert "| tiny-llama | npo" in unstable and "RuntimeError: boom" in unstable
     # significance, Pareto table, probes, ablations, full table
     assert "## Significance" in text and "Welch" in text
     assert "## Pareto front" in text and "| model " in text.split("## Pareto front")[1]

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from bench.atomic import atomic_file
-from bench.results import existing_ids, read_rows, row_schema, write_row
+from bench.results import existing_ids, read_rows, row_schema, row_statuses, write_row
 from bench.suite import load_suite
 
 METRICS = ["forget_quality", "model_utility"]
@@ -205,3 +205,32 @@ def test_atomic_file_creates_nothing_when_body_raises(tmp_path):
             raise KeyboardInterrupt
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
+
+
+def test_an_unreadable_row_is_set_aside_and_its_trial_reruns(tmp_path, schema, three_rows, capsys):
+    out = tmp_path / "results"
+    for row in three_rows:
+        write_row(out, row, schema)
+    victim = out / f"{three_rows[0]['trial_id']}.parquet"
+    victim.write_bytes(victim.read_bytes()[:100])  # a copy cut short
+    statuses = row_statuses(out)
+    assert set(statuses) == {r["trial_id"] for r in three_rows[1:]}
+    assert not victim.exists() and (out / f".{victim.name}.unreadable").exists()  # kept, out of the way
+    assert "not a readable row" in capsys.readouterr().out
+
+
+def test_lock_refuses_a_second_holder_and_temporaries_are_removed(tmp_path):
+    from bench.atomic import LockedError, exclusive_lock, remove_temporaries
+
+    (tmp_path / ".abc.parquet.tmp-123").write_bytes(b"half")
+    (tmp_path / ".model.tmp-9").mkdir()
+    (tmp_path / "kept.parquet").write_bytes(b"row")
+    with exclusive_lock(tmp_path / ".lock", "results directory x"):
+        # flock belongs to an open file: a second open, as another run would make, is refused.
+        with pytest.raises(LockedError, match="results directory x is in use by another process"):
+            with exclusive_lock(tmp_path / ".lock", "results directory x"):
+                pass
+        assert [p.name for p in remove_temporaries(tmp_path)] == [".abc.parquet.tmp-123", ".model.tmp-9"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "kept.parquet"]
+    with exclusive_lock(tmp_path / ".lock", "results directory x"):  # released when the first let go
+        pass

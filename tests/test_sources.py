@@ -25,7 +25,8 @@ def _write(tmp_path, model="tiny-llama", data="{kind: synthetic_authors}"):
 
 
 def test_a_missing_local_model_fails_at_suite_load(tmp_path):
-    with pytest.raises(SuiteError, match=r"suite.yaml: models\[0\] .*/nowhere/model': no such directory"):
+    with pytest.raises(SuiteError, match=r"suite.yaml: models\[0\]: '.*/nowhere/model' is not a zoo model "
+                                         r"and there is no such directory; allowed: a zoo model"):
         load_suite(_write(tmp_path, model=str(tmp_path / "nowhere" / "model")))
     (tmp_path / "empty").mkdir()
     with pytest.raises(SuiteError, match="not a save_pretrained directory"):
@@ -36,7 +37,8 @@ def test_a_hub_model_while_offline_fails_at_suite_load_with_the_reason(tmp_path,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     availability.hub_reachable.cache_clear()
     try:
-        with pytest.raises(SuiteError, match=r"'no-such-owner/no-such-model': not in the local Hugging Face cache.*"
+        with pytest.raises(SuiteError, match=r"models\[0\]: 'no-such-owner/no-such-model' is not a zoo model, not in the "
+                                             r"local Hugging Face cache.*"
                                              r"HF_HUB_OFFLINE is set"):
             load_suite(_write(tmp_path, model="no-such-owner/no-such-model"))
     finally:
@@ -45,13 +47,14 @@ def test_a_hub_model_while_offline_fails_at_suite_load_with_the_reason(tmp_path,
 
 def test_a_missing_data_file_or_key_fails_at_suite_load(tmp_path):
     data = f"{{kind: files, forget: {tmp_path / 'forget.json'}, retain: {tmp_path / 'retain.json'}}}"
-    with pytest.raises(SuiteError, match=r"data: forget data: no such file or directory: .*forget.json"):
+    with pytest.raises(SuiteError, match=r"suite.yaml: data.forget: forget data: no such file or "
+                                         r"directory: .*forget.json; allowed: a .json or .jsonl file"):
         load_suite(_write(tmp_path, data=data))
     (tmp_path / "forget.json").write_text(json.dumps([{"q": "Who?", "a": "Her."}]))
     (tmp_path / "retain.json").write_text(json.dumps([{"q": "Why?", "a": "So."}]))
-    with pytest.raises(SuiteError, match=r"no key 'question'.*keys found: \['a', 'q'\]"):
+    with pytest.raises(SuiteError, match=r"data.question_key: .*no key 'question'.*keys found: \['a', 'q'\]"):
         load_suite(_write(tmp_path, data=data))
-    with pytest.raises(SuiteError, match="data: kind files needs `forget` and `retain`"):
+    with pytest.raises(SuiteError, match="data.forget: kind files needs `forget` and `retain`, and forget is empty; allowed: "):
         load_suite(_write(tmp_path, data="{kind: files}"))
 
 
@@ -130,7 +133,7 @@ def test_a_hub_dataset_that_cannot_be_fetched_fails_at_suite_load(tmp_path, monk
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # "use the local cache": here it has nothing
-    with pytest.raises(SuiteError, match=r"suite.yaml: data: .*locuslab/TOFU:forget10_perturbed.*Couldn't reach"):
+    with pytest.raises(SuiteError, match=r"suite.yaml: data.forget: .*locuslab/TOFU:forget10_perturbed.*Couldn't reach"):
         load_suite(_write(tmp_path, data="{kind: tofu, forget: forget10}"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(availability, "hub_reachable", lambda: (False, "offline: huggingface.co cannot be reached"))

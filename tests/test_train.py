@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig
 from bench.batches import aligned_stream, batch_stream, merge_streams
 from bench.encoding import IGNORE_INDEX, Encoded, collate, encode, encode_many
 from bench.models import PRECISIONS, build_model, enable_gradient_checkpointing, load_model, torch_dtype, train_tokenizer
-from bench.train import OptimConfig, lr_factor, make_accelerator, train
+from bench.train import DivergenceGuard, OptimConfig, lr_factor, make_accelerator, train
 from methods.losses import mean_nll
 
 
@@ -218,3 +218,62 @@ def test_torch_dtype_and_load_model_precision(tmp_path):
     assert {p.dtype for p in load_model(tmp_path, "bf16").parameters()} == {torch.bfloat16}
     assert {p.dtype for p in load_model(tmp_path, torch.float16).parameters()} == {torch.float16}
     assert {p.dtype for p in load_model(tmp_path).parameters()} == {torch.float32}  # as saved
+
+
+class _Scalar(torch.nn.Module):
+    """One weight; the scripted loss below moves it by exactly -lr per AdamW step (gradient 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))  # float64: the losses stay exact
+
+
+def _scripted_run(values, guard, steps=None, lr=0.1):
+    """Trains `_Scalar` with loss w + (values[step] - w.detach()): the value is `values[step]`, the
+    gradient always 1. Returns the result, the weight after each optimizer step, and the final weight."""
+    model, after_step = _Scalar(), []
+    loss_fn = lambda m, _b, step: (m.w.sum() + (values[step] - m.w.detach().sum()), {})
+    batches = iter(lambda: {"x": torch.zeros(1)}, None)
+    cfg = OptimConfig(steps=steps or len(values), lr=lr, max_grad_norm=0.0)
+    result = train(model, loss_fn, batches, cfg, make_accelerator(),
+                   on_step=lambda *_: after_step.append(float(model.w.detach())), guard=guard)
+    return result, after_step, float(model.w.detach())
+
+
+def test_divergence_on_nan_restores_the_weights_from_before_the_last_step():
+    """Losses 1, 2, 3, NaN: the NaN comes from the weights after 3 steps, so step 4 diverged and the
+    model is put back as it was after step 2, the last weights whose loss (3) was computed and fine."""
+    result, after_step, final = _scripted_run([1.0, 2.0, 3.0, float("nan"), 5.0], DivergenceGuard())
+    assert result.diverged_step == 4 and result.steps == 2 and result.losses == [1.0, 2.0]
+    assert after_step == pytest.approx([-0.1, -0.2, -0.3]) and final == after_step[1]
+    assert result.divergence == "loss nan at step 4; evaluated as after step 2"
+
+
+def test_divergence_on_a_loss_beyond_the_bound():
+    result, _, final = _scripted_run([1.0, -2e5, 1.0], DivergenceGuard(max_loss=1e4))
+    assert result.diverged_step == 2 and result.steps == 0 and final == 0.0  # back to the start
+    assert result.divergence.startswith("loss -2e+05 beyond the bound |loss| <= 10000 at step 2")
+    within, _, _ = _scripted_run([1.0, -2e5, 1.0], DivergenceGuard(max_loss=0))  # 0: no bound
+    assert within.diverged_step is None and within.steps == 3
+
+
+def test_divergence_at_the_first_step_keeps_the_untouched_model():
+    result, after_step, final = _scripted_run([float("inf"), 1.0], DivergenceGuard())
+    assert result.diverged_step == 1 and result.steps == 0 and after_step == [] and final == 0.0
+
+
+def test_divergence_without_kept_weights_leaves_the_model_as_it_stands():
+    result, after_step, final = _scripted_run([1.0, 2.0, float("nan")], DivergenceGuard(keep_last_finite=False))
+    assert result.diverged_step == 3 and result.steps == 2 and final == after_step[-1]
+    assert "weights not kept" in result.divergence
+
+
+def test_non_finite_weights_after_the_last_step_diverge():
+    result, _, final = _scripted_run([1.0], DivergenceGuard(), lr=float("inf"))  # one step: w = -inf
+    assert result.diverged_step == 1 and result.steps == 0 and final == 0.0
+    assert result.divergence.startswith("a weight is not finite after the last step at step 1")
+
+
+def test_no_guard_trains_through_a_nan_loss():
+    result, _, _ = _scripted_run([1.0, float("nan"), 2.0], None)
+    assert result.diverged_step is None and result.steps == 3
