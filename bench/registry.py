@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -30,6 +30,19 @@ def load_plugins() -> None:
             importlib.import_module(name)
         except ImportError as err:
             raise PluginError(f"{PLUGINS_ENV} names {name!r}, which cannot be imported: {err}") from None
+
+
+# Names people carry over from other trainers, too far from ours for difflib to suggest.
+ALIASES = {"learning_rate": "lr", "num_steps": "steps", "max_steps": "steps", "train_batch_size": "batch_size"}
+
+
+def did_you_mean(name: Any, choices: Iterable[str]) -> str:
+    """`Did you mean x?` (or `x or y?`) for a near miss of one of `choices`, else ''."""
+    choices = list(choices)
+    close = difflib.get_close_matches(str(name), choices, n=3)
+    if not close and ALIASES.get(str(name)) in choices:
+        close = [ALIASES[str(name)]]
+    return f"Did you mean {' or '.join(close)}?" if close else ""
 
 
 class UnknownNameError(KeyError):
@@ -68,9 +81,8 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self._entries, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}.{hint}"
+        hint = did_you_mean(name, self._entries)
+        return f"unknown {self.kind} {name!r}; allowed: {', '.join(sorted(self._entries))}." + (f" {hint}" if hint else "")
 
     def names(self) -> list[str]:
         return sorted(self._entries)

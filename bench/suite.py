@@ -10,7 +10,6 @@ for numeric fields.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import hashlib
 import itertools
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 from metrics.context import EvalConfig
 
 from .data_synthetic import SyntheticConfig
+from .registry import did_you_mean
 from .suite_yaml import YamlError, load_yaml
 from .train import SCHEDULES
 
@@ -39,19 +39,6 @@ DATA_SOURCES = "a .json or .jsonl file, a save_to_disk directory or a hub datase
 
 class SuiteError(ValueError):
     """A suite file that cannot be run; the message names the file and the key."""
-
-
-# Names people carry over from other trainers, too far from ours for difflib to suggest.
-ALIASES = {"learning_rate": "lr", "num_steps": "steps", "max_steps": "steps", "train_batch_size": "batch_size"}
-
-
-def did_you_mean(name: Any, choices: Iterable[str]) -> str:
-    """`Did you mean x?` for a near miss of one of `choices`, else ''."""
-    choices = list(choices)
-    close = difflib.get_close_matches(str(name), choices, n=3)
-    if not close and ALIASES.get(str(name)) in choices:
-        close = [ALIASES[str(name)]]
-    return f"Did you mean {' or '.join(close)}?" if close else ""
 
 
 def allowed(values: str, near: Any = None, choices: Iterable[str] = ()) -> str:

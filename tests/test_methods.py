@@ -106,7 +106,7 @@ def test_needs_are_declared():
 def test_unknown_hyperparameter_and_method():
     with pytest.raises(ValueError, match="allowed: gamma, alpha, retain_loss"):
         METHODS.get("grad_diff").make_args({"beta": 1.0})
-    with pytest.raises(KeyError, match="known: .*grad_ascent"):
+    with pytest.raises(KeyError, match="allowed: .*grad_ascent"):
         METHODS.get("grad_assent")
     with pytest.raises(ValueError, match="nll"):
         GradDiffArgs(retain_loss="mse")
