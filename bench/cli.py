@@ -1,4 +1,4 @@
-"""The `bench` command line: run, status, prepare, eval, validate, list, leaderboard, report, ablate, demo."""
+"""The `bench` command line: run, status, prepare, eval, validate, list, leaderboard, report, ablate, demo, perf."""
 
 from __future__ import annotations
 
@@ -186,6 +186,22 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not an integer >= 1")
+    return value
+
+
+def cmd_perf(args) -> int:
+    from .perf import DEFAULT_SUITE, run_perf
+    from .prepare import default_cache
+
+    cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
+    run_perf(cache, args.suite or DEFAULT_SUITE, steps=args.steps, repeats=args.repeats, json_path=args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark harness for LLM unlearning.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +273,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="only this model's rows (needed when several models have both columns)")
     p.add_argument("--method", help="only this method's rows (needed when several methods have both columns)")
     p.set_defaults(fn=cmd_ablate)
+    p = sub.add_parser("perf", help="measure the harness's overhead, scaling, train loop and evaluation work on "
+                                    "this machine; print each ratio with its target")
+    p.add_argument("--cache-dir", help="prepare cache (default: $BENCH_CACHE or ~/.cache/unlearning-bench); "
+                                       "a cold one is prepared first, timed apart")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    p.add_argument("--suite", help="suite whose first model and grad_diff trial are the workload "
+                                   "(default: the shipped suites/tofu_small.yaml)")
+    p.add_argument("--steps", type=_positive_int, help="unlearning steps of the measured trials (default: the suite's)")
+    p.add_argument("--repeats", type=_positive_int, default=5, help="runs of each train loop; the median counts (default 5)")
+    p.set_defaults(fn=cmd_perf)
     return parser
 
 

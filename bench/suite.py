@@ -294,6 +294,7 @@ class TrialSpec:
     prepare: PrepareConfig
     eval: EvalConfig
     method_version: int = 0
+    prepare_version: int = 0  # the recipe the starting models were built by (bench.prepare.PREPARE_VERSION)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The `hp.*` columns: the method's arguments and the unlearning settings."""
@@ -320,6 +321,7 @@ class TrialSpec:
             model=d["model"], method=d["method"], method_args=dict(d["method_args"]),
             unlearn=UnlearnConfig(**d["unlearn"]), seed=d["seed"], data=DataConfig(**d["data"]),
             prepare=PrepareConfig(**d["prepare"]), eval=EvalConfig(**d["eval"]), method_version=d["method_version"],
+            prepare_version=d.get("prepare_version", 0),
         )
 
     @property
@@ -359,13 +361,20 @@ class Suite:
                 args = dataclasses.asdict(method.make_args(method_args))  # defaults filled in
                 for seed in self.seeds:
                     specs.append(TrialSpec(model, entry.name, args, dataclasses.replace(self.unlearn, **unlearn_over),
-                                           seed, self.data, self.prepare, self.eval, method.version))
+                                           seed, self.data, self.prepare, self.eval, method.version, _prepare_version()))
         return specs
 
     def reference_trials(self) -> list[TrialSpec]:
         """One evaluation of the target (`none`) and of the retain model (`retain`) per model."""
-        return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, self.data, self.prepare, self.eval)
+        return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, self.data, self.prepare, self.eval,
+                          prepare_version=_prepare_version())
                 for m in self.models for ref in REFERENCE_METHODS]
+
+
+def _prepare_version() -> int:
+    from .prepare import PREPARE_VERSION  # prepare imports this module
+
+    return PREPARE_VERSION
 
 
 def _fields(cls) -> dict[str, type]:

@@ -195,6 +195,14 @@ def test_changing_a_method_arg_changes_trial_id(good, key, value):
     assert dataclasses.replace(spec, method_args=args).trial_id != spec.trial_id
 
 
+def test_trials_carry_the_prepare_recipe_version_in_their_id(good):
+    from bench.prepare import PREPARE_VERSION
+
+    spec = good.trials()[0]
+    assert spec.prepare_version == PREPARE_VERSION == good.reference_trials()[0].prepare_version
+    assert dataclasses.replace(spec, prepare_version=spec.prepare_version + 1).trial_id != spec.trial_id
+
+
 def test_changing_the_seed_changes_trial_id(good):
     spec = good.trials()[0]
     assert dataclasses.replace(spec, seed=spec.seed + 1).trial_id != spec.trial_id
