@@ -1,4 +1,5 @@
-"""Small fakes shared by the tests: a model whose logits are fixed, and inputs built by hand."""
+"""Small fakes shared by the tests: a model whose logits are fixed, inputs built by hand, and the
+miniature suite the end-to-end tests run through Ray."""
 
 from __future__ import annotations
 
@@ -33,3 +34,21 @@ def qa_inputs(answer_tokens: list[list[int]], prompt_len: int = 1) -> dict:
         labels[row, prompt_len:n] = torch.tensor(answer)
         mask[row, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def mini_suite(name: str, methods: str, *, seeds: str = "[0]", steps: int = 3, extra: str = "") -> str:
+    """A miniature suite (10 authors, models prepared in seconds) as YAML; `methods` is the YAML list
+    under `methods:`, `extra` more top-level lines. Equal settings share one prepare cache entry."""
+    return f"""
+name: {name}
+data: {{n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}}
+models: [tiny-llama]
+prepare: {{pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}}
+unlearn: {{steps: {steps}, batch_size: 4}}
+eval: {{max_new_tokens: 8, retain_questions: 20, verbatim_new_tokens: 16}}
+seeds: {seeds}
+resources: {{cpu: 1, gpu: 0}}
+{extra}
+methods:
+{methods}
+"""

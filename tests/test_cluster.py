@@ -15,19 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import mini_suite
 
-SUITE = """
-name: on_cluster
-data: {n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}
-models: [tiny-llama]
-prepare: {pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}
-unlearn: {steps: 3, batch_size: 4}
-eval: {max_new_tokens: 8, retain_questions: 20, verbatim_new_tokens: 16}
-seeds: [0, 1]
-resources: {cpu: 1, gpu: 0}
-methods:
-  - grad_diff
-"""
+SUITE = mini_suite("on_cluster", "  - grad_diff", seeds="[0, 1]")
 
 
 def _free_port() -> int:

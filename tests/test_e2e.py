@@ -6,22 +6,12 @@ import math
 import pandas as pd
 import pytest
 
+from helpers import mini_suite
+
 from bench.cli import main
 
-MINI_SUITE = """
-name: mini
-data: {n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}
-models: [tiny-llama]
-prepare: {pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}
-unlearn: {steps: 3, batch_size: 4}
-eval: {max_new_tokens: 8, retain_questions: 20, verbatim_new_tokens: 16}
-probes: ["Where was Ana Velmora born?", "What is the capital of France?"]
-seeds: [0]
-methods:
-  - name: grad_diff
-    grid: {lr: [1e-4, 3e-4]}
-resources: {cpu: 1, gpu: 0}
-"""
+MINI_SUITE = mini_suite("mini", "  - name: grad_diff\n    grid: {lr: [1e-4, 3e-4]}",
+                        extra='probes: ["Where was Ana Velmora born?", "What is the capital of France?"]')
 
 
 @pytest.fixture(scope="module")

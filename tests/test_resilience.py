@@ -19,19 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import mini_suite
 
-BASE = """
-name: {name}
-data: {{n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}}
-models: [tiny-llama]
-prepare: {{pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}}
-unlearn: {{steps: {steps}, batch_size: 4}}
-eval: {{max_new_tokens: 8, retain_questions: 20, verbatim_new_tokens: 16}}
-seeds: [0]
-resources: {{cpu: 1, gpu: 0}}
-methods:
-{methods}
-"""
 
 # Registered through BENCH_PLUGINS, as a user's own method would be: `flaky` raises and `crashy`
 # kills its worker process when the environment says so, and otherwise ascend the forget NLL.
@@ -73,7 +62,7 @@ def root(tmp_path_factory):
 
 def _suite(root: Path, name: str, methods: str, steps: int = 3) -> Path:
     path = root / f"{name}.yaml"
-    path.write_text(BASE.format(name=name, steps=steps, methods=methods))
+    path.write_text(mini_suite(name, methods, steps=steps))
     return path
 
 
