@@ -207,7 +207,7 @@ class Unlearning:
 
         from .results import row_schema, write_row
         from .suite import SuiteError, _metric_families
-        from .trial import evaluate_trial, mark_non_finite, outcome, peak_memory_mb, utc_now
+        from .trial import evaluate_trial, peak_memory_mb, result_columns, utc_now
 
         if self.model is None:
             raise RuntimeError("call run(...) before evaluate()")
@@ -216,12 +216,9 @@ class Unlearning:
         except SuiteError as err:
             raise ValueError(str(err)) from None
         spec = dataclasses.replace(self.spec, eval=dataclasses.replace(self.spec.eval, metrics=families or self.spec.eval.metrics))
-        out = evaluate_trial(self.model, self.tokenizer, spec, self.prepared, self.splits)
-        status = outcome(self.train_stats)
-        if status["status"] == "diverged":
-            out = mark_non_finite(out, metric_columns(), "not finite: the model diverged")
-        training = {k: v for k, v in self.train_stats.items() if k not in ("diverged_step", "divergence")}
-        row = {**self.header, **training, **out, **status, "suite": self.output_dir.name, "run_id": "api",
+        out = result_columns(self.train_stats, evaluate_trial(self.model, self.tokenizer, spec, self.prepared,
+                                                              self.splits))
+        row = {**self.header, **out, "suite": self.output_dir.name, "run_id": "api",
                "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
         write_row(self.output_dir / "results", row, row_schema([self.spec], metric_columns()))
         columns = metric_columns(families or None)
@@ -232,6 +229,7 @@ class Unlearning:
                 notes["unavailable"] = unavailable
         cost = ("train_s", "tokens", "steps_done", "final_loss", "eval_s", "eval_forward_passes",
                 "eval_generated_prompts", "peak_mem_mb")
+        status = {k: out[k] for k in ("status", "error", "diverged_step")}
         return {**{c: out[c] for c in columns}, **{c: float(row[c]) for c in cost if c in row}, **status,
                 "probe_generations": json.loads(out["probe_generations"] or "[]"), "notes": notes}
 

@@ -145,7 +145,6 @@ def _row_writer(out_dir: Path, schema, suite_name: str, run_id: str, total: int,
         def __init__(self):
             self.done = done_before
             self.started = time.perf_counter()
-            self.crashed: list[str] = []
 
         def _print(self, trial, what: str) -> None:
             spec = TrialSpec.from_dict(trial.config["trial"]["spec"])
@@ -163,9 +162,8 @@ def _row_writer(out_dir: Path, schema, suite_name: str, run_id: str, total: int,
             # A trial's own exceptions are caught in the worker and reported as `failed` rows, so an
             # error here means the worker process itself died (killed, out of memory, a hard crash):
             # no row is written and a rerun runs the trial again.
-            reason = _crash_reason(trial.error_file)
-            self.crashed.append(reason)
-            self._print(trial, f"CRASHED, no row written (the worker process died: {reason}); a rerun runs it again")
+            self._print(trial, f"CRASHED, no row written (the worker process died: {_crash_reason(trial.error_file)}); "
+                               "a rerun runs it again")
 
     return RowWriter()
 

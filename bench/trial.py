@@ -139,6 +139,17 @@ def outcome(train_stats: dict) -> dict:
     return {"status": "ok", "error": None, "diverged_step": None}
 
 
+def result_columns(train_stats: dict, evaluation: dict) -> dict:
+    """A row's training, evaluation and status columns; a diverged model's NaN metrics get the reason."""
+    from metrics import metric_columns
+
+    status = outcome(train_stats)
+    if status["status"] == "diverged":
+        evaluation = mark_non_finite(evaluation, metric_columns(), "not finite: the model diverged")
+    training = {k: v for k, v in train_stats.items() if k not in ("diverged_step", "divergence")}
+    return {**training, **evaluation, **status}
+
+
 def mark_non_finite(evaluation: dict, columns: list[str], why: str) -> dict:
     """Records `why` as the reason of every NaN metric that has no reason yet (a diverged model's)."""
     unavailable = json.loads(evaluation.get("metrics_unavailable") or "{}")
@@ -248,8 +259,6 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
 def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
     """Unlearns and evaluates; returns the row. Status `diverged` when training stopped early (the
     model is evaluated as the guard left it), `failed` with the error when anything raised."""
-    from metrics import metric_columns
-
     row = row_header(spec)
     try:
         model, tokenizer, splits = start_trial(spec, prepared, threads)
@@ -258,12 +267,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
         else:
             stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0,
                      "environment": fingerprint(precision=spec.prepare.precision)}
-        status = outcome(stats)
-        row.update({k: v for k, v in stats.items() if k not in ("diverged_step", "divergence")})
-        evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits)
-        if status["status"] == "diverged":
-            evaluation = mark_non_finite(evaluation, metric_columns(), "not finite: the model diverged")
-        row.update(**evaluation, **status)
+        row.update(result_columns(stats, evaluate_trial(model, tokenizer, spec, prepared, splits)))
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
     row.update(peak_mem_mb=peak_memory_mb(), finished_at=utc_now())

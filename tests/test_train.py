@@ -277,3 +277,21 @@ def test_non_finite_weights_after_the_last_step_diverge():
 def test_no_guard_trains_through_a_nan_loss():
     result, _, _ = _scripted_run([1.0, float("nan"), 2.0], None)
     assert result.diverged_step is None and result.steps == 3
+
+
+def test_a_diverged_row_says_why_its_metrics_are_missing():
+    import json
+
+    from bench.trial import result_columns
+
+    evaluation = {"forget_quality": float("nan"), "model_utility": 0.5,
+                  "metrics_unavailable": json.dumps({"privleak": "no retain model"})}
+    stats = {"train_s": 1.0, "diverged_step": 4, "divergence": "loss nan at step 4; evaluated as after step 2"}
+    row = result_columns(stats, evaluation)
+    assert (row["status"], row["diverged_step"], row["train_s"]) == ("diverged", 4, 1.0)
+    assert row["error"].startswith("loss nan at step 4") and "divergence" not in row
+    assert json.loads(row["metrics_unavailable"]) == {"privleak": "no retain model",
+                                                      "forget_quality": "not finite: the model diverged"}
+    fine = result_columns({**stats, "diverged_step": None, "divergence": None}, evaluation)
+    assert (fine["status"], fine["error"], fine["diverged_step"]) == ("ok", None, None)
+    assert fine["metrics_unavailable"] == evaluation["metrics_unavailable"]  # a NaN of an ok row is the metric's own
