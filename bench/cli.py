@@ -35,17 +35,32 @@ def _load(path: str, smoke: bool = False):
     return _smoke(suite) if smoke else suite
 
 
+def _storage_paths(args) -> tuple[Path, Path]:
+    """The prepare cache and the results root: `--cache-dir` / `--results-dir` where given, else the
+    parts of `--storage` (DIR/cache, DIR/results), else the defaults. Absolute, since the cache path is
+    handed to Ray tasks that may run on other nodes."""
+    from .prepare import default_cache
+
+    storage = Path(args.storage).resolve() if getattr(args, "storage", None) else None
+    if args.cache_dir:
+        cache = Path(args.cache_dir).resolve()
+    else:
+        cache = storage / "cache" if storage else default_cache()
+    results = getattr(args, "results_dir", None)
+    results_root = Path(results).resolve() if results else storage / "results" if storage else Path("results").resolve()
+    return cache, results_root
+
+
 def cmd_run(args) -> int:
     from .leaderboard import render
-    from .prepare import default_cache
     from .report import build_report
     from .results import read_rows
     from .runner import run_suite
     from .atomic import atomic_file
 
     suite = _load(args.suite, args.smoke)
-    cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
-    out_dir = run_suite(suite, Path(args.results_dir), cache, args.address, args.max_concurrent, args.retry_failed)
+    cache, results_root = _storage_paths(args)
+    out_dir = run_suite(suite, results_root, cache, args.address, args.max_concurrent, args.retry_failed)
     table = render(read_rows(out_dir))
     with atomic_file(out_dir / "_leaderboard.md") as tmp:
         tmp.write_text(f"# Leaderboard: {suite.name}\n\n{table}")
@@ -60,12 +75,11 @@ def cmd_run(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .prepare import default_cache
     from .references import load_references
     from .runner import attach_references, prepare_all
 
     suite = _load(args.suite, args.smoke)
-    cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
+    cache, _ = _storage_paths(args)
     for model, p in attach_references(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
         auc = load_references(p.references).get("retain_mia_mink_pp_auc")
         print(f"{model}\n  data:       {p.data_dir}\n  target:     {p.target_dir}\n  retain:     {p.retain_dir}\n"
@@ -211,12 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("suite", help="suite YAML file, e.g. suites/tofu_small.yaml")
         p.add_argument("--cache-dir", help="prepared data and models (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
         p.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+        p.add_argument("--storage", metavar="DIR",
+                       help="one directory for the prepare cache (DIR/cache) and the results (DIR/results), e.g. a "
+                            "disk every node of a cluster mounts at the same path; --cache-dir and --results-dir "
+                            "override its parts")
         p.add_argument("--smoke", action="store_true", help="a tiny, minutes-long version of the suite (name + _smoke)")
         p.set_defaults(fn=fn)
         return p
 
     run = suite_command("run", "prepare models, run every trial of a suite, print the leaderboard", cmd_run)
-    run.add_argument("--results-dir", default="results", help="where results/<suite>/ goes (default: results)")
+    run.add_argument("--results-dir", help="where <suite>/ goes (default: DIR/results with --storage, else results)")
     run.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
     run.add_argument("--retry-failed", action="store_true",
                      help="also run again the trials whose row has status failed (diverged ones are results, kept)")

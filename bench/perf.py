@@ -11,7 +11,8 @@ printed with its target:
   the runner's seconds at the row's timestamps, say whether both gave identical metrics, and add
   what one more trial on the already running worker costs: the seconds between the two rows of the
   concurrency-1 run of the scaling measurement (row files' modification times), against that trial's
-  own unlearning + evaluation seconds.
+  own unlearning + evaluation seconds; and the floor under a first trial: the wall seconds of a new
+  Python process that imports what a worker imports and loads the model (`fresh_process_seconds`).
 - **scaling** = wall seconds of the same 2 trials (seeds 0 and 1, one CPU each) through `run_suite`
   at `max_concurrent` 1 / at 2; Ray is started before, so its start-up is in neither. Beside it, the
   machine's own ceiling at the time (`machine_ceiling`): other load on the cores bounds this ratio.
@@ -20,16 +21,19 @@ printed with its target:
   zero_grad) over the same target model, the same batches (the first TRAIN_STEPS the trial's stream
   draws), the same loss (`grad_diff`'s) and the same AdamW settings, one torch thread, both warmed up
   first; the median of `repeats` interleaved runs of each.
-- **eval_passes_ratio** = model calls of the full metric set on the target / the minimum, both in
-  batched calls of at most B sequences (B = the suite's `eval.batch_size`):
-  actual = scoring forward passes (`EvalContext.forward_passes`; a batch scored with a shared prompt
-  counts 2, the prompt pass and the answers pass) + `generate()` calls (one per batch of prompts);
-  minimum = ceil(S / B) + ceil(P / B), S the distinct (question, answer) sequences scored over every
-  split, P the distinct prompts decoded (questions not answered by teacher forcing, text prefixes,
-  probes), i.e. one forward pass over every evaluated sequence and one generation per decoded prompt,
-  packed into full batches. The details add the positions the scoring passes ran (batch x length,
-  padding included) against the tokens of the distinct sequences scored whole, and the evaluation
-  seconds per trial.
+- **eval_passes_ratio** = what the full metric set runs through the target model / the minimum, per
+  sequence: actual = sequences run through scoring forward passes (`EvalContext.scored_sequences`; a
+  batch scored with a shared prompt runs the prompt once and its answers on its KV cache, which is one
+  pass over each of those sequences, in two calls) + prompts decoded (`generated_prompts`); minimum =
+  S + P, S the distinct (question, answer) sequences scored over every split, P the distinct prompts
+  decoded (questions not answered by teacher forcing, text prefixes, probes): one forward pass over
+  every evaluated sequence and one generation per decoded prompt. A sequence scored again (no cache,
+  or the same one in two splits) or a prompt decoded twice raises it. A forward hook on the model
+  checks that every scoring call went through those counters (a metric calling the model itself would
+  be work they miss). The details add the same work in batched model calls (at most B sequences
+  each, B = the suite's `eval.batch_size`; a shared-prompt batch is 2 calls) against ceil(S / B) +
+  ceil(P / B), the positions the scoring passes ran (batch x length, padding included) against the
+  tokens of the distinct sequences scored whole, and the evaluation seconds per trial.
 
 Timings share the machine with whatever else runs on it: they are benchmarks, not tests.
 """
@@ -131,14 +135,19 @@ def minimum_calls(n_sequences: int, n_prompts: int, batch_size: int) -> int:
     return math.ceil(n_sequences / batch_size) + math.ceil(n_prompts / batch_size)
 
 
-def eval_work(forward_passes: int, generate_calls: int, sequences: int, prompts: int, batch_size: int) -> dict:
-    """Actual and minimal evaluation work, in batched model calls, and their ratio."""
-    minimum = minimum_calls(sequences, prompts, batch_size)
-    actual = forward_passes + generate_calls
-    return {"actual_calls": actual, "minimum_calls": minimum, "ratio": actual / minimum if minimum else float("nan"),
+def eval_work(scored_sequences: int, generated_prompts: int, sequences: int, prompts: int,
+              forward_passes: int, generate_calls: int, batch_size: int) -> dict:
+    """Actual and minimal evaluation work: per sequence (the ratio) and in batched model calls."""
+    actual, minimum = scored_sequences + generated_prompts, sequences + prompts
+    calls, fewest_calls = forward_passes + generate_calls, minimum_calls(sequences, prompts, batch_size)
+    return {"actual": actual, "minimum": minimum, "ratio": actual / minimum if minimum else float("nan"),
+            "scored_sequences": scored_sequences, "sequences": sequences,
+            "generated_prompts": generated_prompts, "prompts": prompts,
+            "actual_calls": calls, "minimum_calls": fewest_calls,
+            "calls_ratio": calls / fewest_calls if fewest_calls else float("nan"),
             "forward_passes": forward_passes, "minimum_forward_passes": math.ceil(sequences / batch_size),
             "generate_calls": generate_calls, "minimum_generate_calls": math.ceil(prompts / batch_size),
-            "sequences": sequences, "prompts": prompts, "batch_size": batch_size}
+            "batch_size": batch_size}
 
 
 def seconds_between(started_at: str, finished_at: str) -> float:
@@ -236,6 +245,8 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
     trained = time.perf_counter()
     local = {**stats, **evaluate_trial(model, tokenizer, spec, prepared, splits)}
     in_process_s = time.perf_counter() - started
+    fresh_s = fresh_process_seconds(spec, prepared)
+    floor = (in_process_s - (loaded - started) + fresh_s) / in_process_s
     differ = same_metrics(harness, local, metric_columns() + ["final_loss", "tokens", "steps_done"])
     in_trial_s = (seconds_between(harness["started_at"], harness["finished_at"])
                   if harness.get("finished_at") else float("nan"))
@@ -244,7 +255,8 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
                "in_trial_s": in_trial_s, "in_process_s": in_process_s, "in_process_load_s": loaded - started,
                "in_process_train_s": trained - loaded, "in_process_eval_s": local["eval_s"],
                "harness_train_s": harness.get("train_s"), "harness_eval_s": harness.get("eval_s"),
-               "ray_start_s": ray_start_s, "identical_metrics": not differ and bool(harness), "differing": differ}
+               "ray_start_s": ray_start_s, "identical_metrics": not differ and bool(harness), "differing": differ,
+               "fresh_process_s": fresh_s, "fresh_process_floor": floor}
     figures = (f"`bench run` trial {harness_s:.1f} s vs in-process {in_process_s:.1f} s (load {_s(loaded - started)}, "
                f"unlearn {_s(trained - loaded)}, eval {_s(local['eval_s'])} s). The runner's {harness_s:.1f} s: "
                f"{_s(written_s - in_trial_s, 0)} s of Tune starting the worker process (importing torch) before the "
@@ -252,12 +264,42 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
                f"{_s(harness.get('train_s'))} s, eval {_s(harness.get('eval_s'))} s, the rest the fresh worker's first "
                f"imports), "
                f"{_s(harness_s - written_s)} s after its row was written (Tune winding down). "
-               f"Ray start-up apart: {ray_start_s:.1f} s. Metrics identical: "
+               f"Ray start-up apart: {ray_start_s:.1f} s. A new Python process that imports what the worker imports "
+               f"and loads the model takes {fresh_s:.1f} s, so a trial run in a process of its own can get no lower "
+               f"than {floor:.2f}x here. Metrics identical: "
                + ("yes." if details["identical_metrics"] else f"NO ({', '.join(differ) or 'no harness row'})."))
     if not finished:
         figures = (f"NOT MEASURED: the trial through the runner ended {harness.get('status') or 'without a row'} "
                    f"(see its output above); in-process {in_process_s:.1f} s")
     return Measurement(harness_s / in_process_s if finished else float("nan"), details, figures)
+
+
+FRESH_PROCESS = """
+import json, sys
+from ray import tune  # what every Tune worker imports to run a function trainable
+from bench.prepare import Prepared
+from bench.suite import TrialSpec
+from bench.trial import start_trial
+import metrics, methods  # every family and method, as the trial's evaluation does
+from metrics.tofu import rouge_l_recall
+rouge_l_recall("a", "a")  # the ROUGE scorer's own lazy imports
+spec, prepared = json.loads(sys.argv[1])
+start_trial(TrialSpec.from_dict(spec), Prepared(**prepared), 1)
+"""
+
+
+def fresh_process_seconds(spec, prepared) -> float:
+    """Wall seconds of a new Python process that imports what a trial's worker imports (Ray Tune, torch,
+    transformers, the methods and metrics) and loads the trial's model, then exits: what any runner
+    that starts a new process for a trial pays before the trial's own work, the floor under a first
+    trial's overhead."""
+    import subprocess
+    import sys
+
+    argument = json.dumps([spec.to_dict(), dataclasses.asdict(prepared)], default=str)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", FRESH_PROCESS, argument], check=True)
+    return time.perf_counter() - started
 
 
 def machine_ceiling(seconds: float = 1.0) -> dict:
@@ -437,7 +479,8 @@ def measure_train_vs_bare(spec, prepared, repeats: int) -> Measurement:
 def counting_context(*args, **kwargs):
     """An `EvalContext` that also records what a minimal evaluation would run: the distinct (question,
     answer) sequences scored, the distinct prompts decoded, and its own batched `generate()` calls;
-    and the positions (batch x length, padding included) its scoring forward passes ran."""
+    and, from a hook on the model, every call and the positions (batch x length, padding included) of
+    the scoring calls, i.e. those outside generation."""
     from metrics.context import PERTURBED, EvalContext
 
     class CountingContext(EvalContext):
@@ -446,16 +489,22 @@ def counting_context(*args, **kwargs):
             self.sequences: dict[str, set] = {}  # split -> {(question, answer)}
             self.prompts: set[tuple[int, ...]] = set()
             self.generate_calls = 0
-            self.positions = self.generation_positions = 0
-            self.model.register_forward_pre_hook(self._count_positions, with_kwargs=True)
+            self.positions = self.generation_positions = self.calls = self.generation_calls = 0
+            self.model.register_forward_pre_hook(self._count_call, with_kwargs=True)
 
-        def _count_positions(self, _module, args, kwargs):
+        def _count_call(self, _module, args, kwargs):
             ids = kwargs.get("input_ids", args[0] if args else None)
             self.positions += ids.numel() if ids is not None else 0
+            self.calls += 1
 
         @property
         def scoring_positions(self) -> int:
             return self.positions - self.generation_positions
+
+        @property
+        def scoring_calls(self) -> int:
+            """Model calls outside generation, whoever made them."""
+            return self.calls - self.generation_calls
 
         def score(self, split, fields):
             super().score(split, fields)
@@ -467,11 +516,12 @@ def counting_context(*args, **kwargs):
         def generate_from_ids(self, prompts, max_new_tokens):
             self.prompts.update(tuple(p) for p in prompts)
             self.generate_calls += math.ceil(len(prompts) / self.config.batch_size)  # its loop's batches
-            before = self.positions
+            positions, calls = self.positions, self.calls
             try:
                 return super().generate_from_ids(prompts, max_new_tokens)
             finally:
-                self.generation_positions += self.positions - before
+                self.generation_positions += self.positions - positions
+                self.generation_calls += self.calls - calls
 
     return CountingContext(*args, **kwargs)
 
@@ -503,25 +553,31 @@ def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
     matches = counters == tuple(harness[f"eval_{c}"] for c in ("forward_passes", "generated_prompts", "decode_steps"))
     distinct = sorted(set().union(*ctx.sequences.values())) if ctx.sequences else []
     whole_tokens = sum(len(e.input_ids) for e in encode_many(tokenizer, distinct, cfg.max_length))
-    work = eval_work(ctx.forward_passes, ctx.generate_calls, len(distinct), len(ctx.prompts), cfg.batch_size)
+    work = eval_work(ctx.scored_sequences, ctx.generated_prompts, len(distinct), len(ctx.prompts),
+                     ctx.forward_passes, ctx.generate_calls, cfg.batch_size)
     per_trial = statistics.mean(trial_eval_s) if trial_eval_s else float("nan")
     by_split = {s: len(v) for s, v in ctx.sequences.items()}
     per_split = sum(math.ceil(n / cfg.batch_size) for n in by_split.values())  # batches when splits do not mix
+    uncounted = ctx.scoring_calls - ctx.forward_passes  # model calls no counter saw: work the ratio would miss
     details = {**work, "sequences_by_split": by_split, "minimum_forward_passes_per_split": per_split,
-               "generated_prompts": ctx.generated_prompts, "decode_steps": ctx.decode_steps,
+               "decode_steps": ctx.decode_steps, "uncounted_model_calls": uncounted,
                "scoring_positions": ctx.scoring_positions, "distinct_sequence_tokens": whole_tokens,
                "counters_match_harness": matches, "target_eval_s": harness["eval_s"],
                "eval_s_per_trial": per_trial, "trial_eval_s": trial_eval_s}
-    figures = (f"target model, batch size B = {cfg.batch_size}: {work['forward_passes']} scoring passes + "
-               f"{work['generate_calls']} generate calls = {work['actual_calls']} vs minimum "
-               f"ceil({len(distinct)} distinct sequences / B) + ceil({len(ctx.prompts)} distinct prompts decoded / B)"
-               f" = {work['minimum_forward_passes']} + {work['minimum_generate_calls']} = {work['minimum_calls']} "
-               f"({per_split} forward passes with each split batched apart); "
-               f"the scoring passes ran {ctx.scoring_positions:,} positions (padding included) where the distinct "
-               f"sequences hold {whole_tokens:,} tokens ({ctx.scoring_positions / max(whole_tokens, 1):.2f}x); "
-               f"{ctx.generated_prompts} prompts decoded in {ctx.decode_steps} decode steps "
-               f"(counters {'match' if matches else 'DIFFER from'} the harness's evaluation); "
+    figures = (f"target model: {ctx.scored_sequences} sequences scored + {ctx.generated_prompts} prompts decoded = "
+               f"{work['actual']} vs {len(distinct)} distinct sequences + {len(ctx.prompts)} distinct prompts = "
+               f"{work['minimum']}; in batched calls (B = {cfg.batch_size}) {work['forward_passes']} scoring calls "
+               f"(2 per shared-prompt batch) + {work['generate_calls']} generate calls = {work['actual_calls']} vs "
+               f"ceil(S / B) + ceil(P / B) = {work['minimum_forward_passes']} + {work['minimum_generate_calls']} = "
+               f"{work['minimum_calls']} ({work['calls_ratio']:.2f}x; {per_split} passes with each split batched "
+               f"apart); the scoring calls ran {ctx.scoring_positions:,} positions (padding included) where the "
+               f"distinct sequences hold {whole_tokens:,} tokens ({ctx.scoring_positions / max(whole_tokens, 1):.2f}x); "
+               f"{ctx.decode_steps} decode steps; every scoring call counted: {'yes' if not uncounted else 'NO'}; "
+               f"counters {'match' if matches else 'DIFFER from'} the harness's evaluation; "
                f"eval {harness['eval_s']:.1f} s on the target, {per_trial:.1f} s per grad_diff trial")
+    if uncounted:
+        return Measurement(float("nan"), details, f"NOT MEASURED: {uncounted} model calls outside the evaluation "
+                                                  f"context's counters; {figures}")
     return Measurement(work["ratio"], details, figures)
 
 

@@ -3,7 +3,8 @@
 Families read per-token quantities of answers, paraphrases and perturbations (log-prob, whether
 the greedy next token is right, the Min-K%++ z-score) and greedy generations from here; each is
 computed in batched forward passes on first use and cached, so adding a metric does not add a
-forward pass. `forward_passes`, `generated_prompts` and `decode_steps` count the work actually done.
+forward pass. `forward_passes` (model calls), `scored_sequences` (sequences whose tokens those calls
+ran), `generated_prompts` and `decode_steps` count the work actually done.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class EvalContext:
         self.config = config
         self.reference = reference or {}
         self.forward_passes = 0
+        self.scored_sequences = 0  # a shared-prompt batch runs each sequence once, over its two calls
         self.generated_prompts = 0
         self.decode_steps = 0
         self.unavailable: dict[str, str] = {}  # metric column -> why it could not be computed
@@ -245,6 +247,7 @@ class EvalContext:
             batch = {k: v.to(self.device) for k, v in collate([encoded[i] for i in idx], self.tokenizer.pad_token_id).items()}
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             self.forward_passes += 1
+            self.scored_sequences += len(idx)
             labels = batch["labels"][:, 1:]
             stats = token_statistics(logits[:, :-1], labels.clamp_min(0), self._rows(idx, zscore))
             for row, i in enumerate(idx):
@@ -288,6 +291,7 @@ class EvalContext:
             second = self.model(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask[owner], answer_mask], 1),
                                 position_ids=positions, past_key_values=cache, use_cache=True)
             self.forward_passes += 2
+            self.scored_sequences += len(answers)
             # The prompt's last position predicts the first answer token.
             logits = torch.cat([first.logits[owner, -1:], second.logits[:, :-1]], dim=1)
             rows_out = [i for g in batch for i in flat_index[g]]

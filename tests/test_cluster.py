@@ -65,11 +65,13 @@ def test_a_suite_runs_on_an_existing_cluster(head, tmp_path):
     suite.write_text(SUITE)
     done = subprocess.run(
         [sys.executable, "-m", "bench.cli", "run", str(suite), "--address", address,
-         "--cache-dir", str(tmp_path / "cache"), "--results-dir", str(tmp_path / "results")],
+         "--storage", str(tmp_path / "shared")],
         env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     # One CPU on the cluster: a local Ray of this machine's own would run 2 or more at a time.
     assert "Running 4 trials, 1 at a time" in done.stdout, done.stdout
-    df = pd.read_parquet(tmp_path / "results" / "on_cluster")
+    # --storage puts the cache the cluster's prepare tasks write and the rows under one directory.
+    assert (tmp_path / "shared" / "cache" / "models").is_dir()
+    df = pd.read_parquet(tmp_path / "shared" / "results" / "on_cluster")
     assert len(df) == 4 and (df["status"] == "ok").all(), df["error"].dropna().tolist()
     assert sorted(df["method"]) == ["grad_diff", "grad_diff", "none", "retain"]

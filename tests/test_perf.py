@@ -35,21 +35,26 @@ def test_minimum_calls_packs_sequences_and_prompts_into_full_batches():
 
 
 def test_eval_work_on_a_hand_made_evaluation():
-    # Two splits of 3 questions x (answer + 2 perturbed) = 18 sequences, batch 8: at least 3 passes.
-    # Scored with shared prompts, 8 rows a batch split at question boundaries (6 rows): 3 batches x 2
-    # passes = 6; 4 prompts decoded in 2 generate() calls (two splits), minimum 1.
-    work = eval_work(forward_passes=6, generate_calls=2, sequences=18, prompts=4, batch_size=8)
+    # Two splits of 3 questions x (answer + 2 perturbed) = 18 sequences, batch 8, each scored once; 4
+    # prompts decoded, one of them twice (5 decodings): (18 + 5) / (18 + 4). In calls: shared prompts, 8
+    # rows a batch split at question boundaries (6 rows), 3 batches x 2 calls = 6, plus 2 generate()
+    # calls (two splits), against ceil(18 / 8) + ceil(4 / 8) = 4.
+    work = eval_work(scored_sequences=18, generated_prompts=5, sequences=18, prompts=4, forward_passes=6,
+                     generate_calls=2, batch_size=8)
+    assert (work["actual"], work["minimum"]) == (23, 22) and work["ratio"] == 23 / 22
     assert work["minimum_forward_passes"] == 3 and work["minimum_generate_calls"] == 1
-    assert work["actual_calls"] == 8 and work["minimum_calls"] == 4
-    assert work["ratio"] == 2.0
-    assert math.isnan(eval_work(0, 0, 0, 0, 8)["ratio"])  # nothing to evaluate: no ratio
+    assert (work["actual_calls"], work["minimum_calls"], work["calls_ratio"]) == (8, 4, 2.0)
+    assert math.isnan(eval_work(0, 0, 0, 0, 0, 0, 8)["ratio"])  # nothing to evaluate: no ratio
 
 
 def test_counting_context_counts_a_hand_made_evaluation():
     """Three questions x (answer, paraphrase, 3 perturbed) = 15 sequences, 14 distinct (Paris is its own
-    paraphrase); batch 5: each question's five answers fill one shared-prompt batch (2 passes each).
-    Three questions decoded in one generate() call; a probe repeating the first is a second call but no
-    new prompt. Minimum: ceil(14 / 5) + ceil(3 / 5) = 4; actual 6 + 2 = 8."""
+    paraphrase); batch 5: each question's five answers fill one shared-prompt batch (2 calls each).
+    Three questions decoded in one generate() call; a probe repeating the first is a second call and
+    a second decoding of a known prompt. Per sequence: (15 + 4) / (14 + 3); in calls 6 + 2 = 8 vs
+    ceil(14 / 5) + ceil(3 / 5) = 4. A model call made outside the context is seen by the hook."""
+    import torch
+
     from bench.models import build_model, train_tokenizer
     from bench.perf import counting_context
     from metrics import EvalConfig
@@ -73,9 +78,15 @@ def test_counting_context_counts_a_hand_made_evaluation():
     ctx.generations("forget")
     ctx.generate([qa[0]["question"]])
     assert len(ctx.sequences["forget"]) == 14 and len(ctx.prompts) == 3
-    assert (ctx.forward_passes, ctx.generate_calls, ctx.generated_prompts) == (6, 2, 4)
-    work = eval_work(ctx.forward_passes, ctx.generate_calls, len(ctx.sequences["forget"]), len(ctx.prompts), 5)
-    assert (work["actual_calls"], work["minimum_calls"], work["ratio"]) == (8, 4, 2.0)
+    assert (ctx.forward_passes, ctx.scored_sequences, ctx.generate_calls, ctx.generated_prompts) == (6, 15, 2, 4)
+    assert ctx.scoring_calls == ctx.forward_passes
+    work = eval_work(ctx.scored_sequences, ctx.generated_prompts, len(ctx.sequences["forget"]), len(ctx.prompts),
+                     ctx.forward_passes, ctx.generate_calls, 5)
+    assert (work["actual"], work["minimum"]) == (19, 17)
+    assert (work["actual_calls"], work["minimum_calls"], work["calls_ratio"]) == (8, 4, 2.0)
+    with torch.inference_mode():
+        model(input_ids=torch.tensor([[1, 2, 3]]))
+    assert ctx.scoring_calls == ctx.forward_passes + 1
 
 
 def test_report_holds_each_measurement_with_target_and_verdict():
