@@ -107,6 +107,14 @@ def cmd_list(args) -> int:
 
         for m in METRICS:
             print(f"{m.name:<23} v{m.version}  {m.description}\n{'':<27}{', '.join(m.outputs)}")
+    elif args.what == "attacks":
+        from attacks import ATTACKS
+
+        for a in ATTACKS:
+            settings = ", ".join(f"{k}={v!r}" for k, v in a.defaults().items()) or "(no settings)"
+            grid = ", ".join(f"{k} in {list(v)}" for k, v in a.grid.items())
+            print(f"{a.name:<15} v{a.version}  {a.description}\n{'':<19}{settings}"
+                  + (f"\n{'':<19}default sweep: {grid}" if grid else ""))
     else:
         from .models import ZOO
 
@@ -269,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("list", help="list registered methods, metrics or zoo models")
-    p.add_argument("what", choices=["methods", "metrics", "models"])
+    p.add_argument("what", choices=["methods", "metrics", "attacks", "models"])
     p.set_defaults(fn=cmd_list)
     p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory")
     p.add_argument("results", help="e.g. results/tofu_small")

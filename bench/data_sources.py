@@ -57,7 +57,7 @@ TOFU_REPO = "locuslab/TOFU"
 TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
 
 # TOFU columns carried through besides question/answer; every other key is dropped.
-_OPTIONAL_KEYS = ("paraphrased_answer", "perturbed_answer", "alternate_answer")
+_OPTIONAL_KEYS = ("paraphrased_answer", "perturbed_answer", "alternate_answer", "paraphrased_question")
 _FILE_SUFFIXES = (".json", ".jsonl")
 _SCALARS = (str, int, float, bool)
 
@@ -487,7 +487,8 @@ def derive_alternates(records: list[dict], n_perturbed: int = 3) -> tuple[list[d
 # Columns of the locuslab/TOFU configs read here (TOFU's own loaders, locuslab/tofu
 # data_module.py and config/eval_everything.yaml, read the same names):
 #   <forgetNN>_perturbed, retain_perturbed: question, answer, paraphrased_answer (str),
-#       perturbed_answer (list of str); extra columns such as paraphrased_question are dropped.
+#       perturbed_answer (list of str), paraphrased_question (the paraphrase attack asks it); other
+#       extra columns are dropped.
 #   retainNN, holdoutNN: question, answer.
 #   real_authors_perturbed, world_facts_perturbed: question, answer, perturbed_answer
 #       (3 wrong options, locuslab/tofu data/*_perturbed.json); the earlier non-perturbed

@@ -35,7 +35,7 @@ import math
 import random
 from dataclasses import dataclass
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: author QA records gain `paraphrased_question`
 
 QA_SPLITS = ("forget", "retain", "holdout", "world_facts", "real_authors")
 BIO_SPLITS = ("forget_bio", "retain_bio", "holdout_bio")
@@ -875,14 +875,18 @@ def _author_qa(
             corpus does not need them, so skipping saves time.
 
     Returns:
-        Records with author, question, answer, paraphrased_answer,
-        perturbed_answer and alternate_answer.
+        Records with author, question, paraphrased_question, answer,
+        paraphrased_answer, perturbed_answer and alternate_answer.
     """
     rng = _rng(seed, "qa", author.index)
     values = author.fields()
     records = []
     for kind in _KINDS:
-        question = rng.choice(kind.questions).format_map(values)
+        template = rng.choice(kind.questions)
+        question = template.format_map(values)
+        # The kind's other wording: the same question asked differently, as TOFU's paraphrased_question
+        # (the pre-training corpus uses both wordings, so the model knows the form, not this fact in it).
+        other = next(q for q in kind.questions if q != template)
         perturbed = []
         if with_perturbed:
             wrong = {
@@ -898,6 +902,7 @@ def _author_qa(
             {
                 "author": author.name,
                 "question": question,
+                "paraphrased_question": other.format_map(values),
                 "answer": kind.answer.format_map(values),
                 "paraphrased_answer": kind.paraphrase.format_map(values),
                 "perturbed_answer": perturbed,
@@ -974,7 +979,8 @@ def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
 
         * ``forget``, ``retain``, ``holdout``: ten QA records per author,
           ordered by author then question kind, with keys ``author``,
-          ``question``, ``answer``, ``paraphrased_answer``,
+          ``question``, ``paraphrased_question`` (the question in its
+          kind's other wording), ``answer``, ``paraphrased_answer``,
           ``perturbed_answer`` (``n_perturbed`` strings) and
           ``alternate_answer``.
         * ``world_facts``, ``real_authors``: short-answer QA records with

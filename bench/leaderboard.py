@@ -16,6 +16,8 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
+from .robustness import add_worst_case, most_common
+
 COLUMNS = {  # column -> header
     "forget_quality": "forget quality",
     "model_utility": "model utility",
@@ -26,7 +28,12 @@ COLUMNS = {  # column -> header
     "forget_verbmem": "forget VerbMem",
     "mia_mink_pp_auc": "MIA AUROC (Min-K%++)",
     "privleak": "privacy leakage",
+    # After the strongest attack (bench.robustness): present when the rows have attack columns.
+    "worst_forget_quality": "worst-case FQ",
+    "worst_forget_prob": "worst-case forget prob",
+    "max_recovery": "recovery",
 }
+LOG_COLUMNS = ("forget_quality", "worst_forget_quality")  # KS p-values: averaged and ranked as log10
 # PrivLeak within ±LEAK_BAND of 0 reads as the retain model's behaviour; outside it, the verdict says which way.
 LEAK_BAND = 20.0
 FORMATS = {"privleak": "{:.1f}"}  # a percentage; forget quality has its own format_fq
@@ -131,13 +138,13 @@ def setting_groups(ok: pd.DataFrame) -> tuple[list[str], list[tuple[dict, pd.Dat
 
 def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
     """Aggregates ok rows over seeds; references first within each model."""
-    hp_cols, groups = setting_groups(df[df["status"] == "ok"])
+    hp_cols, groups = setting_groups(add_worst_case(df[df["status"] == "ok"]))
     rows = []
     for key, part in groups:
         row = dict(key)
         row["n"] = len(part)
         for col, header in COLUMNS.items():
-            if col == "forget_quality" and col in part:  # a geometric mean: p-values span hundreds of decades
+            if col in LOG_COLUMNS and col in part:  # a geometric mean: p-values span hundreds of decades
                 mean, half, _ = mean_ci(log10_fq(part[col].tolist()))
                 row[header] = format_fq(mean, half)
                 row[f"_{col}"] = 10**mean
@@ -147,6 +154,8 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
                 row[f"_{col}"] = mean
         if "privleak" in part:
             row["membership"] = membership_verdict(row.get("_privleak", float("nan")))
+        if "worst_forget_quality_by" in part:
+            row["strongest attack"] = most_common(part["worst_forget_quality_by"])
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
@@ -204,6 +213,11 @@ def render(df: pd.DataFrame) -> str:
               "over-unlearned: the forget set stands out by being unlikely, which leaks membership too. Privacy "
               f"leakage (MUSE) is 0 for the retain model, about -100 for the target, > 0 over-unlearned; `membership` "
               f"reads it with a ±{LEAK_BAND:g} band.")
+    if "worst_forget_quality" in table or "_worst_forget_quality" in table:
+        legend += (" Worst case: the lowest forget quality and highest forget probability over the attacks "
+                   "(relearning, quantization, reworded questions; `strongest attack` the one that most often gave "
+                   "the lowest forget quality); recovery: the largest share of the forget probability lost to "
+                   "unlearning that an attack on the model brings back (0 none, 1 all).")
     unstable = unstable_markdown(df)
     if unstable:
         legend += f" {failed} row(s) diverged or failed and are not averaged in: see below."

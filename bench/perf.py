@@ -1,7 +1,7 @@
 """`bench perf`: what the harness costs on top of the work it does, measured on this machine in one run.
 
 The workload is the first model of a suite (default: the shipped `tofu_small`, so `tiny-llama`) and
-its `grad_diff` trial at the suite's settings, prepared through the normal cache. Four ratios, each
+its `grad_diff` trial at the suite's settings without attacks, prepared through the normal cache. Four ratios, each
 printed with its target:
 
 - **overhead** = seconds of one trial through `run_suite` (Ray already started, cache warm: the whole
@@ -176,8 +176,9 @@ def workload(suite_path: str | Path, steps: int | None):
         raise SuiteError(f"{suite_path}: `bench perf` measures the {METHOD} trial, and this suite has no "
                          f"{METHOD} entry")
     unlearn = dataclasses.replace(suite.unlearn, steps=steps) if steps else suite.unlearn
+    # No attacks: the in-process side of `overhead` is unlearning + evaluation, so both sides run that.
     suite = dataclasses.replace(suite, name="perf", models=suite.models[:1], methods=entries[:1], seeds=(0, 1),
-                                unlearn=unlearn)
+                                unlearn=unlearn, attacks=())
     specs = sorted(suite.trials(), key=lambda s: s.seed)
     return suite, specs
 

@@ -50,7 +50,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]], path: Path, title: str,
-                threshold: float | None = None, threshold_label: str = "") -> Path:
+                threshold: float | None = None, threshold_label: str = "", xlabel: str | None = None) -> Path:
     """Scatter of every setting, forget quality (log x) against model utility, with the Pareto front as a step line.
 
     Args:
@@ -61,6 +61,7 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
         title: the figure's title.
         threshold: a utility level drawn as a dotted horizontal line (the selection rule's), if given.
         threshold_label: its legend entry.
+        xlabel: the x axis's label (default: forget quality's).
 
     Returns:
         path.
@@ -94,12 +95,41 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
         ax.scatter(x, y, s=170, facecolors="none", edgecolors="black", linewidths=1.2, zorder=2)
         ax.set_xlim(left, ax.get_xlim()[1])
         ax.set_ylim(bottom, ax.get_ylim()[1])
-    ax.set_xlabel(axis_label("forget_quality"))
+    ax.set_xlabel(xlabel or axis_label("forget_quality"))
     ax.set_ylabel(axis_label("model_utility"))
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    return _save(fig, path)
+
+
+def robustness_plot(points: pd.DataFrame, path: Path, title: str) -> Path:
+    """Forget quality before (x) against after the strongest attack (y), both log, one point per setting
+    (`method`, `fq_before`, `fq_worst`; `none` / `retain` drawn as the reference markers), and the
+    diagonal: a point on it lost nothing to the attack, one far below it only hid the forget set."""
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    colours = plt.get_cmap("tab10").colors
+    methods = points[~points["method"].isin(list(REFERENCE_STYLE))]
+    for i, (method, part) in enumerate(methods.groupby("method", sort=False)):
+        ax.scatter(part["fq_before"], part["fq_worst"], marker=METHOD_MARKERS[i % len(METHOD_MARKERS)],
+                   color=colours[i % len(colours)], edgecolors="black", linewidths=0.6, s=55, label=method, zorder=3)
+    for _, ref in points[points["method"].isin(list(REFERENCE_STYLE))].iterrows():
+        marker, label = REFERENCE_STYLE[ref["method"]]
+        ax.scatter([ref["fq_before"]], [ref["fq_worst"]], marker=marker, s=220, color="white", edgecolors="black",
+                   linewidths=1.5, label=label, zorder=4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    low = min(ax.get_xlim()[0], ax.get_ylim()[0])
+    high = max(ax.get_xlim()[1], ax.get_ylim()[1])
+    ax.plot([low, high], [low, high], color="grey", linestyle=":", linewidth=1.2, label="no change", zorder=1)
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_xlabel("forget quality before any attack (KS p-value, log)")
+    ax.set_ylabel("forget quality after the strongest attack (log)")
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     return _save(fig, path)
 
 

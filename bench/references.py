@@ -3,6 +3,7 @@
 - The retain model's raw forget truth ratios (forget quality is a KS test against them) and its
   Min-K% membership AUROC, forget vs holdout (privacy leakage is relative to it).
 - The target's greedy answers to the suite's probe prompts: the "before" of every row's probe table.
+- The target's P̄(answer) on each forget question: what an attack's recovery is measured against.
 
 They live in `$BENCH_CACHE/references/<model>-<key>.json`, written atomically; the key hashes the
 prepared model directories, the evaluation config and the metric versions, so a changed setting
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .atomic import atomic_file
 
-REFERENCES_VERSION = 1
+REFERENCES_VERSION = 2  # 2: the target's per-question forget probability
 REFERENCE_SPLITS = ("forget", "holdout")
 
 
@@ -41,6 +42,18 @@ def probe_answers(model, tokenizer, probes, eval_cfg) -> list[str]:
     from metrics import EvalContext
 
     return EvalContext(model, tokenizer, {}, eval_cfg).generate(list(probes))
+
+
+def target_forget_probabilities(model, tokenizer, forget: list[dict], eval_cfg) -> list[float]:
+    """P̄(answer | question) of each forget question (TOFU's forget probability, per question)."""
+    import numpy as np
+
+    from metrics import EvalContext
+    from metrics.tofu import score_split
+
+    ctx = EvalContext(model, tokenizer, {"forget": forget}, eval_cfg)
+    score_split(ctx, "forget")  # batched as a trial's evaluation batches it: identical numbers
+    return np.exp(ctx.mean_logprob("forget", "answer")).tolist()
 
 
 def references_path(prepared, eval_cfg, cache: Path, precision: str = "fp32") -> Path:
@@ -71,9 +84,9 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precis
     retain = load_model(prepared.retain_dir, precision).to(device)
     out = retain_statistics(retain, load_tokenizer(prepared.retain_dir), splits, eval_cfg)
     del retain
-    out["target_probe_answers"] = (probe_answers(load_model(prepared.target_dir, precision).to(device),
-                                                 load_tokenizer(prepared.target_dir), eval_cfg.probes, eval_cfg)
-                                   if eval_cfg.probes else [])
+    target, tokenizer = load_model(prepared.target_dir, precision).to(device), load_tokenizer(prepared.target_dir)
+    out["target_probe_answers"] = probe_answers(target, tokenizer, eval_cfg.probes, eval_cfg) if eval_cfg.probes else []
+    out["target_forget_prob"] = target_forget_probabilities(target, tokenizer, splits["forget"], eval_cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(out))

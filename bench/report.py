@@ -27,15 +27,16 @@ from .ablate import ablation_grid, write_heatmap
 from .atomic import atomic_file
 from .leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, format_ci, format_fq, format_hp,
                           log10_fq, mean_ci, membership_verdict, setting_groups, unstable_markdown, varying_hp_columns)
-from .plots import pareto_plot
+from .plots import pareto_plot, robustness_plot
 from .results import read_rows
+from .robustness import add_worst_case, robustness_markdown, robustness_table
 
 REPORT_DIR = "_report"  # the leading "_" keeps it out of the Parquet dataset
 UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least this share of the target's
 ALPHA = 0.05  # significance level of the comparisons with the top method
 MIN_SEEDS = 3  # with fewer seeds on a side, a test over seeds cannot separate two methods
 # Shown beside forget quality, as mean ± 95% CI over seeds (headers from the leaderboard's).
-METRICS = ("model_utility", "retain_greedy_exact_match", "forget_rouge", "mia_mink_pp_auc", "privleak")
+METRICS = ("model_utility", "retain_greedy_exact_match", "forget_rouge", "mia_mink_pp_auc", "privleak", "max_recovery")
 REFERENCE_LABELS = {"none": "none (target)", "retain": "retain (gold standard)"}
 
 
@@ -66,7 +67,7 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
         forget quality clipped at FQ_FLOOR), forget_quality (10^fq_log10), and for each column of METRICS
         present: <col>, <col>_ci, <col>_n; probes (the probe_generations JSON of the lowest seed).
     """
-    ok = rows[rows["status"] == "ok"]
+    ok = add_worst_case(rows[rows["status"] == "ok"])
     if ok.empty:
         return pd.DataFrame()
     shown = {method: varying_hp_columns(part) for method, part in ok.groupby("method", sort=False)}
@@ -87,6 +88,9 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
             mean, half, _ = mean_ci(logs)
             row.update(fq_log10=mean, fq_log10_ci=half, fq_log10_values=logs[~np.isnan(logs)].tolist(),
                        forget_quality=10 ** mean)
+        if "worst_forget_quality" in part:  # after the strongest attack (bench.robustness)
+            mean, half, _ = mean_ci(log10_fq(part["worst_forget_quality"]))
+            row.update(worst_fq_log10=mean, worst_fq_log10_ci=half, worst_forget_quality=10 ** mean)
         for col in METRICS:
             if col in part:
                 row[col], row[f"{col}_ci"], row[f"{col}_n"] = mean_ci(part[col].tolist())
@@ -222,6 +226,8 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
 def _metric_cells(row: pd.Series) -> dict:
     cells = {"forget quality": format_fq(row["fq_log10"], row["fq_log10_ci"]),
              "log10 FQ": format_ci(row["fq_log10"], row["fq_log10_ci"], "{:.2f}")}
+    if "worst_fq_log10" in row:
+        cells[COLUMNS["worst_forget_quality"]] = format_fq(row["worst_fq_log10"], row["worst_fq_log10_ci"])
     for col in METRICS:
         if col in row:
             cells[COLUMNS[col]] = _cell(col, row[col], row[f"{col}_ci"], row[f"{col}_n"], row["n"])
@@ -407,6 +413,9 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     selected = table[table["selected"]]
     leaderboard = leaderboard_markdown(table)
     figures = _pareto_figures(table, out_dir, suite)
+    worst = worst_case_front(table)
+    worst_figures = _pareto_figures(worst, out_dir, suite, worst_case=True) if not worst.empty else []
+    figures += worst_figures
     failed = int((rows["status"] != "ok").sum())
     seeds = sorted(rows.loc[rows["status"] == "ok", "seed"].dropna().unique().tolist())
     sections = [
@@ -423,6 +432,10 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         "mean log10 forget quality and mean model utility (reference rows left out; duplicates of a front point "
         f"all stay on it).\n\n{pareto_markdown(table)}\n\n"
         + "\n".join(f"![{p.stem}]({p.name})" for p in figures),
+        *_robustness_section(rows, out_dir, suite, figures),
+        *([f"### Pareto front on worst-case forget quality\n\nThe same front with each setting's forget quality "
+           f"after the strongest attack.\n\n{pareto_markdown(worst)}\n\n"
+           + "\n".join(f"![{p.stem}]({p.name})" for p in worst_figures)] if worst_figures else []),
         f"## Probes: answers before and after unlearning\n\nGreedy answers of the target (before), each selected "
         f"setting at its lowest seed, and the retain model.\n\n{probe_markdown(table)}",
     ]
@@ -442,9 +455,44 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     return Report(path, figures, leaderboard)
 
 
-def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str) -> list[Path]:
-    """One scatter per model: every setting, the front, the references and the utility threshold."""
+def _robustness_section(rows: pd.DataFrame, out_dir: Path, suite: str, figures: list[Path]) -> list[str]:
+    """The "Robustness to attacks" section and its plots (appended to `figures`); none without attacks."""
+    table = robustness_table(rows)
+    if table.empty:
+        return []
+    plots = []
+    for model, part in table.groupby("model", sort=False):
+        points = part.rename(columns={"_fq_before": "fq_before", "_fq_worst": "fq_worst"})
+        if not {"fq_before", "fq_worst"} <= set(points):
+            continue
+        points = points.dropna(subset=["fq_before", "fq_worst"]).assign(
+            fq_before=lambda d: 10 ** d["fq_before"], fq_worst=lambda d: 10 ** d["fq_worst"])
+        if points.empty:
+            continue
+        path = robustness_plot(points, out_dir / f"robustness_{_slug(model)}.png",
+                               title=f"{suite}, {model}: forget quality before vs after the strongest attack")
+        figures.append(path)
+        plots.append(f"![{path.stem}]({path.name})")
+    return ["## Robustness to attacks\n\nEvery unlearned model (and both reference models) attacked: relearning on "
+            "a few forget questions, weight quantization, the questions reworded. Means over seeds.\n\n"
+            + robustness_markdown(table) + ("\n\n" + "\n".join(plots) if plots else "")]
+
+
+def worst_case_front(table: pd.DataFrame) -> pd.DataFrame:
+    """The settings with `forget_quality` / `front` on the worst case after attacks (the lowest forget
+    quality any attack left), for the second Pareto figure; empty when no row was attacked."""
+    if "worst_fq_log10" not in table or table["worst_fq_log10"].isna().all():
+        return pd.DataFrame()
+    worst = table.assign(forget_quality=table["worst_forget_quality"], fq_log10=table["worst_fq_log10"],
+                         fq_log10_ci=table["worst_fq_log10_ci"])
+    return mark_front(worst)
+
+
+def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str, worst_case: bool = False) -> list[Path]:
+    """One scatter per model: every setting, the front, the references and the utility threshold
+    (`worst_case`: forget quality after the strongest attack, from `worst_case_front`)."""
     figures = []
+    kind = "worst-case forget quality after attacks" if worst_case else "forget quality"
     for model, part in table.groupby("model", sort=False):
         methods = part[~part["method"].isin(list(REFERENCE_ORDER))]
         points = methods[["method", "forget_quality", "model_utility", "front"]].dropna(
@@ -456,7 +504,8 @@ def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str) -> list[Path
             continue
         threshold = part["threshold"].iloc[0]
         figures.append(pareto_plot(
-            points, refs, out_dir / f"pareto_{_slug(model)}.png",
-            title=f"{suite}, {model}: forget quality vs model utility (mean over seeds)",
-            threshold=threshold, threshold_label=f"{UTILITY_RATIO:g} x target utility"))
+            points, refs, out_dir / f"pareto_{'worst_' if worst_case else ''}{_slug(model)}.png",
+            title=f"{suite}, {model}: {kind} vs model utility (mean over seeds)",
+            threshold=threshold, threshold_label=f"{UTILITY_RATIO:g} x target utility",
+            xlabel=f"{kind} (KS p-value, log)" if worst_case else None))
     return figures

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_file
+from .attack_eval import attack_columns
 
 ID_COLUMNS = {"suite": pa.string(), "run_id": pa.string(), "trial_id": pa.string(), "model": pa.string(),
               "method": pa.string(), "seed": pa.int64()}
@@ -47,8 +48,13 @@ def row_schema(specs, metric_columns: list[str]) -> pa.Schema:
     for spec in specs:
         for k, v in spec.hyperparameters().items():
             hp_values.setdefault(f"hp.{k}", []).append(v)
+    variants = {v["label"]: v for spec in specs for v in spec.attacks}
+    attack = {c: pa.float64() for c in attack_columns(list(variants.values()))}
+    if attack:
+        attack["attack_s"] = pa.float64()
     fields = {**ID_COLUMNS, **{k: _arrow_type(v) for k, v in sorted(hp_values.items())}, **STATUS_COLUMNS,
-              **{m: pa.float64() for m in metric_columns}, **COST_COLUMNS, **DETAIL_COLUMNS, **PROVENANCE_COLUMNS}
+              **{m: pa.float64() for m in metric_columns}, **attack, **COST_COLUMNS, **DETAIL_COLUMNS,
+              **PROVENANCE_COLUMNS}
     return pa.schema(list(fields.items()))
 
 

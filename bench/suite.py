@@ -26,6 +26,7 @@ from metrics.context import EvalConfig
 
 from .data_synthetic import SyntheticConfig
 from .registry import did_you_mean
+from .suite_attacks import parse_attacks
 from .suite_yaml import YamlError, load_yaml
 from .train import SCHEDULES
 
@@ -295,6 +296,7 @@ class TrialSpec:
     eval: EvalConfig
     method_version: int = 0
     prepare_version: int = 0  # the recipe the starting models were built by (bench.prepare.PREPARE_VERSION)
+    attacks: tuple = ()  # variants {"label", "name", "settings"} (bench.suite_attacks), run after evaluation
 
     def hyperparameters(self) -> dict[str, Any]:
         """The `hp.*` columns: the method's arguments and the unlearning settings."""
@@ -321,7 +323,7 @@ class TrialSpec:
             model=d["model"], method=d["method"], method_args=dict(d["method_args"]),
             unlearn=UnlearnConfig(**d["unlearn"]), seed=d["seed"], data=DataConfig(**d["data"]),
             prepare=PrepareConfig(**d["prepare"]), eval=EvalConfig(**d["eval"]), method_version=d["method_version"],
-            prepare_version=d.get("prepare_version", 0),
+            prepare_version=d.get("prepare_version", 0), attacks=tuple(d.get("attacks", ())),
         )
 
     @property
@@ -329,6 +331,8 @@ class TrialSpec:
         settings = self.to_dict()
         settings["unlearn"] = {k: v for k, v in settings["unlearn"].items()
                                if k not in GUARD_DEFAULTS or v != GUARD_DEFAULTS[k]}
+        if not settings["attacks"]:
+            del settings["attacks"]  # rows computed before attacks existed keep their ids
         canonical = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -345,6 +349,7 @@ class Suite:
     unlearn: UnlearnConfig = UnlearnConfig()
     eval: EvalConfig = EvalConfig()
     resources: Resources = Resources()
+    attacks: tuple = ()  # what `attacks:` expands to (absent from the file: every attack, bench.suite_attacks)
 
     def trials(self) -> list[TrialSpec]:
         """models x methods x grid x seeds, in that order."""
@@ -361,13 +366,14 @@ class Suite:
                 args = dataclasses.asdict(method.make_args(method_args))  # defaults filled in
                 for seed in self.seeds:
                     specs.append(TrialSpec(model, entry.name, args, dataclasses.replace(self.unlearn, **unlearn_over),
-                                           seed, self.data, self.prepare, self.eval, method.version, _prepare_version()))
+                                           seed, self.data, self.prepare, self.eval, method.version, _prepare_version(),
+                                           self.attacks))
         return specs
 
     def reference_trials(self) -> list[TrialSpec]:
         """One evaluation of the target (`none`) and of the retain model (`retain`) per model."""
         return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, self.data, self.prepare, self.eval,
-                          prepare_version=_prepare_version())
+                          prepare_version=_prepare_version(), attacks=self.attacks)
                 for m in self.models for ref in REFERENCE_METHODS]
 
 
@@ -614,7 +620,7 @@ def _check_no_repeated_trials(entries: tuple[MethodEntry, ...], unlearn: Unlearn
 
 
 TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "metrics", "probes", "seeds", "methods",
-             "resources")
+             "resources", "attacks")
 EVAL_LISTS = ("metrics", "probes")  # top-level keys that land in the evaluation config
 
 
@@ -723,6 +729,7 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         eval=dataclasses.replace(evaluation, metrics=_metric_families(raw.get("metrics"), at.key("metrics")),
                                  probes=_probes(raw.get("probes"), at.key("probes"))),
         resources=_build(Resources, raw.get("resources"), at.key("resources")),
+        attacks=parse_attacks(raw.get("attacks"), at.key("attacks")),
     )
 
 

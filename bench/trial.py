@@ -268,6 +268,15 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
             stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0,
                      "environment": fingerprint(precision=spec.prepare.precision)}
         row.update(result_columns(stats, evaluate_trial(model, tokenizer, spec, prepared, splits)))
+        if spec.attacks:
+            from .attack_eval import run_attacks
+            from .references import load_references
+
+            columns, unavailable = run_attacks(model, tokenizer, spec, splits, load_references(prepared.references))
+            row.update(columns)
+            if unavailable:
+                reasons = {**json.loads(row.get("metrics_unavailable") or "{}"), **unavailable}
+                row["metrics_unavailable"] = json.dumps(reasons, sort_keys=True)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
     row.update(peak_mem_mb=peak_memory_mb(), finished_at=utc_now())

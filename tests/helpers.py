@@ -36,9 +36,11 @@ def qa_inputs(answer_tokens: list[list[int]], prompt_len: int = 1) -> dict:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def mini_suite(name: str, methods: str, *, seeds: str = "[0]", steps: int = 3, extra: str = "") -> str:
+def mini_suite(name: str, methods: str, *, seeds: str = "[0]", steps: int = 3, extra: str = "",
+               attacks: str = "[]") -> str:
     """A miniature suite (10 authors, models prepared in seconds) as YAML; `methods` is the YAML list
-    under `methods:`, `extra` more top-level lines. Equal settings share one prepare cache entry."""
+    under `methods:`, `extra` more top-level lines, `attacks` the value of `attacks:` (default none,
+    to keep the tests that do not read them fast). Equal settings share one prepare cache entry."""
     return f"""
 name: {name}
 data: {{n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}}
@@ -48,6 +50,7 @@ unlearn: {{steps: {steps}, batch_size: 4}}
 eval: {{max_new_tokens: 8, retain_questions: 20, verbatim_new_tokens: 16}}
 seeds: {seeds}
 resources: {{cpu: 1, gpu: 0}}
+attacks: {attacks}
 {extra}
 methods:
 {methods}

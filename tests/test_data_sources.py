@@ -309,7 +309,7 @@ def test_tofu_splits_forget01():
     assert list(splits) == ["forget", "retain", "retain_eval", "holdout", "real_authors", "world_facts"]
     full = {"question", "answer", "paraphrased_answer", "perturbed_answer"}
     assert {name: set(recs[0]) for name, recs in splits.items()} == {
-        "forget": full, "retain": {"question", "answer"}, "retain_eval": full,
+        "forget": full | {"paraphrased_question"}, "retain": {"question", "answer"}, "retain_eval": full | {"paraphrased_question"},
         "holdout": {"question", "answer"}, "real_authors": full, "world_facts": full,
     }
     assert splits["forget"][0]["perturbed_answer"] == ["W1", "W2"]

@@ -29,6 +29,7 @@ SHORT_QA_SPLITS = ("world_facts", "real_authors")
 AUTHOR_QA_KEYS = {
     "author",
     "question",
+    "paraphrased_question",
     "answer",
     "paraphrased_answer",
     "perturbed_answer",
@@ -206,6 +207,18 @@ def test_author_qa_records_have_required_keys(default_data):
             for key in AUTHOR_QA_KEYS - {"perturbed_answer"}:
                 assert isinstance(record[key], str) and record[key]
             assert record["alternate_answer"] in ds._REFUSALS
+
+
+def test_paraphrased_question_asks_the_same_in_the_other_wording(default_data):
+    """The kind's two wordings: the record's question is one, its paraphrase the other, both naming
+    the author; a paraphrase is another author's question wording, with the name swapped."""
+    for split in AUTHOR_QA_SPLITS:
+        questions = {r["question"].replace(r["author"], "{name}") for r in default_data[split]}
+        for record in default_data[split]:
+            assert record["paraphrased_question"] != record["question"]
+            assert record["author"] in record["paraphrased_question"]
+        paraphrases = {r["paraphrased_question"].replace(r["author"], "{name}") for r in default_data[split]}
+        assert paraphrases & questions  # the same wordings, used the other way round for some authors
 
 
 def test_short_qa_records_have_required_keys(default_data):

@@ -11,7 +11,8 @@ from helpers import mini_suite
 from bench.cli import main
 
 MINI_SUITE = mini_suite("mini", "  - name: grad_diff\n    grid: {lr: [1e-4, 3e-4]}",
-                        extra='probes: ["Where was Ana Velmora born?", "What is the capital of France?"]')
+                        extra='probes: ["Where was Ana Velmora born?", "What is the capital of France?"]',
+                        attacks="[{name: relearn, steps: 3}, {name: quantize, bits: 4}, paraphrase]")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,22 @@ def test_rows_one_per_trial_plus_references(mini_run):
     trained = df[df["method"] == "grad_diff"]
     assert (trained["steps_done"] == 3).all() and (trained["tokens"] > 0).all()
     assert (root / "results" / "mini" / "_leaderboard.md").read_text().count("grad_diff") == 2
+
+
+def test_every_row_is_attacked_and_the_report_shows_it(mini_run):
+    """The attacks ran in the Ray workers on every row, references included, and reached the report."""
+    root, _ = mini_run
+    df = pd.read_parquet(root / "results" / "mini")
+    for variant in ("relearn", "quantize"):
+        for metric in ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality"):
+            assert df[f"attack.{variant}.{metric}"].map(math.isfinite).all(), (variant, metric)
+    assert df["attack.paraphrase.forget_prob"].map(math.isfinite).all()
+    # The retain model lost what the target knew, so relearning has something to bring back
+    assert math.isfinite(df.loc[df["method"] == "retain", "attack.relearn.recovery"].iloc[0])
+    assert df.loc[df["method"] == "none", "attack.relearn.recovery"].isna().all()  # nothing lost, nothing to recover
+    assert (df["attack_s"] > 0).all()
+    report = (root / "results" / "mini" / "_report" / "report.md").read_text()
+    assert "## Robustness to attacks" in report and "robustness_tiny-llama.png" in report
 
 
 def test_rerun_resumes_without_duplicates(mini_run, capsys):

@@ -347,6 +347,44 @@ def test_report_end_to_end(tmp_path):
     assert len(pd.read_parquet(results)) == 2 + 3 * (4 + 1) + 1  # references, 3 seeds x 5 settings, 1 failed
 
 
+def test_report_shows_robustness_to_attacks(tmp_path):
+    """Rows with attack columns: the robustness table, its plot and the Pareto front on the worst case."""
+    results = tmp_path / "attacked"
+    rows = [_row("m", "none", 0, 1e-7, 0.8, forget_prob=0.9, **{"attack.relearn_steps25.forget_quality": 1e-7,
+                 "attack.relearn_steps25.forget_prob": 0.9, "attack.relearn_steps25.recovery": None}),
+            _row("m", "retain", 0, 1.0, 0.8, forget_prob=0.3, **{"attack.relearn_steps25.forget_quality": 0.5,
+                 "attack.relearn_steps25.forget_prob": 0.4, "attack.relearn_steps25.recovery": 0.15})]
+    for seed in range(3):
+        rows.append(_row("m", "npo", seed, 1e-1, 0.76, lr=3e-4, forget_prob=0.2, **{
+            "attack.relearn_steps25.forget_quality": 1e-5, "attack.relearn_steps25.forget_prob": 0.6,
+            "attack.relearn_steps25.recovery": 0.55 + 0.05 * seed}))
+        rows.append(_row("m", "rmu", seed, 1e-2, 0.77, lr=3e-3, forget_prob=0.25, **{
+            "attack.relearn_steps25.forget_quality": 1e-2, "attack.relearn_steps25.forget_prob": 0.3,
+            "attack.relearn_steps25.recovery": 0.1}))
+    for i, row in enumerate(rows):
+        row.update(trial_id=f"a{i:02d}", hp_changed=json.dumps([]))
+    schema = pa.Table.from_pylist(rows).schema
+    results.mkdir()
+    for row in rows:
+        pq.write_table(pa.Table.from_pylist([row], schema=schema), results / f"{row['trial_id']}.parquet")
+    report = build_report(results)
+    text = report.path.read_text()
+    section = text.split("## Robustness to attacks")[1].split("\n## ")[0]
+    npo = next(line for line in section.splitlines() if "| npo " in line)
+    assert "0.60" in npo and "relearn_steps25" in npo  # mean recovery over seeds; the strongest attack
+    assert "| retain " in section and "0.15" in section
+    # the leaderboard ranks by what survives: rmu keeps its forget quality under attack, npo does not
+    board = text.split("## Leaderboard")[1].split("\n## ")[0]
+    assert "worst-case FQ" in board and "recovery" in board
+    plain = text.split("## Pareto front: forget quality")[1].split("###")[0]
+    assert "| rmu " in plain and "| npo " in plain  # npo: higher forget quality, rmu: higher utility
+    worst = text.split("### Pareto front on worst-case forget quality")[1].split("\n## ")[0]
+    assert "| rmu " in worst and "| npo " not in worst  # under attack rmu wins on both
+    names = sorted(p.name for p in report.figures)
+    assert "robustness_m.png" in names and "pareto_worst_m.png" in names
+    assert all(_is_png(report.path.parent / n) for n in names)
+
+
 def test_report_and_ablate_commands(tmp_path, capsys):
     from bench.cli import main
 
