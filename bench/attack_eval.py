@@ -57,11 +57,10 @@ def forget_side(model, tokenizer, records: list[dict], eval_cfg, rows: list[int]
         out["forget_quality"] = ks_forget_quality(ratios, np.asarray(retain_ratios)[rows])
     target = reference.get("target_forget_prob")
     if target is not None and before_prob is not None:
-        attacked = float(np.exp(ctx.mean_logprob("forget", "answer")).mean())
-        target_p = float(np.mean(np.asarray(target)[rows]))
-        gap = target_p - float(before_prob[rows].mean())
-        out["recovery"] = ((attacked - float(before_prob[rows].mean())) / gap if gap > MIN_LOSS_SHARE * target_p
-                           else float("nan"))
+        # Means over the same questions of P̄(answer): attacked (forget_prob), before, and the target's.
+        target_p, before_p = float(np.mean(np.asarray(target)[rows])), float(before_prob[rows].mean())
+        gap = target_p - before_p
+        out["recovery"] = (out["forget_prob"] - before_p) / gap if gap > MIN_LOSS_SHARE * target_p else float("nan")
     return out
 
 
