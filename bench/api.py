@@ -156,9 +156,10 @@ class Unlearning:
         evaluation = {"max_length": self.max_length, **extra.pop("eval", {})}
         unlearn = {"batch_size": batch_size, "lr": learning_rate, **({"steps": steps} if steps is not None else {}),
                    **training, **extra.pop("unlearn", {})}
+        # No attacks in the suite: `evaluate(attacks=...)` runs them on request, so one experiment stays fast.
         suite = {"name": self.output_dir.name, "data": data, "models": [self.model_name], "prepare": prepare,
                  "unlearn": unlearn, "eval": evaluation, "seeds": [self.seed],
-                 "methods": [{"name": self.method, "args": self.method_args}], **extra}
+                 "methods": [{"name": self.method, "args": self.method_args}], "attacks": [], **extra}
         if self.probes:
             suite["probes"] = self.probes
         return suite
@@ -193,8 +194,11 @@ class Unlearning:
             print(f"Diverged: {self.train_stats['divergence']}", flush=True)
         return dict(self.train_stats)
 
-    def evaluate(self, metrics: list[str] | None = None) -> dict:
-        """Runs metric families (default: all; `bench list metrics`) on the unlearned model.
+    def evaluate(self, metrics: list[str] | None = None, attacks: list | None = None) -> dict:
+        """Runs metric families (default: all; `bench list metrics`) on the unlearned model, then the
+        `attacks` asked for (default none; a suite's `attacks:` list, e.g. `["relearn", "quantize"]` or
+        `[{"name": "relearn", "steps": 25}]`; `bench list attacks`), whose `attack.<variant>.<metric>`
+        columns and `attack_s` join the result (README: Attacks).
 
         Returns a flat dict: every metric column as a float (NaN where it cannot be computed, with the
         reason under `notes["unavailable"]`), the cost columns, `probe_generations` (a list of
@@ -205,32 +209,42 @@ class Unlearning:
         The row is also written to `<output_dir>/results/` (readable by `bench report`)."""
         from metrics import metric_columns
 
+        from .attack_eval import attack_columns, run_attacks
+        from .references import load_references
         from .results import row_schema, write_row
-        from .suite import SuiteError, _metric_families
+        from .suite import SuiteError, _At, _metric_families
+        from .suite_attacks import parse_attacks
         from .trial import evaluate_trial, peak_memory_mb, result_columns, utc_now
 
         if self.model is None:
             raise RuntimeError("call run(...) before evaluate()")
         try:
             families = _metric_families(list(metrics), "evaluate(metrics=...)") if metrics else ()
+            variants = parse_attacks(list(attacks), _At("evaluate()").key("attacks")) if attacks else ()
         except SuiteError as err:
             raise ValueError(str(err)) from None
-        spec = dataclasses.replace(self.spec, eval=dataclasses.replace(self.spec.eval, metrics=families or self.spec.eval.metrics))
+        spec = dataclasses.replace(self.spec, attacks=variants,
+                                   eval=dataclasses.replace(self.spec.eval, metrics=families or self.spec.eval.metrics))
         out = result_columns(self.train_stats, evaluate_trial(self.model, self.tokenizer, spec, self.prepared,
                                                               self.splits))
-        row = {**self.header, **out, "suite": self.output_dir.name, "run_id": "api",
-               "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
-        write_row(self.output_dir / "results", row, row_schema([self.spec], metric_columns()))
-        columns = metric_columns(families or None)
+        attacked, unavailable = run_attacks(self.model, self.tokenizer, spec, self.splits,
+                                            load_references(self.prepared.references))
+        if unavailable:
+            out["metrics_unavailable"] = json.dumps({**json.loads(out["metrics_unavailable"] or "{}"), **unavailable},
+                                                    sort_keys=True)
+        row = {**self.header, "trial_id": spec.trial_id, **out, **attacked, "suite": self.output_dir.name,
+               "run_id": "api", "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
+        write_row(self.output_dir / "results", row, row_schema([spec], metric_columns()))
+        columns = metric_columns(families or None) + attack_columns(variants)
         notes = json.loads(out["metric_notes"] or "{}")
         if out["metrics_unavailable"]:
             unavailable = {k: v for k, v in json.loads(out["metrics_unavailable"]).items() if k in columns}
             if unavailable:
                 notes["unavailable"] = unavailable
         cost = ("train_s", "tokens", "steps_done", "final_loss", "eval_s", "eval_forward_passes",
-                "eval_generated_prompts", "peak_mem_mb")
+                "eval_generated_prompts", "peak_mem_mb", "attack_s")
         status = {k: out[k] for k in ("status", "error", "diverged_step")}
-        return {**{c: out[c] for c in columns}, **{c: float(row[c]) for c in cost if c in row}, **status,
+        return {**{c: row.get(c, float("nan")) for c in columns}, **{c: float(row[c]) for c in cost if c in row}, **status,
                 "probe_generations": json.loads(out["probe_generations"] or "[]"), "notes": notes}
 
     def save_model(self, path: str | os.PathLike) -> Path:

@@ -70,6 +70,25 @@ def test_five_lines_run_on_json_and_jsonl_with_custom_keys(five_lines, files):
     assert list((files / "out" / "results").glob("*.parquet"))
 
 
+def test_attacks_run_on_request_and_leave_the_model_as_it_was(five_lines):
+    """No attacks unless asked; asked, their columns join the result and the row, the model untouched."""
+    import torch
+
+    u, results, _ = five_lines
+    assert u.spec.attacks == () and not any(k.startswith("attack.") for k in results)
+    weights = {k: v.clone() for k, v in u.model.state_dict().items()}
+    attacked = u.evaluate(metrics=["probability"], attacks=[{"name": "relearn", "steps": 2, "fraction": 0.5},
+                                                            "paraphrase"])
+    assert all(torch.equal(weights[k], v) for k, v in u.model.state_dict().items())
+    assert all(math.isfinite(attacked[f"attack.relearn.{m}"]) for m in ("forget_prob", "forget_quality"))
+    assert attacked["attack_s"] > 0
+    # The user's QA has no paraphrased questions: that attack is reported missing, with the reason.
+    assert math.isnan(attacked["attack.paraphrase.forget_prob"])
+    assert "paraphrased_question" in attacked["notes"]["unavailable"]["attack.paraphrase.forget_prob"]
+    with pytest.raises(ValueError, match="unknown attack 'relarn'"):
+        u.evaluate(metrics=["probability"], attacks=["relarn"])
+
+
 @pytest.mark.parametrize("source", ["list", "dataset"])
 def test_a_list_and_a_dataset_give_the_numbers_of_the_same_records_in_files(five_lines, files, source):
     _, expected, _ = five_lines
