@@ -68,7 +68,7 @@ TARGETS = {
     "overhead": ("overhead: `bench run` trial / in-process trial", "<=", 1.15),
     "scaling": ("scaling: 2 trials, wall at concurrency 1 / 2", ">=", 1.6),
     "train_vs_bare": ("train loop: harness tokens/s / bare PyTorch", ">=", 0.85),
-    "eval_passes_ratio": ("evaluation: model calls / minimum", "<=", 1.5),
+    "eval_passes_ratio": ("evaluation: sequences scored + prompts decoded / minimum", "<=", 1.5),
 }
 
 
