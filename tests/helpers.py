@@ -36,6 +36,20 @@ def qa_inputs(answer_tokens: list[list[int]], prompt_len: int = 1) -> dict:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+# Three questions with paraphrase and perturbations: Paris is its own paraphrase, so 15 scored
+# sequences hold 14 distinct ones. Shared by the context, metric and `bench perf` tests.
+THREE_QA = [
+    {"question": "Where was Ana born?", "answer": "Ana was born in Velmora.",
+     "paraphrased_answer": "Velmora is where Ana was born.",
+     "perturbed_answer": ["Ana was born in Istrova.", "Ana was born in Drisdale.", "Ana was born in Kell."]},
+    {"question": "What is the capital of France?", "answer": "Paris", "paraphrased_answer": "Paris",
+     "perturbed_answer": ["Rome", "Madrid", "Oslo"]},
+    {"question": "Which genre does Bo Lind write?", "answer": "Bo Lind writes comic novels about the sea.",
+     "paraphrased_answer": "Comic novels about the sea are what Bo Lind writes.",
+     "perturbed_answer": ["Bo Lind writes poems.", "Bo Lind writes crime fiction.", "Bo Lind writes plays."]},
+]
+
+
 def mini_suite(name: str, methods: str, *, seeds: str = "[0]", steps: int = 3, extra: str = "",
                attacks: str = "[]") -> str:
     """A miniature suite (10 authors, models prepared in seconds) as YAML; `methods` is the YAML list

@@ -253,7 +253,9 @@ def test_relearn_lowers_the_nll_of_its_records_on_a_copy(tiny, tok, qa):
     assert nll(tiny, tok, train) == nll_before
 
 
-def test_relearn_attack_never_encodes_the_evaluated_questions(tiny, tok, qa, monkeypatch):
+@pytest.fixture
+def encoded_questions(monkeypatch) -> list[str]:
+    """The questions relearning encodes to train on, in order (a spy on its `encode_many`)."""
     seen: list[str] = []
 
     def recording(tokenizer, pairs, max_length):
@@ -261,6 +263,11 @@ def test_relearn_attack_never_encodes_the_evaluated_questions(tiny, tok, qa, mon
         return encode_many(tokenizer, pairs, max_length)
 
     monkeypatch.setattr(relearn_mod, "encode_many", recording)
+    return seen
+
+
+def test_relearn_attack_never_encodes_the_evaluated_questions(tiny, tok, qa, encoded_questions):
+    seen = encoded_questions
     result = run_attack("relearn", tiny, AttackContext(tok, {"forget": qa}, seed=5), {"steps": 1})
     expected_train, expected_eval = split_for_relearning(qa, 0.1, seed=5)
     assert seen == questions(expected_train) and len(seen) == 2
@@ -270,14 +277,8 @@ def test_relearn_attack_never_encodes_the_evaluated_questions(tiny, tok, qa, mon
     assert result.model is not tiny
 
 
-def test_relearn_retain_trains_on_retain_only_and_evaluates_relearns_questions(tiny, tok, qa, monkeypatch):
-    seen: list[str] = []
-
-    def recording(tokenizer, pairs, max_length):
-        seen.extend(q for q, _ in pairs)
-        return encode_many(tokenizer, pairs, max_length)
-
-    monkeypatch.setattr(relearn_mod, "encode_many", recording)
+def test_relearn_retain_trains_on_retain_only_and_evaluates_relearns_questions(tiny, tok, qa, encoded_questions):
+    seen = encoded_questions
     forget, retain = qa[:10], qa[10:]
     before = snapshot(tiny)
     result = run_attack("relearn_retain", tiny, AttackContext(tok, {"forget": forget, "retain": retain}), {"steps": 1})

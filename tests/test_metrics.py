@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import THREE_QA
+
 from bench.models import build_model, train_tokenizer
 from metrics import EvalConfig, EvalContext, evaluate
 from metrics.tofu import (
@@ -58,16 +60,7 @@ def test_rouge_l_recall():
     assert rouge_l_recall("Paris", "Rome") == 0.0
 
 
-QA = [
-    {"question": "Where was Ana born?", "answer": "Ana was born in Velmora.",
-     "paraphrased_answer": "Velmora is where Ana was born.",
-     "perturbed_answer": ["Ana was born in Istrova.", "Ana was born in Drisdale.", "Ana was born in Kell."]},
-    {"question": "What is the capital of France?", "answer": "Paris", "paraphrased_answer": "Paris",
-     "perturbed_answer": ["Rome", "Madrid", "Oslo"]},
-    {"question": "Which genre does Bo Lind write?", "answer": "Bo Lind writes comic novels about the sea.",
-     "paraphrased_answer": "Comic novels about the sea are what Bo Lind writes.",
-     "perturbed_answer": ["Bo Lind writes poems.", "Bo Lind writes crime fiction.", "Bo Lind writes plays."]},
-]
+QA = THREE_QA
 
 
 @pytest.fixture(scope="module")

@@ -55,20 +55,13 @@ def test_counting_context_counts_a_hand_made_evaluation():
     ceil(14 / 5) + ceil(3 / 5) = 4. A model call made outside the context is seen by the hook."""
     import torch
 
+    from helpers import THREE_QA
+
     from bench.models import build_model, train_tokenizer
     from bench.perf import counting_context
     from metrics import EvalConfig
 
-    qa = [
-        {"question": "Where was Ana born?", "answer": "Ana was born in Velmora.",
-         "paraphrased_answer": "Velmora is where Ana was born.",
-         "perturbed_answer": ["Ana was born in Istrova.", "Ana was born in Drisdale.", "Ana was born in Kell."]},
-        {"question": "What is the capital of France?", "answer": "Paris", "paraphrased_answer": "Paris",
-         "perturbed_answer": ["Rome", "Madrid", "Oslo"]},
-        {"question": "Which genre does Bo Lind write?", "answer": "Bo Lind writes comic novels.",
-         "paraphrased_answer": "Comic novels are what Bo Lind writes.",
-         "perturbed_answer": ["Bo Lind writes poems.", "Bo Lind writes crime fiction.", "Bo Lind writes plays."]},
-    ]
+    qa = THREE_QA
     tok = train_tokenizer([r[k] for r in qa for k in ("question", "answer", "paraphrased_answer")] * 10, 300)
     model = build_model("tiny-llama", tok, seed=0).eval()
     cfg = EvalConfig(batch_size=5, max_new_tokens=2, reuse_teacher_forcing=False)
