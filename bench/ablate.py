@@ -3,6 +3,12 @@
 `bench ablate results/<suite> --x hp.forget_factor --y hp.lr --metric forget_quality` prints the grid
 as Markdown and draws it as a heatmap in `results/<suite>/_report/`. Forget quality is averaged as
 log10 (clipped at FQ_FLOOR) and shown as 10^mean, like everywhere else in the report.
+
+Trials that write a row per checkpoint are read at their final row unless `step` is an axis
+(`--x step`: the checkpoints of one-shot trials and the final rows of sequential ones), so no cell
+averages two checkpoints; `sequential_part` as an axis reads the rows after each part. With several
+forget fractions, models are named per fraction (`tiny-llama (forget 5%)`) unless `forget_fraction`
+is an axis.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from .leaderboard import FORMATS, FQ_FLOOR, ReportError, format_hp, log10_fq, varying_hp_columns
+from .leaderboard import (FORMATS, FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq,
+                          varying_hp_columns, with_protocol_columns)
 from .plots import axis_label, heatmap
 
 LOG10_METRICS = ("forget_quality",)  # p-values spanning hundreds of orders of magnitude: averaged as log10
@@ -150,6 +157,7 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
     metric = _column(df, metric, "--metric", numeric=True)
     if x == y:
         raise ReportError(f"--x and --y are the same column ({x}); choose two different columns")
+    df = _protocol_rows(df, (x, y))
     ok = _filter(_filter(df[df["status"] == "ok"], "model", model), "method", method)
     ok = ok[ok[x].notna() & ok[y].notna()]  # reference rows have no hyperparameters
     if ok.empty:
@@ -175,6 +183,22 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
     pooled = tuple(c for c in ok.columns if c.startswith("hp.") and c not in (x, y)
                    and within[c].agg(lambda v: v.dropna().astype(str).nunique()).max() > 1)
     return AblationGrid(metric, x, y, means, counts, log10, model, method, pooled)
+
+
+def _protocol_rows(df: pd.DataFrame, axes: tuple[str, str]) -> pd.DataFrame:
+    """The rows a grid over `axes` may average: final rows, unless an axis is the checkpoint or the part.
+
+    Where one-shot and sequential trials are both present and `sequential_parts` is no axis, only the one-shot
+    ones are kept: a cell would otherwise average a trial that saw the forget set at once with one that saw
+    it in parts (the report's sequential section shows those)."""
+    rows = with_protocol_columns(df, label_fractions="forget_fraction" not in axes)
+    if "sequential_part" in axes:
+        return rows[rows["sequential_part"].notna()]
+    rows = candidate_rows(rows) if "step" in axes else final_rows(rows)
+    one_shot = rows["sequential_parts"].isna()
+    if "sequential_parts" not in axes and one_shot.any() and not one_shot.all():
+        rows = rows[one_shot]
+    return rows
 
 
 def _label(value) -> str:

@@ -233,7 +233,8 @@ class Unlearning:
             out["metrics_unavailable"] = json.dumps({**json.loads(out["metrics_unavailable"] or "{}"), **unavailable},
                                                     sort_keys=True)
         row = {**self.header, "trial_id": spec.trial_id, **out, **attacked, "suite": self.output_dir.name,
-               "run_id": "api", "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
+               "run_id": "api", "step": self.train_stats["steps_done"], "is_final": True,
+               "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
         write_row(self.output_dir / "results", row, row_schema([spec], metric_columns()))
         columns = metric_columns(families or None) + attack_columns(variants)
         notes = json.loads(out["metric_notes"] or "{}")

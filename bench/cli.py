@@ -80,7 +80,7 @@ def cmd_prepare(args) -> int:
 
     suite = _load(args.suite, args.smoke)
     cache, _ = _storage_paths(args)
-    for model, p in attach_references(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
+    for (model, _), p in attach_references(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
         auc = load_references(p.references).get("retain_mia_mink_pp_auc")
         print(f"{model}\n  data:       {p.data_dir}\n  target:     {p.target_dir}\n  retain:     {p.retain_dir}\n"
               f"  references: {p.references}" + (f" (retain Min-K%++ AUROC {auc:.3f})" if auc is not None else ""))

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from .atomic import atomic_dir
-from .data_synthetic import SyntheticConfig, fingerprint, generate
+from .data_synthetic import SyntheticConfig, fingerprint, generate, training_fingerprint
 
 DATA_VERSION = 1  # bumped when the files/tofu/capitals layout written here changes
 GENERAL_KNOWLEDGE = ("world_facts", "real_authors", "general")  # the generator's splits `builtin_general` adds
@@ -32,7 +32,21 @@ def synthetic_config(data) -> SyntheticConfig:
     return SyntheticConfig(**{f.name: getattr(data, f.name) for f in dataclasses.fields(SyntheticConfig)})
 
 
+def training_data_key(data) -> str:
+    """The key of what a model trained on all of the data's trained-on authors depends on.
+
+    A synthetic target is trained on forget + retain + forget_val, the same records whatever the
+    forget fraction (see `bench.data_synthetic`), so the base, tokenizer and target of every
+    fraction are one cache entry: the key leaves the split of the author block out. Other kinds
+    decide their forget set by their sources, so their key is `data_key`.
+    """
+    if getattr(data, "kind", "synthetic_authors") == "synthetic_authors":
+        return training_fingerprint(synthetic_config(data))[:16]
+    return data_key(data)
+
+
 def data_key(data) -> str:
+    """The key of the dataset itself: every setting that changes any split (the data directory's name)."""
     kind = getattr(data, "kind", "synthetic_authors")
     if kind == "synthetic_authors":
         return fingerprint(synthetic_config(data))[:16]

@@ -6,7 +6,17 @@ about invented biographical facts, each with a paraphrased answer, several
 perturbed (wrong-fact) answers and a refusal.  Authors are split into a
 forget set, a retain set and a holdout set that is never trained on, so that
 membership-inference attacks have non-members drawn from the same
-distribution.  Two fixed tables of real general knowledge (world facts and
+distribution.  A ``forget_val`` set of further authors is trained on by the
+target but not by the retain model, like the forget set, and is never
+unlearned: hyperparameters are chosen on it, so the forget set itself is
+scored only once, with the chosen settings.
+
+The forget fraction only moves the boundary between forget and retain within
+one fixed block of ``n_authors`` authors (forget first, forget_val last), and
+an author's facts depend only on the author's index.  Every forget fraction
+therefore trains its target on the very same records, its forget set contains
+the forget sets of smaller fractions, and ``retain_eval`` (the retain
+questions that are scored) is the same for every fraction up to one half.  Two fixed tables of real general knowledge (world facts and
 real authors) measure collateral damage of unlearning.
 
 A separate ``general`` corpus is meant for pre-training.  It is built from a
@@ -22,8 +32,8 @@ calls, processes and ``PYTHONHASHSEED`` values.
 
 Example:
     >>> data = generate(SyntheticConfig(seed=3))
-    >>> len(data["forget"]), len(data["retain"]), len(data["holdout"])
-    (100, 900, 200)
+    >>> len(data["forget"]), len(data["retain"]), len(data["forget_val"]), len(data["holdout"])
+    (100, 850, 50, 200)
 """
 
 from __future__ import annotations
@@ -35,10 +45,13 @@ import math
 import random
 from dataclasses import dataclass
 
-GENERATOR_VERSION = 3  # 3: author QA records gain `paraphrased_question`
+GENERATOR_VERSION = 4  # 3: author QA records gain `paraphrased_question`; 4: forget_val and retain_eval
 
 QA_SPLITS = ("forget", "retain", "holdout", "world_facts", "real_authors")
 BIO_SPLITS = ("forget_bio", "retain_bio", "holdout_bio")
+# Written only when the config has forget_val authors (forget_val_fraction > 0).
+VALIDATION_SPLITS = ("forget_val", "forget_val_bio")
+RETAIN_EVAL_SPLIT = "retain_eval"
 
 # Share of general-corpus authors that also get a biography; it only has to
 # be large enough for the biography form to be learned during pre-training.
@@ -589,10 +602,17 @@ class SyntheticConfig:
     """Size and seed of a synthetic dataset.
 
     Attributes:
-        n_authors: Number of forget plus retain authors.
+        n_authors: Number of authors a target model is trained on: forget,
+            retain and forget_val authors together.
         forget_fraction: Share of ``n_authors`` that is forgotten; the forget
             set has ``round(n_authors * forget_fraction)`` authors, at least
             one, and at least one author must remain for the retain set.
+        forget_val_fraction: Share of ``n_authors`` in the ``forget_val``
+            split: ``round(n_authors * forget_val_fraction)`` authors, 0 for
+            none.  They are trained on by the target and left out of the
+            retain model, like forget authors, but are never unlearned, so
+            hyperparameters can be selected on their metrics instead of on
+            the forget set's.
         n_holdout_authors: Authors that are never trained on; they serve as
             non-members for membership inference.
         n_general_authors: Further authors whose QA pairs and some
@@ -611,6 +631,7 @@ class SyntheticConfig:
 
     n_authors: int = 100
     forget_fraction: float = 0.1
+    forget_val_fraction: float = 0.05
     n_holdout_authors: int = 20
     n_general_authors: int = 3000
     n_perturbed: int = 3
@@ -636,6 +657,7 @@ class SyntheticConfig:
                 f"n_authors={self.n_authors}; allowed: a number with "
                 "round(n_authors * forget_fraction) < n_authors"
             )
+        _check_forget_val(self)
         _check_int("n_holdout_authors", self.n_holdout_authors, 0)
         _check_int("n_general_authors", self.n_general_authors, 0)
         _check_int("n_perturbed", self.n_perturbed, 3, MAX_PERTURBED)
@@ -656,6 +678,38 @@ class SyntheticConfig:
         """Number of forget authors: ``round(n_authors * forget_fraction)``, >= 1."""
         return max(1, round(self.n_authors * self.forget_fraction))
 
+    @property
+    def n_forget_val(self) -> int:
+        """Number of forget_val authors: ``round(n_authors * forget_val_fraction)``, may be 0."""
+        return round(self.n_authors * self.forget_val_fraction)
+
+
+def _check_forget_val(config: SyntheticConfig) -> None:
+    """Raises ValueError unless ``forget_val_fraction`` is in [0, 1) and leaves a retain author.
+
+    Called after ``n_authors`` and ``forget_fraction`` are checked, so the
+    error names the field that tipped the split over.
+    """
+    fraction = config.forget_val_fraction
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not math.isfinite(fraction)
+        or not 0.0 <= fraction < 1.0
+    ):
+        raise ValueError(
+            f"forget_val_fraction: {fraction!r} is out of range; "
+            "allowed: a number in [0, 1)"
+        )
+    if config.n_forget + config.n_forget_val >= config.n_authors:
+        raise ValueError(
+            f"forget_val_fraction: {fraction!r} with forget_fraction "
+            f"{config.forget_fraction!r} leaves no retain author of "
+            f"n_authors={config.n_authors} ({config.n_forget} forget + "
+            f"{config.n_forget_val} forget_val); allowed: a number with "
+            "round(n_authors * forget_fraction) + round(n_authors * forget_val_fraction) < n_authors"
+        )
+
 
 def fingerprint(config: SyntheticConfig) -> str:
     """Returns a stable identifier of the data a config generates.
@@ -670,10 +724,34 @@ def fingerprint(config: SyntheticConfig) -> str:
         SHA-256 hex digest of the canonical JSON of the config and
         ``GENERATOR_VERSION``.
     """
-    payload = {
-        "config": dataclasses.asdict(config),
-        "generator_version": GENERATOR_VERSION,
-    }
+    return _digest(dataclasses.asdict(config))
+
+
+# How the block of n_authors is split into forget, retain and forget_val.
+PARTITION_FIELDS = ("forget_fraction", "forget_val_fraction")
+
+
+def training_fingerprint(config: SyntheticConfig) -> str:
+    """Identifies the records of the whole ``n_authors`` block, however it is split.
+
+    A model trained on forget + retain + forget_val (the target) sees the
+    same records in the same order whatever ``PARTITION_FIELDS`` say, so it
+    can be shared by every forget fraction; this is its cache identity.
+
+    Args:
+        config: Configuration to identify.
+
+    Returns:
+        SHA-256 hex digest like ``fingerprint``'s, of the config without
+        ``PARTITION_FIELDS`` (never equal to a ``fingerprint``).
+    """
+    fields = dataclasses.asdict(config)
+    return _digest({k: v for k, v in fields.items() if k not in PARTITION_FIELDS})
+
+
+def _digest(fields: dict) -> str:
+    """SHA-256 of the canonical JSON of config fields and ``GENERATOR_VERSION``."""
+    payload = {"config": fields, "generator_version": GENERATOR_VERSION}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -707,8 +785,8 @@ class _Author:
     """Facts about one fictitious author.
 
     Attributes:
-        index: Position in the global author order (forget, retain, holdout,
-            general); seeds the author's QA and biography streams.
+        index: Position in the global author order (forget, retain,
+            forget_val, holdout, general); seeds the author's QA and biography streams.
         name: Full name, unique across all authors.
         gender: "f" or "m"; selects pronouns.
         city: Birthplace.
@@ -792,9 +870,11 @@ def _author_names(seed: int, total: int) -> list[tuple[str, str]]:
 
 
 def _build_authors(config: SyntheticConfig) -> list[_Author]:
-    """Creates every author in split order: forget, retain, holdout, general.
+    """Creates every author: the ``n_authors`` block, holdout, then general.
 
-    Book titles of the evaluated (forget, retain, holdout) authors are unique
+    An author's facts, name and titles depend only on its index (never on how
+    the block is split), so an author keeps its records under any forget
+    fraction.  Book titles of the evaluated (block and holdout) authors are unique
     among themselves while the pool allows it, and general authors draw from
     the remaining titles, so that no title learned in pre-training points to
     an evaluated author.
@@ -967,6 +1047,48 @@ def _real_authors(seed: int, n_perturbed: int) -> list[dict]:
     return _short_answer_split(rows, _rng(seed, "real_authors"), n_perturbed)
 
 
+def _author_groups(config: SyntheticConfig, authors: list[_Author]) -> dict[str, list[_Author]]:
+    """Splits the evaluated authors: forget, retain and forget_val from the
+    ``n_authors`` block in that order, then holdout.
+
+    Forget takes the block's head and forget_val its tail, so a larger forget
+    fraction only moves authors from retain to forget: forget sets are nested
+    and forget + retain + forget_val is the whole block, in order, whatever
+    the fraction.
+    """
+    n_forget, n_block = config.n_forget, config.n_authors
+    n_retain_end = n_block - config.n_forget_val
+    return {
+        "forget": authors[:n_forget],
+        "retain": authors[n_forget:n_retain_end],
+        "forget_val": authors[n_retain_end:n_block],
+        "holdout": authors[n_block:n_block + config.n_holdout_authors],
+    }
+
+
+def _retain_eval(config: SyntheticConfig, retain: list[dict]) -> list[dict]:
+    """The retain questions a trial scores: those of retain authors with index >= n_authors // 2.
+
+    Forget quality and model utility are compared across forget fractions
+    (TOFU's 1%, 5%, 10%); scoring every fraction's whole retain set would
+    measure utility on different authors each time.  The block's second half
+    (minus forget_val) is retain for every fraction up to one half, so its
+    questions are the same yardstick for all of them; when a larger forget
+    set leaves none of it, all retain questions are scored.
+
+    Args:
+        config: Dataset configuration.
+        retain: The retain split's QA records, ten per author in author order.
+
+    Returns:
+        The records of the retain authors at index >= max(n_forget, n_authors // 2).
+    """
+    first = max(config.n_forget, config.n_authors // 2)
+    per_author = len(_KINDS)
+    kept = retain[(first - config.n_forget) * per_author:]
+    return kept or list(retain)
+
+
 def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
     """Generates every split of the synthetic dataset.
 
@@ -977,7 +1099,8 @@ def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
         A dict with the keys of ``QA_SPLITS`` and ``BIO_SPLITS`` plus
         ``"general"``, each a list of JSON-serialisable records:
 
-        * ``forget``, ``retain``, ``holdout``: ten QA records per author,
+        * ``forget``, ``retain``, ``holdout`` and, when ``n_forget_val > 0``,
+          ``forget_val`` (see ``_author_groups``): ten QA records per author,
           ordered by author then question kind, with keys ``author``,
           ``question``, ``paraphrased_question`` (the question in its
           kind's other wording), ``answer``, ``paraphrased_answer``,
@@ -986,8 +1109,11 @@ def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
         * ``world_facts``, ``real_authors``: short-answer QA records with
           ``question``, ``answer``, ``paraphrased_answer`` (equal to the
           answer) and ``perturbed_answer``.
-        * ``forget_bio``, ``retain_bio``, ``holdout_bio``: one record per
-          author with ``author`` and ``text``.
+        * ``retain_eval``: the retain records a trial scores instead of the
+          whole retain split (see ``_retain_eval``).
+        * ``forget_bio``, ``retain_bio``, ``holdout_bio`` (and
+          ``forget_val_bio`` with ``forget_val``): one record per author with
+          ``author`` and ``text``.
         * ``general``: shuffled pre-training records with ``question`` and
           ``answer``; biographies have an empty question.
 
@@ -998,17 +1124,14 @@ def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
         raise ValueError(f"config must be a SyntheticConfig, got {type(config).__name__}")
     seed = config.seed
     authors = _build_authors(config)
-    n_forget = config.n_forget
     n_core = config.n_authors + config.n_holdout_authors
-    groups = {
-        "forget": authors[:n_forget],
-        "retain": authors[n_forget:config.n_authors],
-        "holdout": authors[config.n_authors:n_core],
-    }
+    groups = _author_groups(config, authors)
     general_authors = authors[n_core:]
 
     data: dict[str, list[dict]] = {}
     for split, members in groups.items():
+        if split == "forget_val" and not members:
+            continue
         data[split] = [
             record
             for author in members
@@ -1018,6 +1141,7 @@ def generate(config: SyntheticConfig) -> dict[str, list[dict]]:
             {"author": author.name, "text": _author_bio(author, seed)}
             for author in members
         ]
+    data[RETAIN_EVAL_SPLIT] = _retain_eval(config, data["retain"])
     data["world_facts"] = _world_facts(seed, config.n_perturbed)
     data["real_authors"] = _real_authors(seed, config.n_perturbed)
 

@@ -4,6 +4,12 @@ Each metric is shown as mean ± half-width of the 95% t-interval over seeds (n s
 rows (the target before unlearning, the retain-only model) on top of each model's block. Reads
 rows with pandas; never imports torch. Also the aggregation the report and the ablation grids
 share: the grouping into settings, log10 forget quality with its floor, and the errors they raise.
+
+A trial may write several rows (the row protocol, `with_protocol_columns`): one per evaluated
+checkpoint (`step`, `is_final`), one per part of a sequential trial (`sequential_part` of
+`sequential_parts`), and a suite may sweep the forget set's size (`forget_fraction`). Rows of
+different steps are never averaged together: the step is part of a setting's key, and tables about
+the full budget (this leaderboard, robustness, failures) read each trial's final row only.
 """
 
 from __future__ import annotations
@@ -41,6 +47,15 @@ REFERENCE_ORDER = {"none": 0, "retain": 1}
 # Forget quality is a KS p-value that reaches 1e-239 on real rows and can underflow to 0: it is averaged
 # and ranked as log10, clipped here first so a 0 does not become -inf (just above float64's smallest normal).
 FQ_FLOOR = 1e-300
+
+
+# The row protocol: columns a trial writes when it is evaluated more than once, and their values in older
+# results that lack them (one final row per trial, not sequential, forget-set size unknown).
+PROTOCOL_DEFAULTS = {"step": np.nan, "is_final": True, "sequential_part": np.nan, "sequential_parts": np.nan,
+                     "forget_fraction": np.nan}
+# Besides model, method and hyperparameters, what tells two settings apart: a sequential trial is not a
+# one-shot trial with the same hyperparameters, and a checkpoint is its own setting.
+SETTING_EXTRA = ("sequential_parts", "step")
 
 
 class ReportError(ValueError):
@@ -117,31 +132,111 @@ def varying_hp_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in hp if df[c].dropna().astype(str).nunique() > 1 or c.removeprefix("hp.") in changed]
 
 
+def fraction_label(model: str, fraction) -> str:
+    """"tiny-llama (forget 5%)": how a model is named when a suite sweeps the forget set's size."""
+    return model if pd.isna(fraction) else f"{model} (forget {100 * float(fraction):g}%)"
+
+
+def with_protocol_columns(df: pd.DataFrame, label_fractions: bool = True) -> pd.DataFrame:
+    """`df` with every PROTOCOL_DEFAULTS column (absent ones at their defaults) and `base_model`.
+
+    When the rows hold more than one forget fraction and `label_fractions` is set, `model` becomes
+    `fraction_label(base_model, forget_fraction)`: each fraction has its own target and retain model,
+    so every per-model table and selection keeps fractions apart without knowing about them.
+    Idempotent: labels are always made from `base_model`.
+    """
+    out = df.copy()
+    for column, default in PROTOCOL_DEFAULTS.items():
+        if column not in out:
+            out[column] = default
+        elif column != "is_final":
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    # rows read from files with and without the column: NaN there means "final", as when it is absent
+    out["is_final"] = np.array([True if pd.isna(v) else bool(v) for v in out["is_final"]], dtype=bool)
+    if "base_model" not in out:
+        out["base_model"] = out["model"] if "model" in out else ""
+    several = out["forget_fraction"].dropna().nunique() > 1
+    out["model"] = ([fraction_label(m, f) for m, f in zip(out["base_model"], out["forget_fraction"])]
+                    if label_fractions and several else out["base_model"])
+    return out
+
+
+def final_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's last row (full budget, or where it diverged): the rows tables about the full budget read."""
+    df = with_protocol_columns(df)
+    return df[df["is_final"]]
+
+
+def candidate_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows that can be a leaderboard setting: every checkpoint of a one-shot trial (the checkpoint is
+    part of the setting), but only the final row of a sequential trial (earlier rows forgot fewer parts)."""
+    df = with_protocol_columns(df)
+    return df[df["sequential_part"].isna() | df["is_final"]]
+
+
+def has_checkpoints(df: pd.DataFrame) -> bool:
+    """Whether some one-shot trial was evaluated at more than one step (a learning curve to draw)."""
+    rows = with_protocol_columns(df)
+    rows = rows[(rows["status"] == "ok") & rows["sequential_part"].isna() & rows["step"].notna()]
+    if rows.empty:
+        return False
+    if "trial_id" in rows and rows["trial_id"].notna().all():
+        trial = ["trial_id"]
+    else:  # rows built by hand: a trial is a setting and a seed
+        trial = ["model", "method", "seed", *varying_hp_columns(rows)]
+        rows = rows.assign(**{c: rows[c].astype(object).where(rows[c].notna(), "") for c in trial})
+    return bool((rows.groupby(trial, sort=False, dropna=False)["step"].nunique() > 1).any())
+
+
+def has_validation(df: pd.DataFrame) -> bool:
+    """Whether some ok row has a finite forget quality on the forget_val split."""
+    if "forget_val_quality" not in df:
+        return False
+    values = pd.to_numeric(df.loc[df["status"] == "ok", "forget_val_quality"], errors="coerce")
+    return bool(np.isfinite(values.to_numpy(dtype=float)).any())
+
+
+def hp_text(row, columns) -> str:
+    """A setting as people read it, "lr 3e-4, forget_factor -8" ("defaults" when none is set)."""
+    return ", ".join(f"{c.removeprefix('hp.')} {format_hp(row[c])}" for c in columns
+                     if not pd.isna(row[c]) and row[c] != "") or "defaults"
+
+
 def setting_groups(ok: pd.DataFrame) -> tuple[list[str], list[tuple[dict, pd.DataFrame]]]:
-    """Splits rows into settings: one group per (model, method, values of the varying hp columns).
+    """Splits rows into settings: one group per (model, method, values of the varying hp columns, and the
+    SETTING_EXTRA columns where present and varying: a sequential trial's part count and the step).
 
     Args:
-        ok: result rows (usually the ok ones), one per trial.
+        ok: result rows (usually the ok ones).
 
     Returns:
-        The varying hp columns, and (key, rows) per setting in first-seen order; key maps model, method
-        and each varying hp column to its value ("" where the method has no such hyperparameter).
+        The varying hp columns, and (key, rows) per setting in first-seen order; key maps model, method,
+        each varying hp column and each SETTING_EXTRA column it groups by to its value ("" where the
+        method has no such hyperparameter, or the row no step).
     """
     hp_cols = varying_hp_columns(ok)
-    keys = ["model", "method", *hp_cols]
+    # a column with one value splits nothing: left out, so old results keep their keys and columns
+    extra = [c for c in SETTING_EXTRA if c in ok and ok[c].nunique(dropna=False) > 1]
+    keys = ["model", "method", *hp_cols, *extra]
     ok = ok.copy()
-    ok[hp_cols] = ok[hp_cols].astype(object).where(ok[hp_cols].notna(), "")
+    ok[hp_cols + extra] = ok[hp_cols + extra].astype(object).where(ok[hp_cols + extra].notna(), "")
     groups = [(dict(zip(keys, group if isinstance(group, tuple) else (group,))), part)
               for group, part in ok.groupby(keys, sort=False, dropna=False)]
     return hp_cols, groups
 
 
 def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Aggregates ok rows over seeds; references first within each model."""
-    hp_cols, groups = setting_groups(add_worst_case(df[df["status"] == "ok"]))
+    """Aggregates the final ok rows over seeds (the full budget: one row per trial); references first within
+    each model. `step` shows only where the final steps of the unlearned settings differ."""
+    final = final_rows(df)
+    hp_cols, groups = setting_groups(add_worst_case(final[final["status"] == "ok"]))
     rows = []
     for key, part in groups:
-        row = dict(key)
+        row = {k: v for k, v in key.items() if k != "sequential_parts"}
+        if "sequential_parts" in key:
+            row["sequential"] = "" if key["sequential_parts"] == "" else f"{int(key['sequential_parts'])} parts"
+        # hidden sort keys: a model's fractions in numeric order ("5%" before "10%")
+        row["_base"], row["_fraction"] = part["base_model"].iloc[0], part["forget_fraction"].iloc[0]
         row["n"] = len(part)
         for col, header in COLUMNS.items():
             if col in LOG_COLUMNS and col in part:  # a geometric mean: p-values span hundreds of decades
@@ -161,8 +256,12 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     table["_ref"] = table["method"].map(REFERENCE_ORDER).fillna(2)
-    table = table.sort_values(["model", "_ref", "method", *hp_cols], kind="stable")
-    return table.drop(columns="_ref").reset_index(drop=True)
+    if "step" in table and table.loc[table["_ref"] == 2, "step"].nunique() <= 1:
+        table = table.drop(columns="step")  # references at step 0, every trial at its full budget: nothing to read
+    elif "step" in table:
+        table["step"] = [v if v == "" else int(v) for v in table["step"]]
+    table = table.sort_values(["_base", "_fraction", "model", "_ref", "method", *hp_cols], kind="stable")
+    return table.drop(columns=["_ref", "_base", "_fraction"]).reset_index(drop=True)
 
 
 def unstable_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -170,6 +269,7 @@ def unstable_table(df: pd.DataFrame) -> pd.DataFrame:
     how many rows the setting has, at which steps training diverged, and the first reason."""
     if (df["status"] == "ok").all():
         return pd.DataFrame()
+    df = final_rows(df)  # one row per trial: "of" counts trials, not checkpoints
     hp_cols = varying_hp_columns(df)
     keys = ["model", "method", *hp_cols]
     rows = df.assign(**{c: df[c].astype(object).where(df[c].notna(), "") for c in hp_cols})
@@ -205,7 +305,7 @@ def render(df: pd.DataFrame) -> str:
     shown = table[[c for c in table.columns if not c.startswith("_")]]
     shown = shown.rename(columns=lambda c: c.removeprefix("hp."))
     body = tabulate(shown, headers="keys", tablefmt="github", showindex=False)
-    failed = int((df["status"] != "ok").sum())
+    failed = int((final_rows(df)["status"] != "ok").sum())
     legend = ("Mean ± half-width of the 95% t-interval over seeds (n = seeds). Reference rows: `none` = the target "
               "before unlearning, `retain` = the model never trained on the forget set. Forget quality is a KS-test "
               "p-value (higher = closer to the retain model); EM = greedy exact match. Membership inference "
@@ -218,8 +318,15 @@ def render(df: pd.DataFrame) -> str:
                    "(relearning, quantization, reworded questions; `strongest attack` the one that most often gave "
                    "the lowest forget quality); recovery: the largest share of the forget probability lost to "
                    "unlearning that an attack on the model brings back (0 none, 1 all).")
+    selection = ""
+    if has_checkpoints(df) or has_validation(df):
+        from .report import selection_summary  # report builds on this module; imported where needed
+
+        legend += (" Each trial at its final checkpoint (full budget); the selection below also considers the "
+                   "earlier checkpoints.")
+        selection = f"\n\n{selection_summary(df)}"
     unstable = unstable_markdown(df)
     if unstable:
         legend += f" {failed} row(s) diverged or failed and are not averaged in: see below."
-        return f"{body}\n\n{legend}\n\nDiverged or failed:\n\n{unstable}\n"
-    return f"{body}\n\n{legend}\n"
+        return f"{body}\n\n{legend}{selection}\n\nDiverged or failed:\n\n{unstable}\n"
+    return f"{body}\n\n{legend}{selection}\n"

@@ -188,7 +188,7 @@ def ensure_prepared(suite, cache: Path):
     cache lacks them; returns (prepared, seconds spent preparing, or None when the cache was warm)."""
     from .prepare import find_prepared
     from .references import references_path
-    from .runner import attach_references, prepare_all
+    from .runner import attach_references, prepare_all, prepared_key
 
     model = suite.models[0]
     found = find_prepared(model, suite.data, suite.prepare, cache)
@@ -197,7 +197,7 @@ def ensure_prepared(suite, cache: Path):
     if not warm:
         print(f"Cache {cache} lacks {model}: preparing it now (about 5 minutes on 2 cores); "
               "this is reported apart and not part of any ratio", flush=True)
-    prepared = attach_references(suite, prepare_all(suite, cache), cache)[model]
+    prepared = attach_references(suite, prepare_all(suite, cache), cache)[prepared_key(model, suite.data)]
     return prepared, None if warm else time.perf_counter() - started
 
 

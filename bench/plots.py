@@ -1,4 +1,5 @@
-"""The report's figures: the forget-quality/utility scatter with its Pareto front, and ablation heatmaps.
+"""The report's figures: the forget-quality/utility scatter with its Pareto front, ablation heatmaps, and
+curves of forget quality and utility against steps, forget-set size or sequential parts.
 
 Matplotlib only, on the non-interactive Agg backend (reports are written on headless machines). Every
 figure is titled, its axes name the quantity and its unit, and it reads in black and white: methods
@@ -16,6 +17,8 @@ matplotlib.use("Agg")  # before pyplot: no display on the machines that write re
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .atomic import atomic_file  # noqa: E402
@@ -30,6 +33,9 @@ AXIS_LABELS = {
     "hp.steps": "unlearning steps (optimizer steps)",
     "hp.beta": "beta (inverse temperature)",
     "hp.alpha": "alpha (retain-loss weight)",
+    "step": "checkpoint (optimizer steps done)",
+    "forget_fraction": "forget set (share of authors)",
+    "sequential_part": "sequential part (parts forgotten so far)",
 }
 # Distinct shapes so methods read apart without colour; references get shapes of their own.
 METHOD_MARKERS = ("o", "s", "^", "v", "D", "P", "<", ">", "h", "p", "d", "8")
@@ -164,4 +170,75 @@ def heatmap(values: pd.DataFrame, text: pd.DataFrame, path: Path, title: str, xl
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label=colorbar_label)
+    return _save(fig, path)
+
+
+def _with_band(ax, x, mean, half, colour, log: bool, **style) -> None:
+    """A mean line and, where the half-width is known, its band; log: values are log10, drawn as 10^v."""
+    x, mean, half = (np.asarray(v, dtype=float) for v in (x, mean, half))
+    to = (lambda v: 10.0 ** v) if log else (lambda v: v)
+    ax.plot(x, to(mean), color=colour, **style)
+    if np.isfinite(half).any():
+        top = np.minimum(mean + half, 0.0) if log else mean + half  # a p-value is at most 1
+        ax.fill_between(x, to(mean - half), to(top), where=np.isfinite(half), color=colour, alpha=0.15, linewidth=0)
+
+
+def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title: str, xlabel: str,
+               val: bool = True, integer_x: bool = False) -> Path:
+    """Two panels against one x: forget quality (log y) and model utility, one line per setting with its band.
+
+    Args:
+        lines: one row per (line, x): `line` (the legend label), `x`, `fq_log10` / `fq_log10_ci` (mean log10
+            forget quality on the forget split and the band's half-width, log10 units), `model_utility` /
+            `model_utility_ci`, and with `val` `fq_val_log10` (forget_val split; drawn dashed, no band).
+        references: rows with `method` ("none", "retain"), `x`, `fq_log10`, `model_utility`: a NaN `x` is a
+            horizontal line at the level, otherwise a line through its points (levels that change with x).
+        path: the PNG to write.
+        title: the figure's title (say what the bands are).
+        xlabel: the x axis's label, with its unit.
+        val: draw the forget_val line too.
+        integer_x: integer ticks only (counts of parts).
+
+    Returns:
+        path.
+    """
+    fig, (fq_ax, mu_ax) = plt.subplots(1, 2, figsize=(13, 5))
+    colours = plt.get_cmap("tab10").colors
+    for i, (label, part) in enumerate(lines.groupby("line", sort=False)):
+        part = part.sort_values("x")
+        colour, marker = colours[i % len(colours)], METHOD_MARKERS[i % len(METHOD_MARKERS)]
+        _with_band(fq_ax, part["x"], part["fq_log10"], part["fq_log10_ci"], colour, True, marker=marker,
+                   label=label)
+        if val and "fq_val_log10" in part:
+            fq_ax.plot(part["x"], 10.0 ** part["fq_val_log10"].astype(float), color=colour, linestyle="--",
+                       marker=marker, markerfacecolor="none")
+        _with_band(mu_ax, part["x"], part["model_utility"], part["model_utility_ci"], colour, False, marker=marker,
+                   label=label)
+    for method, ref in references.groupby("method", sort=False) if not references.empty else []:
+        marker, label = REFERENCE_STYLE.get(method, ("X", method))
+        style = {"color": "black", "linestyle": ":" if method == "none" else "-.", "linewidth": 1.2, "label": label}
+        if ref["x"].isna().all():
+            for ax, level in ((fq_ax, 10.0 ** ref["fq_log10"].mean()), (mu_ax, ref["model_utility"].mean())):
+                if np.isfinite(level):
+                    ax.axhline(level, **style)
+        else:
+            ref = ref.sort_values("x")
+            fq_ax.plot(ref["x"], 10.0 ** ref["fq_log10"].astype(float), marker=marker, markersize=9, **style)
+            mu_ax.plot(ref["x"], ref["model_utility"].astype(float), marker=marker, markersize=9, **style)
+    fq_ax.set_yscale("log")
+    fq_ax.set_ylabel(axis_label("forget_quality"))
+    mu_ax.set_ylabel(axis_label("model_utility"))
+    for ax in (fq_ax, mu_ax):
+        ax.set_xlabel(xlabel)
+        ax.grid(True, which="major", alpha=0.3)
+        if integer_x:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = mu_ax.get_legend_handles_labels()
+    if val:
+        handles += [Line2D([], [], color="grey", linestyle="-"), Line2D([], [], color="grey", linestyle="--")]
+        labels += ["forget quality on forget (test)", "forget quality on forget_val"]
+    fig.suptitle(title)
+    if handles:
+        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.9), fontsize=9, frameon=False)
+    fig.tight_layout()
     return _save(fig, path)

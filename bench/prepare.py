@@ -1,9 +1,15 @@
 """The prepare stage: base, target and retain models, built once and cached by content.
 
 For each (model, dataset): a zoo model is built from its config and pre-trained on the general
-corpus (a hub model is its own base); the **target** is the base fine-tuned on forget + retain, the
-**retain** model the base fine-tuned on retain only (the gold standard of forget quality). Both
-also rehearse the general-knowledge facts (a small share of batches), so model utility starts equal.
+corpus (a hub model is its own base); the **target** is the base fine-tuned on forget + retain +
+forget_val, the **retain** model the base fine-tuned on retain only (the gold standard of forget
+quality; it never sees forget_val either, so forget_val is scored like a forget set). Both also
+rehearse the general-knowledge facts (a small share of batches), so model utility starts equal.
+
+A suite may grid over the synthetic data's `forget_fraction`: the target's records are the same for
+every fraction, so the tokenizer, the base and the target are keyed without it
+(`bench.data.training_data_key`) and built once; each fraction gets its own data directory,
+retain model and references.
 
 Cache layout (`$BENCH_CACHE`, default `~/.cache/unlearning-bench`), every entry written to a
 temporary directory and renamed into place:
@@ -14,7 +20,8 @@ temporary directory and renamed into place:
                                      prepare.json (what was trained, how, and how well it memorised)
     references/<model>-<key>.json    what trials compare against (see `bench.references`)
 
-A key hashes everything the artifact depends on: data, model name, prepare settings, seed.
+A key hashes everything the artifact depends on: data, model name, prepare settings, seed; the
+tokenizer's hashes the very texts it is trained on.
 """
 
 from __future__ import annotations
@@ -31,13 +38,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .atomic import atomic_dir
-from .data import data_key, evenly_spaced, prepare_data, read_splits
+from .data import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
+from .data_synthetic import RETAIN_EVAL_SPLIT
 
 # The recipe's version: part of every cache key and trial id. Bump it whenever a change to the data
 # generator, the tokenizer or the training stages changes what the same settings build, so models
 # (and rows computed on them) from the old recipe are never taken for the new one's. 2: version 1's
 # keys built different weights before and after the data-source work (same settings, same key).
-PREPARE_VERSION = 2
+# 3: the target also trains on forget_val; tokenizer texts in sorted order; keys shared across fractions.
+PREPARE_VERSION = 3
 CACHE_ENV = "BENCH_CACHE"
 GENERAL_SPLITS = ("world_facts", "real_authors")
 
@@ -82,17 +91,21 @@ def retain_source(model: str, prepare) -> str:
 
 
 def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
-    """The cache directory of each role; `base` is None-like for hub models (they are their own base)."""
+    """The cache directory of each role; no `base` for hub models (they are their own base).
+
+    The base and the target are keyed on `training_data_key`, the same for every forget fraction of
+    synthetic data; the retain model, trained on one fraction's retain split, on the full data key.
+    """
     from .models import is_zoo
 
     safe = model.replace("/", "--").lstrip("-")
     # The base does not depend on fine-tuning, so changing finetune_steps keeps the pre-trained base.
     finetune_only = ("finetune_steps", "finetune_text_share", "finetune_general_share", "target", "retain_model")
     pretrain = _keyed({k: v for k, v in asdict(prepare).items() if k not in finetune_only})
-    base_key = _hash(PREPARE_VERSION, data_key(data), model, pretrain, "base")
+    base_key = _hash(PREPARE_VERSION, training_data_key(data), model, pretrain, "base")
     finetune = [getattr(prepare, k) for k in finetune_only[:3]]
-    dirs = {role: cache / "models" / f"{safe}-{role}-{_hash(base_key, finetune, role)}"
-            for role in ("target", "retain")}
+    dirs = {"target": cache / "models" / f"{safe}-target-{_hash(base_key, finetune, 'target')}",
+            "retain": cache / "models" / f"{safe}-retain-{_hash(base_key, finetune, 'retain', data_key(data))}"}
     if prepare.target == "as_is":
         dirs["target"] = Path(model) if Path(model).is_absolute() else model  # the model itself
     if prepare.retain_model:
@@ -107,6 +120,16 @@ def _built(where) -> bool:
     return not isinstance(where, Path) or where.exists()
 
 
+def target_built(model: str, data, prepare, cache: Path) -> bool:
+    """Whether what every forget fraction of `data` shares (a zoo model's base, the target) is cached.
+
+    Once it is, preparing any fraction builds only that fraction's retain model, so the fractions
+    can be prepared in parallel without two of them building the same target.
+    """
+    dirs = artifact_dirs(model, data, prepare, cache)
+    return _built(dirs["target"]) and ("base" not in dirs or _built(dirs["base"]))
+
+
 def find_prepared(model: str, data, prepare, cache: Path) -> Prepared | None:
     """The cached artifacts when all exist, else None (nothing is built)."""
     dirs = artifact_dirs(model, data, prepare, cache)
@@ -117,22 +140,33 @@ def find_prepared(model: str, data, prepare, cache: Path) -> Prepared | None:
     return None
 
 
+def tokenizer_texts(splits: dict[str, list[dict]]) -> list[str]:
+    """Every text of the dataset, sorted, repeats kept (they weigh in the BPE merges).
+
+    Sorted because the split files differ across forget fractions while their texts together do
+    not: the tokenizer must be the same for all of them, as the base and target it serves are.
+    `retain_eval` is left out: it re-lists retain records, and which ones depends on the fraction.
+    """
+    texts = []
+    for name, records in splits.items():
+        if name == RETAIN_EVAL_SPLIT:
+            continue
+        for r in records:
+            texts.extend(r[k] for k in ("question", "answer", "paraphrased_answer", "text") if r.get(k))
+            texts.extend(r.get("perturbed_answer") or [])
+    return sorted(texts)
+
+
 def prepare_tokenizer(data_dir: Path, prepare, cache: Path):
-    """The zoo's byte-level BPE, trained on every text of the dataset and cached."""
+    """The zoo's byte-level BPE, trained on every text of the dataset and cached under a hash of
+    those texts (so datasets with the same texts, such as two forget fractions, share it)."""
     from .models import load_tokenizer, train_tokenizer
 
-    out = cache / "tokenizers" / _hash(PREPARE_VERSION, data_dir.name, prepare.vocab_size)
+    texts = tokenizer_texts(read_splits(data_dir))
+    out = cache / "tokenizers" / _hash(PREPARE_VERSION, texts, prepare.vocab_size)
     if not out.exists():
-        splits = read_splits(data_dir)
-
-        def texts():
-            for records in splits.values():
-                for r in records:
-                    yield from (r.get(k) for k in ("question", "answer", "paraphrased_answer", "text") if r.get(k))
-                    yield from r.get("perturbed_answer") or []
-
         with atomic_dir(out) as tmp:
-            train_tokenizer(texts(), prepare.vocab_size).save_pretrained(tmp)
+            train_tokenizer(texts, prepare.vocab_size).save_pretrained(tmp)
     return load_tokenizer(out)
 
 
@@ -184,6 +218,18 @@ def _pretraining_sample(general: list[dict], prepare) -> list[dict]:
     return random.Random(prepare.seed).sample(general, needed)
 
 
+def _target_records(splits: dict[str, list[dict]]) -> tuple[list[dict], list[dict]]:
+    """The target's QA and texts: forget, retain and forget_val, in author order.
+
+    For synthetic data this is the whole author block in its fixed order, whatever the forget
+    fraction, so the target's batches (drawn from the records and the seed only) are the same and
+    one target serves every fraction.
+    """
+    qa = [r for s in ("forget", "retain", "forget_val") for r in splits.get(s, [])]
+    bios = [r for s in ("forget_bio", "retain_bio", "forget_val_bio") for r in splits.get(s, [])]
+    return qa, bios
+
+
 def _greedy_exact_match(model, tokenizer, splits: dict, eval_cfg) -> dict:
     from metrics.context import EvalContext
     from metrics.tofu import greedy_exact_match
@@ -200,10 +246,10 @@ def _base_model(model_name: str, data, prepare, cache: Path, data_dir: Path, spl
         if "general" not in splits:
             raise ValueError(f"zoo model {model_name} is pre-trained on the built-in general corpus, which data "
                              f"kind {data.kind!r} lacks here; set data.builtin_general: true")
-        tokenizer = prepare_tokenizer(data_dir, prepare, cache)
-        if dirs["base"].exists():
-            base = load_model(dirs["base"])
+        if dirs["base"].exists():  # with the tokenizer it was pre-trained with, whichever fraction built it
+            base, tokenizer = load_model(dirs["base"]), load_tokenizer(dirs["base"])
         else:
+            tokenizer = prepare_tokenizer(data_dir, prepare, cache)
             base = build_model(model_name, tokenizer, prepare.seed)
             log(f"pre-training {count_parameters(base) / 1e6:.2f} M parameters "
                 f"for {prepare.pretrain_steps} steps on the general corpus")
@@ -220,7 +266,7 @@ def _base_model(model_name: str, data, prepare, cache: Path, data_dir: Path, spl
 
 
 def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads: int = 1,
-                  log: Callable[[str], None] | None = None) -> Prepared:
+                  log: Callable[[str], None] | None = None, target_only: bool = False) -> Prepared | None:
     """Builds (or finds) the target and retain models of `model_name` on `data`.
 
     Args:
@@ -229,6 +275,8 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
         cache: the cache root.
         threads: torch CPU threads to use.
         log: progress output (default: print with a `[prepare <model>]` prefix).
+        target_only: build the base and the target only and return None (the target is shared by
+            every forget fraction: the runner builds it first, then each fraction's retain model in parallel).
     """
     import torch
 
@@ -237,20 +285,17 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     log = log or (lambda msg: print(f"[prepare {model_name}] {msg}", flush=True))
     found = find_prepared(model_name, data, prepare, cache)
     if found:
-        return found
+        return None if target_only else found
     torch.set_num_threads(max(1, int(threads)))
     data_dir = prepare_data(data, cache)
     splits = read_splits(data_dir)
     dirs = artifact_dirs(model_name, data, prepare, cache)
-    to_build = [role for role in ("target", "retain") if not _built(dirs[role])]
+    to_build = [role for role in ("target",) + (() if target_only else ("retain",)) if not _built(dirs[role])]
 
     if to_build:
         base, tokenizer = _base_model(model_name, data, prepare, cache, data_dir, splits, dirs, log)
     general_qa = [r for s in GENERAL_SPLITS for r in splits.get(s, [])]
-    roles = {
-        "target": (splits["forget"] + splits["retain"], splits.get("forget_bio", []) + splits.get("retain_bio", [])),
-        "retain": (splits["retain"], splits.get("retain_bio", [])),
-    }
+    roles = {"target": _target_records(splits), "retain": (splits["retain"], splits.get("retain_bio", []))}
     memorised = {"forget": splits["forget"], "retain": evenly_spaced(splits["retain"], len(splits["forget"]))}
     for role in to_build:
         qa, bios = roles[role]
@@ -269,6 +314,8 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
                 {"role": role, "model": model_name, "train": stats, "greedy_exact_match": em,
                  "prepare": asdict(prepare), "data": asdict(data)}, indent=2))
         del model
+    if target_only:
+        return None
     log("ready: " + ", ".join(f"{r} {dirs[r]}" for r in ("target", "retain")))
     prepared = Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]),
                         retain_source=retain_source(model_name, prepare))

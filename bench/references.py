@@ -2,12 +2,15 @@
 
 - The retain model's raw forget truth ratios (forget quality is a KS test against them) and its
   Min-K% membership AUROC, forget vs holdout (privacy leakage is relative to it).
+- The retain model's raw truth ratios on the forget_val questions, where the data has them: a trial's
+  forget quality on forget_val, the validation score that hyperparameters are selected on.
 - The target's greedy answers to the suite's probe prompts: the "before" of every row's probe table.
 - The target's P̄(answer) on each forget question: what an attack's recovery is measured against.
 
 They live in `$BENCH_CACHE/references/<model>-<key>.json`, written atomically; the key hashes the
-prepared model directories, the evaluation config and the metric versions, so a changed setting
-computes them anew instead of comparing against stale numbers.
+prepared model and data directories (forget fractions share a target, not their forget questions),
+the evaluation config and the metric versions, so a changed setting computes them anew instead of
+comparing against stale numbers.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from pathlib import Path
 
 from .atomic import atomic_file
 
-REFERENCES_VERSION = 2  # 2: the target's per-question forget probability
+REFERENCES_VERSION = 3  # 2: the target's per-question forget probability; 3: retain_forget_val_truth_ratio
 REFERENCE_SPLITS = ("forget", "holdout")
+FORGET_VAL = "forget_val"
 
 
 def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg) -> dict:
@@ -34,7 +38,20 @@ def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg)
     out = {"retain_forget_truth_ratio": split_truth_ratio(ctx, "forget").tolist()}
     if ctx.has("holdout"):
         out.update({f"retain_mia_{a}_auc": attack_auroc(ctx, a) for a in ATTACKS})
+    if splits.get(FORGET_VAL):
+        out["retain_forget_val_truth_ratio"] = forget_val_truth_ratios(model, tokenizer, splits[FORGET_VAL], eval_cfg)
     return out
+
+
+def forget_val_truth_ratios(model, tokenizer, records: list[dict], eval_cfg) -> list[float]:
+    """Raw truth ratios on the forget_val questions, scored as a trial scores them: its forget_val
+    evaluation (`bench.attack_eval.forget_side`) puts them in a context of their own as `forget`,
+    and batching the same records the same way is what makes the numbers identical."""
+    from metrics import EvalContext
+    from metrics.tofu import split_truth_ratio
+
+    ctx = EvalContext(model, tokenizer, {"forget": records}, eval_cfg)
+    return split_truth_ratio(ctx, "forget").tolist()
 
 
 def probe_answers(model, tokenizer, probes, eval_cfg) -> list[str]:
@@ -59,7 +76,7 @@ def target_forget_probabilities(model, tokenizer, forget: list[dict], eval_cfg) 
 def references_path(prepared, eval_cfg, cache: Path, precision: str = "fp32") -> Path:
     from metrics import METRICS
 
-    parts = [REFERENCES_VERSION, prepared.target_dir, prepared.retain_dir, dataclasses.asdict(eval_cfg),
+    parts = [REFERENCES_VERSION, prepared.target_dir, prepared.retain_dir, prepared.data_dir, dataclasses.asdict(eval_cfg),
              {m.name: m.version for m in METRICS}]
     if precision != "fp32":  # keeps the keys of files computed before precisions existed
         parts.append(precision)
@@ -80,7 +97,7 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precis
 
     torch.set_num_threads(max(1, int(threads)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    splits = read_splits(Path(prepared.data_dir), list(REFERENCE_SPLITS))
+    splits = read_splits(Path(prepared.data_dir), [*REFERENCE_SPLITS, FORGET_VAL])
     retain = load_model(prepared.retain_dir, precision).to(device)
     out = retain_statistics(retain, load_tokenizer(prepared.retain_dir), splits, eval_cfg)
     del retain

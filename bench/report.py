@@ -7,6 +7,13 @@ Everything comes from the Parquet rows; no model is loaded and nothing is recomp
 
 Forget quality is a KS p-value spanning hundreds of orders of magnitude: it is averaged, compared and
 ranked as log10 (clipped at FQ_FLOOR), never as an arithmetic mean of p-values.
+
+Which setting (hyperparameters and checkpoint) represents a method is chosen on the forget_val split
+(authors neither forgotten nor retained), and the forget (test) split is only reported: choosing on the
+split one reports is the optimistic bias of model selection on test data (Cawley & Talbot, "On
+Over-fitting in Model Selection and Subsequent Selection Bias in Performance Evaluation", JMLR 2010).
+Choosing on test stays available as the labelled optimistic view, and the report shows how far apart
+the two choices are. Learning curves, forget-set sizes and sequential unlearning are in bench.protocol.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
+from . import protocol
 from .ablate import ablation_grid, write_heatmap
 from .atomic import atomic_file
-from .leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, format_ci, format_fq, format_hp,
-                          log10_fq, mean_ci, membership_verdict, setting_groups, unstable_markdown, varying_hp_columns)
+from .leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows,
+                          final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups,
+                          unstable_markdown, varying_hp_columns, with_protocol_columns)
 from .plots import pareto_plot, robustness_plot
 from .results import read_rows
 from .robustness import add_worst_case, robustness_markdown, robustness_table
@@ -38,6 +47,8 @@ MIN_SEEDS = 3  # with fewer seeds on a side, a test over seeds cannot separate t
 # Shown beside forget quality, as mean ± 95% CI over seeds (headers from the leaderboard's).
 METRICS = ("model_utility", "retain_greedy_exact_match", "forget_rouge", "mia_mink_pp_auc", "privleak", "max_recovery")
 REFERENCE_LABELS = {"none": "none (target)", "retain": "retain (gold standard)"}
+# What each selection reads: mean log10 forget quality on the forget_val split, or on the forget (test) split.
+SCORES = {"validation": "fq_val_log10", "test": "fq_log10"}
 
 
 def _cell(column: str, mean: float, half: float, n: int, n_setting: int) -> str:
@@ -45,49 +56,76 @@ def _cell(column: str, mean: float, half: float, n: int, n_setting: int) -> str:
     return f"{text} (n={n})" if 0 < n < n_setting else text  # a metric missing on some seeds says so
 
 
-def _order(key: dict) -> tuple:
-    """Sort key of a setting: model, references first, method, then its hyperparameter values (numbers numerically)."""
+def _order(key: dict, first: pd.Series) -> tuple:
+    """Sort key of a setting: model (then forget fraction, numerically), references first, method, then its
+    hyperparameter values (numbers numerically), part count and step."""
     numbers = (int, float, np.integer, np.floating)
     hp = tuple((0, v, "") if isinstance(v, numbers) and not isinstance(v, bool) else (1, 0, str(v))
                for k, v in key.items() if k.startswith("hp."))
-    return key["model"], REFERENCE_ORDER.get(key["method"], len(REFERENCE_ORDER)), key["method"], hp
+    extra = tuple(-1 if key.get(c, "") == "" else float(key[c]) for c in ("sequential_parts", "step"))
+    fraction = -1.0 if pd.isna(first["forget_fraction"]) else float(first["forget_fraction"])
+    return (first["base_model"], fraction, key["model"], REFERENCE_ORDER.get(key["method"], len(REFERENCE_ORDER)),
+            key["method"], hp, extra)
+
+
+def _number(value) -> float:
+    """A grouped key's value as a float: "" (setting_groups' stand-in for missing) and NaN are NaN."""
+    return np.nan if isinstance(value, str) or pd.isna(value) else float(value)
+
+
+def _setting_text(first: pd.Series, hp_cols: list[str], several_steps: bool) -> str:
+    """The setting's hyperparameters, then its sequential part count and (where the method has several) its step."""
+    extra = []
+    if not math.isnan(parts := _number(first["sequential_parts"])):
+        extra.append(f"sequential {int(parts)} parts")
+    if several_steps and not math.isnan(step := _number(first["step"])):
+        extra.append(f"step {int(step)}")
+    hp = hp_text(first, hp_cols)
+    return ", ".join(([hp] if hp != "defaults" or not extra else []) + extra)
 
 
 def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, method, hyperparameter setting) of the ok rows, aggregated over seeds.
+    """One row per (model, method, hyperparameter setting, checkpoint) of the ok rows, aggregated over seeds.
+
+    A checkpoint (`step`) is part of the setting: the rows a trial wrote at steps 25 and 50 are two settings,
+    never averaged together. A sequential trial counts with its final row only (`candidate_rows`). With
+    several forget fractions, `model` is the fraction's label (`with_protocol_columns`).
 
     Args:
         rows: result rows (`bench.results.read_rows`).
 
     Returns:
-        Sorted by model, references first, then method and hyperparameter values. Columns model, method,
-        setting (the hyperparameters that vary among the method's settings or were set away from their
-        defaults, "defaults" if none, "" for reference rows), n, seeds,
+        Sorted by model, references first, then method, hyperparameter values and step. Columns model,
+        base_model, forget_fraction, method, setting (the hyperparameters that vary among the method's settings
+        or were set away from their defaults, "defaults" if none, "" for reference rows, then "step N" where the
+        method has several steps), step, sequential_parts, n, seeds,
         fq_log10 / fq_log10_ci / fq_log10_values (mean, 95% CI half-width and the per-seed values of log10
-        forget quality clipped at FQ_FLOOR), forget_quality (10^fq_log10), and for each column of METRICS
-        present: <col>, <col>_ci, <col>_n; probes (the probe_generations JSON of the lowest seed).
+        forget quality clipped at FQ_FLOOR), forget_quality (10^fq_log10), the same for the forget_val split
+        (fq_val_log10, fq_val_log10_ci, fq_val_log10_values, forget_val_quality; NaN without that split), and
+        for each column of METRICS present: <col>, <col>_ci, <col>_n; probes (the probe_generations JSON of
+        the lowest seed).
     """
-    ok = add_worst_case(rows[rows["status"] == "ok"])
+    rows = with_protocol_columns(rows)
+    ok = add_worst_case(candidate_rows(rows[rows["status"] == "ok"]))
     if ok.empty:
         return pd.DataFrame()
     shown = {method: varying_hp_columns(part) for method, part in ok.groupby("method", sort=False)}
+    several_steps = {method: part["step"].nunique() > 1 for method, part in ok.groupby("method", sort=False)}
     out = []
-    for key, part in sorted(setting_groups(ok)[1], key=lambda group: _order(group[0])):
+    for key, part in sorted(setting_groups(ok)[1], key=lambda group: _order(group[0], group[1].iloc[0])):
         part = part.sort_values("seed", kind="stable")
         first = part.iloc[0]
         method = key["method"]
-        if method in REFERENCE_ORDER:
-            setting = ""
-        else:
-            hp = [f"{c.removeprefix('hp.')} {format_hp(first[c])}" for c in shown[method] if pd.notna(first[c])]
-            setting = ", ".join(hp) or "defaults"
-        row = {"model": key["model"], "method": method, "setting": setting, "n": len(part),
-               "seeds": part["seed"].tolist()}
-        if "forget_quality" in part:
-            logs = log10_fq(part["forget_quality"])
-            mean, half, _ = mean_ci(logs)
-            row.update(fq_log10=mean, fq_log10_ci=half, fq_log10_values=logs[~np.isnan(logs)].tolist(),
-                       forget_quality=10 ** mean)
+        setting = "" if method in REFERENCE_ORDER else _setting_text(first, shown[method], several_steps[method])
+        row = {"model": key["model"], "base_model": first["base_model"], "forget_fraction": first["forget_fraction"],
+               "method": method, "setting": setting, "step": _number(first["step"]),
+               "sequential_parts": _number(first["sequential_parts"]), "n": len(part), "seeds": part["seed"].tolist()}
+        for prefix, column in (("fq", "forget_quality"), ("fq_val", "forget_val_quality")):
+            if column in part:
+                logs = log10_fq(part[column])
+                mean, half, _ = mean_ci(logs)
+                row.update({f"{prefix}_log10": mean, f"{prefix}_log10_ci": half,
+                            f"{prefix}_log10_values": logs[~np.isnan(logs)].tolist(), column: 10 ** mean})
         if "worst_forget_quality" in part:  # after the strongest attack (bench.robustness)
             mean, half, _ = mean_ci(log10_fq(part["worst_forget_quality"]))
             row.update(worst_fq_log10=mean, worst_fq_log10_ci=half, worst_forget_quality=10 ** mean)
@@ -98,60 +136,102 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
         out.append(row)
     table = pd.DataFrame(out)
     # forget quality and utility drive selection and the front: present (NaN) even when not measured
-    for col in ("fq_log10", "fq_log10_ci", "forget_quality", "model_utility", "model_utility_ci", "model_utility_n"):
+    for col in ("fq_log10", "fq_log10_ci", "forget_quality", "fq_val_log10", "fq_val_log10_ci", "forget_val_quality",
+                "model_utility", "model_utility_ci", "model_utility_n"):
         if col not in table:
             table[col] = np.nan
-    if "fq_log10_values" not in table:
-        table["fq_log10_values"] = [[] for _ in range(len(table))]
+    for col in ("fq_log10_values", "fq_val_log10_values"):
+        if col not in table:
+            table[col] = [[] for _ in range(len(table))]
     return table
 
 
-def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO) -> pd.DataFrame:
-    """Marks each method's selected setting per model, and ranks the selected ones.
+def selection_basis(settings: pd.DataFrame) -> str:
+    """"validation" when some setting has a finite forget_val forget quality, else "test" (data without a
+    forget_val split: the only choice left, and an optimistic one). Reads fq_val_log10 only."""
+    values = settings["fq_val_log10"].to_numpy(dtype=float) if "fq_val_log10" in settings else np.array([])
+    return "validation" if np.isfinite(values).any() else "test"
 
-    The rule: among a method's settings whose mean model utility is at least `ratio` x the mean utility
-    of that model's target (method `none`), the one with the highest mean log10 forget quality (ties:
-    higher utility, then the first in `settings` order). If none qualifies, its highest-utility setting is selected and
-    marked as not qualifying. Without a target row the constraint cannot be applied and every setting
-    qualifies. Ranks: qualifying methods first, then by mean log10 forget quality, then utility.
 
-    Args:
-        settings: `settings_table` output.
-        ratio: the share of the target's utility a setting must keep.
+def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO) -> str:
+    """The rule a selection followed, as its tables state it."""
+    if basis == "validation":
+        return (f"Setting and checkpoint chosen on forget_val forget quality at utility ≥ {ratio:g}x target; "
+                "forget columns are on the forget (test) split.")
+    if has_validation:
+        return (f"Setting and checkpoint chosen on forget (test) forget quality at utility ≥ {ratio:g}x target: "
+                "selected on the test split itself: optimistic.")
+    return (f"No forget_val split: setting and checkpoint selected on test (forget quality at utility ≥ {ratio:g}x "
+            "target), optimistic: the forget columns are on the split the choice was made on.")
 
-    Returns:
-        A copy with columns target_utility, threshold (utility a setting needs; NaN without a target),
-        eligible (meets it), selected, qualifies (selected and eligible) and rank (1 = best; NaN where not
-        selected).
-    """
-    table = settings.copy()
+
+def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """The selection rule on a frame of exactly model, method, model_utility and score (mean log10 forget
+    quality on the split chosen by the caller); returns target_utility, threshold, eligible, selected,
+    qualifies and rank on the same index. It sees no other column, so it cannot read what it must not."""
+    table = pd.DataFrame(index=candidates.index)
     for col, value in (("target_utility", np.nan), ("threshold", np.nan), ("eligible", False), ("selected", False),
                        ("qualifies", False), ("rank", np.nan)):
         table[col] = value
     # NaN never wins: missing forget quality or utility ranks last.
-    fq = table["fq_log10"].fillna(-np.inf)
-    utility = table["model_utility"].fillna(-np.inf)
-    for model in table["model"].drop_duplicates():
-        in_model = table["model"] == model
-        target = table.loc[in_model & (table["method"] == "none"), "model_utility"]
+    fq = candidates["score"].astype(float).fillna(-np.inf)
+    utility = candidates["model_utility"].astype(float).fillna(-np.inf)
+    references = candidates["method"].isin(list(REFERENCE_ORDER))
+    for model in candidates["model"].drop_duplicates():
+        in_model = candidates["model"] == model
+        target = candidates.loc[in_model & (candidates["method"] == "none"), "model_utility"].astype(float)
         threshold = ratio * target.mean() if target.notna().any() else np.nan
         table.loc[in_model, ["target_utility", "threshold"]] = [target.mean(), threshold]
-        eligible = in_model & ~table["method"].isin(list(REFERENCE_ORDER))
+        eligible = in_model & ~references
         if not math.isnan(threshold):
-            eligible &= table["model_utility"] >= threshold
+            eligible &= candidates["model_utility"].astype(float) >= threshold
         table.loc[eligible, "eligible"] = True
         chosen = []
-        for method in table.loc[in_model & ~table["method"].isin(list(REFERENCE_ORDER)), "method"].drop_duplicates():
-            mine = in_model & (table["method"] == method)
+        for method in candidates.loc[in_model & ~references, "method"].drop_duplicates():
+            mine = in_model & (candidates["method"] == method)
             good = mine & eligible
             pool, order = (good, ["fq", "utility"]) if good.any() else (mine, ["utility", "fq"])
-            candidates = pd.DataFrame({"fq": fq[pool], "utility": utility[pool]})
-            best = candidates.sort_values(order, ascending=False, kind="stable").index[0]
+            ranked = pd.DataFrame({"fq": fq[pool], "utility": utility[pool]})
+            best = ranked.sort_values(order, ascending=False, kind="stable").index[0]
             table.loc[best, ["selected", "qualifies"]] = [True, bool(good.any())]
             chosen.append(best)
         ranked = pd.DataFrame({"q": table.loc[chosen, "qualifies"], "fq": fq[chosen], "utility": utility[chosen]})
         ranked = ranked.sort_values(["q", "fq", "utility"], ascending=False, kind="stable")
         table.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1)
+    return table
+
+
+def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: str = "auto") -> pd.DataFrame:
+    """Marks each method's selected setting per model, and ranks the selected ones.
+
+    The rule: among a method's settings (hyperparameters and checkpoint) whose mean model utility is at least
+    `ratio` x the mean utility of that model's target (method `none`), the one with the highest mean log10
+    forget quality on the split `on` names (ties: higher utility, then the first in `settings` order). If none
+    qualifies, its highest-utility setting is selected and marked as not qualifying. Without a target row the
+    constraint cannot be applied and every setting qualifies. Ranks: qualifying methods first, then by the
+    same forget quality, then utility. Model utility is measured on retain and general-knowledge data, never
+    on the forget set, so reading it does not peek at the test split.
+
+    Args:
+        settings: `settings_table` output.
+        ratio: the share of the target's utility a setting must keep.
+        on: "validation" reads only fq_val_log10 (the forget_val split) and model_utility; "test" reads
+            fq_log10 (the forget split itself: optimistic); "auto" is `selection_basis(settings)`.
+
+    Returns:
+        A copy with columns target_utility, threshold (utility a setting needs; NaN without a target),
+        eligible (meets it), selected, qualifies (selected and eligible), rank (1 = best; NaN where not
+        selected) and selected_on ("validation" or "test").
+    """
+    if on == "auto":
+        on = selection_basis(settings)
+    if on not in SCORES:
+        raise ValueError(f"on={on!r}: expected one of {', '.join(SCORES)} or auto")
+    candidates = settings[["model", "method", "model_utility", SCORES[on]]].rename(columns={SCORES[on]: "score"})
+    table = settings.copy()
+    for col, values in _choose(candidates, ratio).items():
+        table[col] = values
+    table["selected_on"] = on
     return table
 
 
@@ -223,9 +303,16 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _metric_cells(row: pd.Series) -> dict:
+def _has_val(table: pd.DataFrame) -> bool:
+    return "fq_val_log10" in table and bool(np.isfinite(table["fq_val_log10"].to_numpy(dtype=float)).any())
+
+
+def _metric_cells(row: pd.Series, val: bool = False) -> dict:
+    """The shown metrics of a setting (`val`: with forget quality on the forget_val split beside the test one)."""
     cells = {"forget quality": format_fq(row["fq_log10"], row["fq_log10_ci"]),
              "log10 FQ": format_ci(row["fq_log10"], row["fq_log10_ci"], "{:.2f}")}
+    if val:
+        cells["FQ (forget_val)"] = format_fq(row["fq_val_log10"], row["fq_val_log10_ci"])
     if "worst_fq_log10" in row:
         cells[COLUMNS["worst_forget_quality"]] = format_fq(row["worst_fq_log10"], row["worst_fq_log10_ci"])
     for col in METRICS:
@@ -248,13 +335,15 @@ def _markdown(table: list[dict]) -> str:
 def leaderboard_markdown(table: pd.DataFrame) -> str:
     """Per model: the reference rows, then each method at its selected setting, ranked; notes below."""
     blocks = []
+    val = _has_val(table)
     for model, part in table.groupby("model", sort=False):
         refs = part[part["method"].isin(list(REFERENCE_ORDER))]  # settings_table put them first, target on top
         chosen = part[part["selected"]].sort_values("rank")
         rows = [{"rank": "", "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
-                 **_metric_cells(r), "qualifies": ""} for _, r in refs.iterrows()]
+                 **_metric_cells(r, val), "qualifies": ""} for _, r in refs.iterrows()]
         rows += [{"rank": int(r["rank"]), "method": r["method"], "setting": r["setting"], "n": r["n"],
-                  **_metric_cells(r), "qualifies": "yes" if r["qualifies"] else "**no**"} for _, r in chosen.iterrows()]
+                  **_metric_cells(r, val), "qualifies": "yes" if r["qualifies"] else "**no**"}
+                 for _, r in chosen.iterrows()]
         threshold, target = part["threshold"].iloc[0], part["target_utility"].iloc[0]
         head = (f"### {model}\n\nSelected settings need model utility ≥ {UTILITY_RATIO:g} x the target's "
                 f"{target:.3f} = {threshold:.3f}." if not math.isnan(threshold) else
@@ -324,13 +413,33 @@ def probe_markdown(table: pd.DataFrame) -> str:
 
 def full_markdown(table: pd.DataFrame) -> str:
     rows = []
+    val = _has_val(table)
     for _, r in table.iterrows():
         reference = r["method"] in REFERENCE_ORDER
         rows.append({"model": r["model"], "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
-                     **_metric_cells(r),
+                     **_metric_cells(r, val),
                      "utility ok": "" if reference else ("yes" if r["eligible"] else "no"),
                      "Pareto": "✓" if r["front"] else "", "selected": "✓" if r["selected"] else ""})
     return _markdown(rows)
+
+
+def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
+    """Each method at its selected setting, one table over all models (the end-of-run leaderboard shows it
+    below every setting's final checkpoint); "" without ok rows."""
+    settings = settings_table(rows)
+    if settings.empty:
+        return ""
+    basis = selection_basis(settings)
+    table = select_settings(settings, ratio, on=basis)
+    table = table.assign(_model=pd.factorize(table["model"])[0]).sort_values(["_model", "rank"], kind="stable")
+    val = _has_val(table)
+    lines = [{"model": r["model"], "method": r["method"], "rank": int(r["rank"]), "setting": r["setting"], "n": r["n"],
+              "forget quality": format_fq(r["fq_log10"], r["fq_log10_ci"]),
+              **({"FQ (forget_val)": format_fq(r["fq_val_log10"], r["fq_val_log10_ci"])} if val else {}),
+              "model utility": format_ci(r["model_utility"], r["model_utility_ci"]),
+              "qualifies": "yes" if r["qualifies"] else "no"}
+             for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
+    return f"Selected per model and method. {selection_note(basis, val, ratio)}\n\n{_markdown(lines)}"
 
 
 def _slug(name: str) -> str:
@@ -340,8 +449,10 @@ def _slug(name: str) -> str:
 def auto_ablations(rows: pd.DataFrame) -> list[tuple[str, str, str | None, str | None]]:
     """(x, y, model, method) heatmaps to draw: when exactly one method varies >= 2 hp columns, the first two by name.
 
-    The model and method filters are set only where the suite has more than one of them (file names stay short).
+    The model and method filters are set only where the suite has more than one of them (file names stay short);
+    models are named per forget fraction where there are several, as `ablation_grid` names them.
     """
+    rows = final_rows(rows)
     ok = rows[(rows["status"] == "ok") & ~rows["method"].isin(list(REFERENCE_ORDER))]
     varying = {}
     for method, part in ok.groupby("method", sort=False):
@@ -373,9 +484,12 @@ LEGEND = """How to read it:
   magnitude, so it is averaged and ranked as **log10**, after clipping p-values at {floor:.0e}. `forget quality`
   shows the geometric mean 10^mean(log10 FQ) with its 95% interval as a ×/÷ factor (10^half-width); `log10 FQ`
   shows the same in log10 units (mean ± half-width). No arithmetic mean of p-values is taken.
-- **Selection rule**: per model, each method is shown at the setting with the highest mean log10 forget quality
-  among its settings whose mean model utility is ≥ {ratio:g} x the target's (method `none`). A method with no
-  such setting is shown at its highest-utility setting, marked `qualifies: no`, and ranked after the qualifying ones.
+- **Selection rule**: per model, each method is shown at the setting (hyperparameters and, where trials were
+  evaluated at several checkpoints, the step) with the highest mean log10 forget quality {split} among its
+  settings whose mean model utility is ≥ {ratio:g} x the target's (method `none`); methods are ranked on the same
+  score. Model utility is measured on retain and general-knowledge data, not on the forget set. A method with
+  no such setting is shown at its highest-utility setting, marked `qualifies: no`, and ranked after the qualifying
+  ones. Sequential trials count with their final row (all parts forgotten).
 - **Significance**: the top method against each other method's selected setting, Welch's t-test
   (`scipy.stats.ttest_ind(equal_var=False)`) on per-seed log10 forget quality. Two methods count as separated only
   with p < {alpha:g} and at least {min_seeds} seeds on each side.
@@ -409,9 +523,14 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         raise ReportError(f"{results_dir}: none of the {len(rows)} rows has status ok; see their `error` column")
     out_dir = Path(out_dir) if out_dir else results_dir / REPORT_DIR
     suite = rows["suite"].dropna().iloc[0] if "suite" in rows and rows["suite"].notna().any() else results_dir.name
-    table = mark_front(select_settings(settings))
+    basis = selection_basis(settings)
+    note = selection_note(basis, _has_val(settings))
+    table = mark_front(select_settings(settings, on=basis))
     selected = table[table["selected"]]
-    leaderboard = leaderboard_markdown(table)
+    leaderboard = f"{note}\n\n{leaderboard_markdown(table)}"
+    curves, curve_figures = protocol.learning_curve_section(rows, out_dir, suite)
+    sizes, size_figures = protocol.forget_size_section(rows, table, out_dir, suite, note)
+    sequential, sequential_figures = protocol.sequential_section(rows, out_dir, suite)
     figures = _pareto_figures(table, out_dir, suite)
     worst = worst_case_front(table)
     worst_figures = _pareto_figures(worst, out_dir, suite, worst_case=True) if not worst.empty else []
@@ -424,14 +543,19 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         f"{rows['model'].nunique()} model(s), {(~table['method'].drop_duplicates().isin(list(REFERENCE_ORDER))).sum()} "
         f"method(s) and the reference rows, seeds {seeds}. "
         f"Read from the Parquet rows by `bench report`; nothing is recomputed.",
-        LEGEND.format(floor=FQ_FLOOR, ratio=UTILITY_RATIO, alpha=ALPHA, min_seeds=MIN_SEEDS, band=LEAK_BAND),
+        LEGEND.format(floor=FQ_FLOOR, ratio=UTILITY_RATIO, alpha=ALPHA, min_seeds=MIN_SEEDS, band=LEAK_BAND,
+                      split="on the forget_val split (authors neither forgotten nor retained), while every forget "
+                      "column shows the forget (test) split" if basis == "validation" else
+                      "on the forget (test) split itself: optimistic, as no row has a forget_val split"),
         f"## Leaderboard\n\n{leaderboard}",
         *([f"## Diverged and failed settings\n\n{unstable_markdown(rows)}"] if failed else []),
+        _comparison_section(settings, basis),
         f"## Significance\n\n{significance_markdown(significance(selected))}",
         "## Pareto front: forget quality vs model utility\n\nThe unlearned settings no other setting beats on both "
         "mean log10 forget quality and mean model utility (reference rows left out; duplicates of a front point "
         f"all stay on it).\n\n{pareto_markdown(table)}\n\n"
         + "\n".join(f"![{p.stem}]({p.name})" for p in figures),
+        *[text for text in (curves, sizes, sequential) if text],
         *_robustness_section(rows, out_dir, suite, figures),
         *([f"### Pareto front on worst-case forget quality\n\nThe same front with each setting's forget quality "
            f"after the strongest attack.\n\n{pareto_markdown(worst)}\n\n"
@@ -439,6 +563,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         f"## Probes: answers before and after unlearning\n\nGreedy answers of the target (before), each selected "
         f"setting at its lowest seed, and the retain model.\n\n{probe_markdown(table)}",
     ]
+    figures += curve_figures + size_figures + sequential_figures
     ablations = []
     for x, y, model, method in auto_ablations(rows):
         for metric in ("forget_quality", "model_utility"):
@@ -453,6 +578,22 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     with atomic_file(path) as tmp:
         tmp.write_text("\n\n".join(sections) + "\n")
     return Report(path, figures, leaderboard)
+
+
+def _comparison_section(settings: pd.DataFrame, basis: str) -> str:
+    """"Selection on validation vs on test": per method, both choices and the test forget quality of each."""
+    head = "## Selection on validation vs on test\n\n"
+    if basis != "validation":
+        return head + ("No forget_val split in these rows: the leaderboard selected on test, optimistic, and "
+                       "there is no validation choice to compare it with.")
+    comparison = protocol.selection_comparison(select_settings(settings, on="validation"),
+                                               select_settings(settings, on="test"))
+    agree = int(comparison["agree"].sum()) if not comparison.empty else 0
+    return head + (
+        "Each method's setting and checkpoint chosen by the same rule on forget_val forget quality (the leaderboard's) "
+        "and on the forget (test) split itself (optimistic: the test split both chooses and scores). `optimism` is "
+        "the second choice's test log10 forget quality minus the first's: how many decades choosing on test flatters "
+        f"the method. {agree} of {len(comparison)} choices agree.\n\n" + protocol.comparison_markdown(comparison))
 
 
 def _robustness_section(rows: pd.DataFrame, out_dir: Path, suite: str, figures: list[Path]) -> list[str]:

@@ -1,5 +1,9 @@
 """Results rows: one Parquet file per trial under `results/<suite>/`, written atomically.
 
+A file holds the trial's rows: one per evaluation (checkpoints, sequential parts), ordered by `step`,
+the last one `is_final`; it is written once, when the trial ends, so an interrupted trial leaves no
+partial curve and a rerun writes it whole.
+
 Every row of a suite shares one explicit schema (the union of the suite's hyperparameters, every
 registered metric, cost and provenance columns), so `pandas.read_parquet("results/<suite>")` reads
 the directory as one table. Files starting with "_" or "." (reports, temporaries) are not rows.
@@ -25,6 +29,12 @@ STATUS_COLUMNS = {"status": pa.string(), "error": pa.string(), "diverged_step": 
 COST_COLUMNS = {"train_s": pa.float64(), "eval_s": pa.float64(), "tokens": pa.int64(), "steps_done": pa.int64(),
                 "final_loss": pa.float64(), "train_log": pa.string(), "peak_mem_mb": pa.float64(),
                 "eval_forward_passes": pa.int64(), "eval_generated_prompts": pa.int64(), "eval_decode_steps": pa.int64()}
+# Where in the run a row was evaluated: optimizer steps done (cumulative over sequential parts), whether it
+# is the trial's last row, the sequential part (1..K of K; null when not sequential), the forget set's size.
+PROTOCOL_COLUMNS = {"step": pa.int64(), "is_final": pa.bool_(), "sequential_part": pa.int64(),
+                    "sequential_parts": pa.int64(), "forget_fraction": pa.float64()}
+# The forget-side metrics on the validation authors (bench.trial.validation_metrics).
+VALIDATION_COLUMNS = ("forget_val_prob", "forget_val_rouge", "forget_val_truth_ratio", "forget_val_quality")
 DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "metric_notes": pa.string(),  # JSON
                   "probe_generations": pa.string()}
 PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(),
@@ -52,8 +62,9 @@ def row_schema(specs, metric_columns: list[str]) -> pa.Schema:
     attack = {c: pa.float64() for c in attack_columns(list(variants.values()))}
     if attack:
         attack["attack_s"] = pa.float64()
-    fields = {**ID_COLUMNS, **{k: _arrow_type(v) for k, v in sorted(hp_values.items())}, **STATUS_COLUMNS,
-              **{m: pa.float64() for m in metric_columns}, **attack, **COST_COLUMNS, **DETAIL_COLUMNS,
+    fields = {**ID_COLUMNS, **{k: _arrow_type(v) for k, v in sorted(hp_values.items())}, **PROTOCOL_COLUMNS,
+              **STATUS_COLUMNS, **{m: pa.float64() for m in [*metric_columns, *VALIDATION_COLUMNS]}, **attack,
+              **COST_COLUMNS, **DETAIL_COLUMNS,
               **PROVENANCE_COLUMNS}
     return pa.schema(list(fields.items()))
 
@@ -68,12 +79,13 @@ def row_files(out_dir: Path) -> list[Path]:
 
 
 def row_statuses(out_dir: Path) -> dict[str, str]:
-    """trial id -> status of every row. A file that is not a readable row (copied in half, or
-    damaged on disk) is set aside as `.<name>.unreadable`, kept for inspection, so its trial runs again."""
+    """trial id -> status of its final row (the last in its file). A file that is not a readable row
+    (copied in half, or damaged on disk) is set aside as `.<name>.unreadable`, kept for inspection, so
+    its trial runs again."""
     statuses = {}
     for path in row_files(out_dir):
         try:
-            statuses[path.stem] = pq.read_table(path, columns=["status"]).column("status")[0].as_py()
+            statuses[path.stem] = pq.read_table(path, columns=["status"]).column("status")[-1].as_py()
         except (OSError, pa.ArrowException, KeyError, IndexError) as err:
             aside = path.with_name(f".{path.name}.unreadable")
             path.rename(aside)
@@ -88,12 +100,21 @@ def existing_ids(out_dir: Path) -> set[str]:
 
 
 def write_row(out_dir: Path, row: dict, schema: pa.Schema) -> Path:
-    """Writes one row atomically; refuses columns the schema does not have."""
-    extra = sorted(set(row) - set(schema.names))
+    """Writes a one-row trial atomically; refuses columns the schema does not have."""
+    return write_rows(out_dir, [row], schema)
+
+
+def write_rows(out_dir: Path, rows: list[dict], schema: pa.Schema) -> Path:
+    """Writes one trial's rows (all of the same trial id) as its file, atomically; refuses columns the
+    schema does not have."""
+    extra = sorted({k for row in rows for k in row} - set(schema.names))
     if extra:
         raise ValueError(f"row has columns outside the suite's schema: {extra}")
-    table = pa.Table.from_pylist([row], schema=schema)
-    path = row_path(out_dir, row["trial_id"])
+    ids = {row["trial_id"] for row in rows}
+    if len(ids) != 1:
+        raise ValueError(f"one file holds one trial's rows; got trial ids {sorted(ids)}")
+    table = pa.Table.from_pylist(rows, schema=schema)
+    path = row_path(out_dir, rows[0]["trial_id"])
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
     return path

@@ -51,11 +51,14 @@ def most_common(labels) -> str:
 
 
 def robustness_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per setting (ok rows, means over seeds): forget quality and forget probability before and after
+    """Per setting (final ok rows, means over seeds): forget quality and forget probability before and after
     the strongest attack, and each model attack's recovery; empty when no row was attacked.
-    `_fq_before` / `_fq_worst` hold the plain means of log10 forget quality, for the plot."""
-    from .leaderboard import REFERENCE_ORDER, format_fq, format_hp, log10_fq, mean_ci, setting_groups
+    `_fq_before` / `_fq_worst` hold the plain means of log10 forget quality, for the plot. Attacks run at a
+    trial's final checkpoint, so earlier checkpoint rows are left out; with several forget fractions the
+    model is named per fraction (bench.leaderboard.with_protocol_columns)."""
+    from .leaderboard import REFERENCE_ORDER, final_rows, format_fq, format_hp, log10_fq, mean_ci, setting_groups
 
+    rows = final_rows(rows)
     ok = add_worst_case(rows[rows["status"] == "ok"])
     if "worst_forget_quality" not in ok and "worst_forget_prob" not in ok:
         return pd.DataFrame()
@@ -64,9 +67,10 @@ def robustness_table(rows: pd.DataFrame) -> pd.DataFrame:
     hp_cols, groups = setting_groups(ok)
     lines = []
     for key, part in groups:
-        line = {"model": key["model"], "method": key["method"],
-                "setting": ", ".join(f"{c.removeprefix('hp.')} {format_hp(key[c])}" for c in hp_cols if key[c] != ""),
-                "n": len(part)}
+        setting = [f"{c.removeprefix('hp.')} {format_hp(key[c])}" for c in hp_cols if key[c] != ""]
+        if key.get("sequential_parts", "") != "":  # a sequential trial is not the one-shot one with its hyperparameters
+            setting.append(f"sequential {int(key['sequential_parts'])} parts")
+        line = {"model": key["model"], "method": key["method"], "setting": ", ".join(setting), "n": len(part)}
         for column, header in (("forget_quality", "FQ"), ("worst_forget_quality", "worst-case FQ")):
             if column in part:
                 mean, half, _ = mean_ci(log10_fq(part[column].tolist()))

@@ -24,10 +24,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from .atomic import atomic_file, exclusive_lock, remove_temporaries
-from .prepare import Prepared, find_prepared, prepare_model
+from .prepare import Prepared, find_prepared, prepare_model, target_built
 from .references import compute_references, references_path
 from .registry import PLUGINS_ENV
-from .results import row_schema, row_statuses, write_row
+from .results import row_schema, row_statuses, write_rows
 from .status import PLAN_FILE
 from .suite import Suite, TrialSpec
 from .trial import run_trial, spec_summary
@@ -54,61 +54,83 @@ def _init_ray(address: str | None, resources) -> None:
         ray.init(num_cpus=os.cpu_count(), num_gpus=None if resources.gpu else 0, **kwargs)
 
 
-def _prepare_remote(model, data, prepare, eval_cfg, cache, threads):
-    return prepare_model(model, data, prepare, eval_cfg, Path(cache), threads)
+def _prepare_remote(model, data, prepare, eval_cfg, cache, threads, target_only=False):
+    return prepare_model(model, data, prepare, eval_cfg, Path(cache), threads, target_only=target_only)
 
 
 def _references_remote(prepared, eval_cfg, cache, threads, precision):
     return str(compute_references(prepared, eval_cfg, Path(cache), threads, precision))
 
 
-def attach_references(suite: Suite, prepared: dict[str, Prepared], cache: Path,
-                      address: str | None = None) -> dict[str, Prepared]:
-    """Finds or computes each model's reference file (retain statistics, target probe answers)."""
-    paths = {m: references_path(p, suite.eval, cache, suite.prepare.precision) for m, p in prepared.items()}
-    missing = [m for m, path in paths.items() if not path.exists()]
+def prepared_key(model: str, data) -> tuple[str, str]:
+    """What a prepared set of models is looked up by: the model and its dataset (a forget fraction each)."""
+    from .data import data_key
+
+    return model, data_key(data)
+
+
+def attach_references(suite: Suite, prepared: dict, cache: Path, address: str | None = None) -> dict:
+    """Finds or computes the reference file (retain statistics, target probe answers) of each prepared
+    (model, dataset) of `prepare_all`."""
+    paths = {k: references_path(p, suite.eval, cache, suite.prepare.precision) for k, p in prepared.items()}
+    missing = [k for k, path in paths.items() if not path.exists()]
     if missing:
         import ray
 
-        print(f"Computing the retain models' reference statistics for {', '.join(missing)}", flush=True)
+        print(f"Computing the retain models' reference statistics for {_names(missing, suite)}", flush=True)
         _init_ray(address, suite.resources)
         task = ray.remote(num_cpus=suite.resources.cpu, num_gpus=suite.resources.gpu)(_references_remote)
-        refs = [task.remote(prepared[m], suite.eval, str(cache), max(1, int(suite.resources.cpu)), suite.prepare.precision)
-                for m in missing]
+        refs = [task.remote(prepared[k], suite.eval, str(cache), max(1, int(suite.resources.cpu)), suite.prepare.precision)
+                for k in missing]
         ray.get(refs)
-    return {m: replace(p, references=str(paths[m])) for m, p in prepared.items()}
+    return {k: replace(p, references=str(paths[k])) for k, p in prepared.items()}
 
 
-def prepare_all(suite: Suite, cache: Path, address: str | None = None) -> dict[str, Prepared]:
-    """Finds or builds every model's artifacts; missing ones are built in parallel as Ray tasks."""
+def _names(keys: list[tuple[str, str]], suite: Suite) -> str:
+    """Prepared keys in words: the model, and the forget fraction where the suite sweeps it."""
+    fractions = {prepared_key(m, d): d.forget_fraction for m in suite.models for d in suite.data_configs()}
+    return ", ".join(f"{m} (forget {fractions[(m, k)]:g})" if suite.forget_fractions else m for m, k in keys)
+
+
+def prepare_all(suite: Suite, cache: Path, address: str | None = None) -> dict:
+    """Finds or builds every (model, dataset)'s artifacts, keyed by `prepared_key`; missing ones are
+    built as parallel Ray tasks. The target does not depend on the forget fraction, so with several
+    fractions each model's target is built first, then every fraction's retain model in parallel,
+    rather than two tasks training one target."""
     from .data import prepare_data
-    from .prepare import prepare_tokenizer
     from .models import is_zoo
+    from .prepare import prepare_tokenizer
 
-    prepared = {m: find_prepared(m, suite.data, suite.prepare, cache) for m in suite.models}
-    missing = [m for m, p in prepared.items() if p is None]
+    datasets = suite.data_configs()
+    prepared = {prepared_key(m, d): find_prepared(m, d, suite.prepare, cache) for m in suite.models for d in datasets}
+    missing = [k for k, p in prepared.items() if p is None]
     if not missing:
-        return prepared  # type: ignore[return-value]
+        return prepared
     import ray
 
-    print(f"Preparing {', '.join(missing)} (cache: {cache})", flush=True)
-    data_dir = prepare_data(suite.data, cache)  # once, before the parallel tasks that read it
-    if any(is_zoo(m) for m in missing):
-        prepare_tokenizer(data_dir, suite.prepare, cache)
+    print(f"Preparing {_names(missing, suite)} (cache: {cache})", flush=True)
+    by_key = {prepared_key(m, d): (m, d) for m in suite.models for d in datasets}
+    for m, d in by_key.values():  # once, before the parallel tasks that read them
+        data_dir = prepare_data(d, cache)
+        if is_zoo(m) and prepared_key(m, d) in missing:
+            prepare_tokenizer(data_dir, suite.prepare, cache)
     _init_ray(address, suite.resources)
     task = ray.remote(num_cpus=suite.resources.cpu, num_gpus=suite.resources.gpu)(_prepare_remote)
-    refs = {m: task.remote(m, suite.data, suite.prepare, suite.eval, str(cache), max(1, int(suite.resources.cpu)))
-            for m in missing}
-    prepared.update({m: ray.get(ref) for m, ref in refs.items()})
-    return prepared  # type: ignore[return-value]
+    threads = max(1, int(suite.resources.cpu))
+    if len(datasets) > 1:  # first every model's shared target, then all retain models side by side
+        shared = {by_key[k][0]: by_key[k] for k in missing if not target_built(*by_key[k][:2], suite.prepare, cache)}
+        ray.get([task.remote(m, d, suite.prepare, suite.eval, str(cache), threads, True) for m, d in shared.values()])
+    refs = {k: task.remote(*by_key[k], suite.prepare, suite.eval, str(cache), threads) for k in missing}
+    prepared.update({k: ray.get(ref) for k, ref in refs.items()})
+    return prepared
 
 
 def _trainable(config: dict) -> None:
     from ray import tune
 
     trial = config["trial"]  # one point of the grid: {"spec", "prepared", "threads"}
-    row = run_trial(TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"]), trial["threads"])
-    tune.report({"row_json": json.dumps(row, default=str)})
+    rows = run_trial(TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"]), trial["threads"])
+    tune.report({"rows_json": json.dumps(rows, default=str)})
 
 
 def _varying_hps(specs: list[TrialSpec]) -> set[str]:
@@ -152,11 +174,11 @@ def _row_writer(out_dir: Path, schema, suite_name: str, run_id: str, total: int,
                   f"[{time.perf_counter() - self.started:.0f} s]", flush=True)
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            row = json.loads(result["row_json"])
-            row.update(suite=suite_name, run_id=run_id)
-            write_row(out_dir, row, schema)
+            rows = [{**row, "suite": suite_name, "run_id": run_id} for row in json.loads(result["rows_json"])]
+            write_rows(out_dir, rows, schema)
             self.done += 1
-            self._print(trial, _describe(row))
+            earlier = [f"{r['step']}: {r['forget_quality']:.1e}" for r in rows[:-1] if r.get("forget_quality") is not None]
+            self._print(trial, _describe(rows[-1]) + (f"; forget quality at steps {', '.join(earlier)}" if earlier else ""))
 
         def on_trial_error(self, iteration, trials, trial, **info):
             # A trial's own exceptions are caught in the worker and reported as `failed` rows, so an
@@ -250,7 +272,8 @@ def _run_locked(suite: Suite, out_dir: Path, cache: Path, address: str | None, m
         slots = min(slots, ray.cluster_resources().get("GPU", 0) / suite.resources.gpu)
     concurrency = max(1, int(min(slots, max_concurrent or slots, len(pending))))
     threads = max(1, int(suite.resources.cpu))
-    configs = [{"spec": s.to_dict(), "prepared": asdict(prepared[s.model]), "threads": threads} for s in pending]
+    configs = [{"spec": s.to_dict(), "prepared": asdict(prepared[prepared_key(s.model, s.data)]), "threads": threads}
+               for s in pending]
     storage = tempfile.mkdtemp(prefix="bench-tune-")
     writer = _row_writer(out_dir, schema, suite.name, uuid.uuid4().hex[:12], len(specs), len(specs) - len(pending),
                          _varying_hps(specs))

@@ -222,6 +222,12 @@ class UnlearnConfig:
         keep_last_finite: keep a copy of the trained weights before each step, so a diverged trial
             is evaluated as it was before its last step (one more copy of the trained weights in
             memory; with false it is evaluated as it stands, possibly with NaN metrics).
+        eval_at: checkpoints: steps (each in [1, steps]) after which the model is also evaluated,
+            writing one more row (column `step`): a learning curve from one unlearning run. The
+            last step is always evaluated. Not a hyperparameter: a checkpoint row is the same run as
+            a trial with `steps` set to that step (for schedules that do not depend on `steps`:
+            constant, warm-up; a cosine decay runs over the full budget).
+        eval_every: a checkpoint every this many steps as well (0: none).
     """
 
     steps: int = 100
@@ -236,6 +242,8 @@ class UnlearnConfig:
     grad_accum_steps: int = 1
     max_loss: float = 1e4
     keep_last_finite: bool = True
+    eval_at: tuple[int, ...] = ()
+    eval_every: int = 0
 
     CHOICES: ClassVar[dict] = {"schedule": tuple(SCHEDULES), "mixed_precision": MIXED_PRECISIONS}
     # steps=0 is allowed here (reference trials evaluate without training); a suite needs >= 1, see SUITE_RANGES.
@@ -243,11 +251,35 @@ class UnlearnConfig:
         "steps": Range(0, integer=True), "lr": Range(0), "batch_size": Range(1, integer=True),
         "warmup_steps": Range(0, integer=True), "weight_decay": Range(0), "max_grad_norm": Range(0, note="0: off"),
         "grad_accum_steps": Range(1, integer=True), "max_loss": Range(0, note="0: only NaN and infinity stop a trial"),
+        "eval_every": Range(0, integer=True, note="0: no periodic checkpoint"),
     }
 
     def __post_init__(self):
         check_choices(vars(self), self.CHOICES)
         check_ranges(vars(self), self.RANGES)
+        object.__setattr__(self, "eval_at", _checkpoint_steps(self.eval_at, self.steps))
+
+    def checkpoints(self) -> tuple[int, ...]:
+        """The steps evaluated before the last one (from `eval_at` and `eval_every`), ascending."""
+        every = range(self.eval_every, self.steps, self.eval_every) if self.eval_every else ()
+        return tuple(sorted({*self.eval_at, *every} - {self.steps}))
+
+
+def _checkpoint_steps(values: Any, steps: int) -> tuple[int, ...]:
+    """`eval_at` as a sorted tuple of distinct steps in [1, steps]; ValueError naming the key otherwise."""
+    wanted = f"a list of distinct integer steps in [1, steps = {steps}], e.g. [25, 50]"
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = [values]
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"eval_at: {values!r} is not a list of steps; allowed: {wanted}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or not 1 <= v <= max(steps, 1):
+            raise ValueError(f"eval_at: {v!r} is not a step of the run; allowed: {wanted}")
+        out.append(int(v))
+    if len(set(out)) != len(out):
+        raise ValueError(f"eval_at: {values!r} repeats a step; allowed: {wanted}")
+    return tuple(sorted(out))
 
 
 # What a suite's unlearning settings (the `unlearn:` section, args and grids) must meet on top of
@@ -258,6 +290,10 @@ SUITE_RANGES = {"steps": Range(1, integer=True), "lr": Range(0, low_open=True)}
 # Training guards: they decide when a trial stops, not how it trains, so they are not `hp.*` columns
 # and, at their defaults, not part of a trial's id (ids stay those of suites written before them).
 GUARD_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("max_loss", "keep_last_finite")}
+# Checkpoints decide when a trial is evaluated, not how it trains: not `hp.*` columns either (a checkpoint
+# row's `step` says how far it trained), and absent from the ids of trials without them.
+CHECKPOINT_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("eval_at", "eval_every")}
+NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS}
 
 
 @dataclass(frozen=True)
@@ -297,12 +333,13 @@ class TrialSpec:
     method_version: int = 0
     prepare_version: int = 0  # the recipe the starting models were built by (bench.prepare.PREPARE_VERSION)
     attacks: tuple = ()  # variants {"label", "name", "settings"} (bench.suite_attacks), run after evaluation
+    sequential_parts: int = 0  # > 1: the forget set is unlearned in this many parts, one after another
 
     def hyperparameters(self) -> dict[str, Any]:
         """The `hp.*` columns: the method's arguments and the unlearning settings."""
         if self.method in REFERENCE_METHODS:
             return {}
-        unlearn = {k: v for k, v in dataclasses.asdict(self.unlearn).items() if k not in GUARD_DEFAULTS}
+        unlearn = {k: v for k, v in dataclasses.asdict(self.unlearn).items() if k not in NOT_HYPERPARAMETERS}
         return {**unlearn, **self.method_args}
 
     def changed_hyperparameters(self) -> list[str]:
@@ -324,15 +361,17 @@ class TrialSpec:
             unlearn=UnlearnConfig(**d["unlearn"]), seed=d["seed"], data=DataConfig(**d["data"]),
             prepare=PrepareConfig(**d["prepare"]), eval=EvalConfig(**d["eval"]), method_version=d["method_version"],
             prepare_version=d.get("prepare_version", 0), attacks=tuple(d.get("attacks", ())),
+            sequential_parts=d.get("sequential_parts", 0),
         )
 
     @property
     def trial_id(self) -> str:
         settings = self.to_dict()
         settings["unlearn"] = {k: v for k, v in settings["unlearn"].items()
-                               if k not in GUARD_DEFAULTS or v != GUARD_DEFAULTS[k]}
-        if not settings["attacks"]:
-            del settings["attacks"]  # rows computed before attacks existed keep their ids
+                               if k not in NOT_HYPERPARAMETERS or v != NOT_HYPERPARAMETERS[k]}
+        for key, off in (("attacks", ()), ("sequential_parts", 0)):
+            if settings[key] == off:
+                del settings[key]  # rows computed before the setting existed keep their ids
         canonical = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -350,13 +389,19 @@ class Suite:
     eval: EvalConfig = EvalConfig()
     resources: Resources = Resources()
     attacks: tuple = ()  # what `attacks:` expands to (absent from the file: every attack, bench.suite_attacks)
+    forget_fractions: tuple[float, ...] = ()  # `data.forget_fraction` given as a list: a grid axis
+    sequential_parts: int = 0  # `sequential: {parts: K}`
+
+    def data_configs(self) -> list[DataConfig]:
+        """The datasets the suite runs on: one per forget fraction of the axis, else `data` alone."""
+        return [dataclasses.replace(self.data, forget_fraction=f) for f in self.forget_fractions] or [self.data]
 
     def trials(self) -> list[TrialSpec]:
-        """models x methods x grid x seeds, in that order."""
+        """models x forget fractions x methods x grid x seeds, in that order."""
         from methods import METHODS
 
         specs = []
-        for model, entry in itertools.product(self.models, self.methods):
+        for model, data, entry in itertools.product(self.models, self.data_configs(), self.methods):
             method = METHODS.get(entry.name)
             keys = sorted(entry.grid)
             for values in itertools.product(*(entry.grid[k] for k in keys)):
@@ -366,15 +411,16 @@ class Suite:
                 args = dataclasses.asdict(method.make_args(method_args))  # defaults filled in
                 for seed in self.seeds:
                     specs.append(TrialSpec(model, entry.name, args, dataclasses.replace(self.unlearn, **unlearn_over),
-                                           seed, self.data, self.prepare, self.eval, method.version, _prepare_version(),
-                                           self.attacks))
+                                           seed, data, self.prepare, self.eval, method.version, _prepare_version(),
+                                           self.attacks, self.sequential_parts))
         return specs
 
     def reference_trials(self) -> list[TrialSpec]:
-        """One evaluation of the target (`none`) and of the retain model (`retain`) per model."""
-        return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, self.data, self.prepare, self.eval,
+        """One evaluation of the target (`none`) and of the retain model (`retain`) per model and dataset
+        (each forget fraction has its own retain model)."""
+        return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, data, self.prepare, self.eval,
                           prepare_version=_prepare_version(), attacks=self.attacks)
-                for m in self.models for ref in REFERENCE_METHODS]
+                for m in self.models for data in self.data_configs() for ref in REFERENCE_METHODS]
 
 
 def _prepare_version() -> int:
@@ -620,7 +666,7 @@ def _check_no_repeated_trials(entries: tuple[MethodEntry, ...], unlearn: Unlearn
 
 
 TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "metrics", "probes", "seeds", "methods",
-             "resources", "attacks")
+             "resources", "attacks", "sequential")
 EVAL_LISTS = ("metrics", "probes")  # top-level keys that land in the evaluation config
 
 
@@ -705,7 +751,7 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         if key not in raw:
             raise at.key(key).error("missing required key", what)
     name = _suite_name(raw.get("name"), at.key("name"), path)
-    data = _absolute_sources(_build(DataConfig, raw.get("data"), at.key("data")))
+    data, fractions = _data(raw.get("data"), at.key("data"))
     models = _models(raw["models"], at.key("models"), required["models"])
     prepare = _build(PrepareConfig, raw.get("prepare"), at.key("prepare"))
     prepare = dataclasses.replace(prepare, retain_model=_absolute(prepare.retain_model))
@@ -717,6 +763,8 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
                     for i, m in enumerate(_nonempty_list(raw["methods"], methods_at, required["methods"])))
     _check_no_repeated_trials(methods, unlearn, methods_at)
     evaluation = _build(EvalConfig, raw.get("eval"), at.key("eval"), exclude=EVAL_LISTS)
+    parts = _sequential(raw.get("sequential"), at.key("sequential"), unlearn, methods, [
+        dataclasses.replace(data, forget_fraction=f) for f in fractions] or [data])
     return Suite(
         name=name,
         path=path,
@@ -727,10 +775,66 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         prepare=prepare,
         unlearn=unlearn,
         eval=dataclasses.replace(evaluation, metrics=_metric_families(raw.get("metrics"), at.key("metrics")),
-                                 probes=_probes(raw.get("probes"), at.key("probes"))),
+                                 probes=_probes(raw.get("probes"), at.key("probes")),
+                                 checkpoint_metrics=_metric_families(
+                                     _mapping(raw.get("eval"), at.key("eval"), "").get("checkpoint_metrics"),
+                                     at.key("eval").key("checkpoint_metrics"))),
         resources=_build(Resources, raw.get("resources"), at.key("resources")),
         attacks=parse_attacks(raw.get("attacks"), at.key("attacks")),
+        forget_fractions=fractions,
+        sequential_parts=parts,
     )
+
+
+def _data(raw: Any, at: _At) -> tuple[DataConfig, tuple[float, ...]]:
+    """The `data:` section, and the forget fractions when `forget_fraction` is a list (a grid axis: each
+    fraction is its own dataset, with its own retain model; the target is shared)."""
+    raw = _mapping(raw, at, f"a mapping with keys {', '.join(_fields(DataConfig))}")
+    fractions = raw.get("forget_fraction")
+    if not isinstance(fractions, list):
+        return _absolute_sources(_build(DataConfig, raw, at)), ()
+    axis_at = at.key("forget_fraction")
+    holds = "a number in (0, 1) or a non-empty list of them (a grid axis), e.g. [0.01, 0.05, 0.1]"
+    if not fractions:
+        raise axis_at.error("an empty list sweeps nothing", holds)
+    configs = []
+    for i, f in enumerate(fractions):
+        try:
+            configs.append(_absolute_sources(_build(DataConfig, {**raw, "forget_fraction": f}, at)))
+        except SuiteError as err:  # put at the value's place in the list (the config names only the key)
+            raise SuiteError(str(err).replace(f"{axis_at}:", f"{axis_at.item(i)}:", 1)) from None
+    if configs[0].kind != "synthetic_authors":
+        raise axis_at.error(f"a list of forget fractions needs kind synthetic_authors, not {configs[0].kind!r}",
+                            "one number; with kind tofu, the forget split is named by `forget` (forget01, forget05, forget10)")
+    values = [c.forget_fraction for c in configs]
+    _check_distinct(values, axis_at, "fractions (a repeated fraction repeats trials)")
+    return configs[0], tuple(values)
+
+
+def _sequential(raw: Any, at: _At, unlearn: UnlearnConfig, methods: tuple[MethodEntry, ...],
+                datasets: list[DataConfig]) -> int:
+    """`sequential: {parts: K}`: the forget set in K parts, unlearned one after another in each trial."""
+    if raw is None:
+        return 0
+    holds = "a mapping {parts: K}, K an integer >= 2"
+    raw = _mapping(raw, at, holds)
+    _check_keys(raw, ("parts",), at)
+    if "parts" not in raw:
+        raise at.key("parts").error("missing required key", "an integer >= 2")
+    parts = _coerce(raw["parts"], int, at.key("parts"), "an integer >= 2")
+    if parts < 2:
+        raise at.key("parts").error(f"{parts!r} is out of range (one part is an ordinary trial)", "an integer >= 2")
+    checkpointed = unlearn.eval_at or unlearn.eval_every or any(
+        k in ("eval_at", "eval_every") for m in methods for k in (*m.args, *m.grid))
+    if checkpointed:
+        raise at.error("sequential trials write a row after each part, which does not combine with checkpoints "
+                       "(unlearn.eval_at / eval_every)", "sequential without eval_at and eval_every")
+    for data in datasets:
+        if data.kind == "synthetic_authors" and parts > data.n_forget:
+            raise at.key("parts").error(f"{parts} parts of a forget set of {data.n_forget} authors "
+                                        f"(forget_fraction {data.forget_fraction:g})",
+                                        f"at most {data.n_forget}: each part is whole authors")
+    return parts
 
 
 def _absolute(name: str) -> str:

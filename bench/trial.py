@@ -1,13 +1,17 @@
-"""One trial: load the prepared target, unlearn with one method, evaluate, return the results row.
+"""One trial: load the prepared target, unlearn with one method, evaluate, return the results rows.
 
 Plain Python (no Ray): the runner hands this function to Ray Tune, and anything else (tests, the
 API) can call it directly. Reference trials evaluate the target (`none`) or the retain model
-(`retain`) without unlearning.
+(`retain`) without unlearning. A trial writes one row per evaluation: at each checkpoint
+(`unlearn.eval_at`, `eval_every`) and at its last step (`is_final`), or after each part of a
+sequential trial; `step` says how far each had trained. Attacks run on the final model only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -16,15 +20,21 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
+from . import results
 from .environment import fingerprint, versions
 from .prepare import Prepared
-from .suite import TrialSpec
+from .suite import REFERENCE_METHODS, TrialSpec
 
 EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
 # A dataset may keep a separate retain split for evaluation (TOFU's `retain_perturbed` carries the
 # paraphrases and perturbations its 3,600 training questions lack); trials then train on `retain`.
 RETAIN_EVAL = "retain_eval"
+# Forget-side metrics on validation authors (see validation_metrics): forget metric -> column.
+VALIDATION_SPLIT = "forget_val"
+VALIDATION_COLUMNS = dict(zip(("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality"),
+                              results.VALIDATION_COLUMNS))
 
 
 def utc_now() -> str:
@@ -72,8 +82,17 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
-    """Runs the spec's method on `model` in place; returns training cost figures."""
+def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Callable | None = None,
+            stream_seed: int | None = None) -> dict:
+    """Runs the spec's method on `model` in place; returns training cost figures.
+
+    Args:
+        on_checkpoint: called as (step, stats so far) after each step of `spec.unlearn.checkpoints()`,
+            the model in eval mode; the time it takes is not training time, and it runs with the
+            random state put back afterwards, so training goes on exactly as without it.
+        stream_seed: seeds the order of forget batches (retain: + 1); default `spec.seed * 1000`
+            (a sequential trial gives each part its own).
+    """
     import torch
 
     from methods import METHODS, MethodContext
@@ -102,10 +121,11 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
     forget_views = {"forget": encoded(splits["forget"], "answer")}
     if "alternate" in needs:
         forget_views["alternate"] = encoded(splits["forget"], "alternate_answer")
-    streams = [aligned_stream(forget_views, u.batch_size, tokenizer.pad_token_id, spec.seed * 1000)]
+    seed = spec.seed * 1000 if stream_seed is None else stream_seed
+    streams = [aligned_stream(forget_views, u.batch_size, tokenizer.pad_token_id, seed)]
     if "retain" in needs:
         retain_views = {"retain": encoded(splits["retain"], "answer")}
-        streams.append(aligned_stream(retain_views, u.batch_size, tokenizer.pad_token_id, spec.seed * 1000 + 1))
+        streams.append(aligned_stream(retain_views, u.batch_size, tokenizer.pad_token_id, seed + 1))
     ctx = MethodContext(args=args, reference=reference, seed=spec.seed)
 
     def loss_fn(m, batch, step):
@@ -115,8 +135,23 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
     cfg = OptimConfig(steps=u.steps, lr=u.lr, schedule=u.schedule, warmup_steps=u.warmup_steps,
                       weight_decay=u.weight_decay, max_grad_norm=u.max_grad_norm, grad_accum_steps=u.grad_accum_steps)
     guard = DivergenceGuard(max_loss=u.max_loss, keep_last_finite=u.keep_last_finite)
-    result = train(model, loss_fn, merge_streams(*streams), cfg, accelerator,
-                   params=method.trainable_parameters(model, args), guard=guard)
+    batches = _TokenCounter(merge_streams(*streams))
+    checkpoints = set(u.checkpoints()) if on_checkpoint else set()
+    started, paused = time.perf_counter(), [0.0]
+
+    def at_step(step, loss, parts):
+        if step + 1 not in checkpoints:
+            return
+        pause = time.perf_counter()
+        stats = {"train_s": pause - started - paused[0], "tokens": batches.tokens, "steps_done": step + 1,
+                 "final_loss": loss, "train_log": json.dumps(parts, sort_keys=True)}
+        with _evaluation_mode(model):
+            on_checkpoint(step + 1, stats)
+        paused[0] += time.perf_counter() - pause
+
+    result = train(model, loss_fn, batches, cfg, accelerator, params=method.trainable_parameters(model, args),
+                   guard=guard, on_step=at_step)
+    result.seconds -= paused[0]
     if u.gradient_checkpointing:
         model.gradient_checkpointing_disable()
         model.config.use_cache = True  # generation in the evaluation needs the KV cache back
@@ -130,6 +165,48 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict) -> dict:
             "environment": fingerprint(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
                                        batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
                                        workers=accelerator.num_processes)}
+
+
+class _TokenCounter:
+    """A batch iterator that counts the attention-mask tokens it has handed out (for checkpoint rows)."""
+
+    def __init__(self, batches):
+        self.batches, self.tokens = batches, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        from .train import count_tokens
+
+        batch = next(self.batches)
+        self.tokens += count_tokens(batch)
+        return batch
+
+
+@contextlib.contextmanager
+def _evaluation_mode(model):
+    """Evaluates mid-training without disturbing it: eval mode and the KV cache on for the duration,
+    every random generator's state put back after (greedy evaluation draws nothing, but a metric
+    that did would otherwise shift the batches and dropout of every later step)."""
+    import numpy as np
+    import torch
+
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+              torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    use_cache = getattr(model.config, "use_cache", None)
+    model.eval()
+    model.config.use_cache = True
+    try:
+        yield
+    finally:
+        model.config.use_cache = use_cache
+        model.train()
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if states[3] is not None:
+            torch.cuda.set_rng_state_all(states[3])
 
 
 def outcome(train_stats: dict) -> dict:
@@ -219,12 +296,26 @@ def provenance_notes(prepared: Prepared) -> dict:
     return notes
 
 
+TOFU_FRACTIONS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.1}
+
+
+def forget_fraction(data) -> float | None:
+    """The forget set's share of the authors: the generator's setting, or TOFU's split name; None for
+    data whose split sizes are the user's own."""
+    if data.kind == "synthetic_authors":
+        return float(data.forget_fraction)
+    if data.kind == "tofu":
+        return TOFU_FRACTIONS.get(data.tofu_forget)
+    return None
+
+
 def row_header(spec: TrialSpec) -> dict:
     """The identity and provenance columns of a trial's row."""
     from methods import METHODS
     from metrics import METRICS
 
     return {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
+            "forget_fraction": forget_fraction(spec.data),
             **{f"hp.{k}": v for k, v in spec.hyperparameters().items()},
             "hp_changed": json.dumps(spec.changed_hyperparameters()),
             "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
@@ -242,45 +333,134 @@ def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
     torch.set_num_threads(max(1, int(threads)))
     _seed_everything(spec.seed)
     reset_peak_memory()
-    splits = read_splits(Path(prepared.data_dir), list(EVAL_SPLITS) + [RETAIN_EVAL])
+    splits = read_splits(Path(prepared.data_dir), list(EVAL_SPLITS) + [RETAIN_EVAL, VALIDATION_SPLIT])
     model, tokenizer = load_trial_model(spec, prepared)
     return model, tokenizer, splits
 
 
-def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict) -> dict:
-    """The trial's evaluation with the provenance notes merged into `metric_notes`."""
+def validation_metrics(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> tuple[dict, dict[str, str]]:
+    """The forget-side metrics on the `forget_val` split (authors neither forgotten nor retained, left out
+    of the retain model too): what hyperparameters and checkpoints are selected on, so the forget (test)
+    split is only ever reported. Forget quality is the KS test against the retain model's truth ratios on
+    the same questions. Returns the `forget_val_*` columns and the reasons of those that are NaN."""
+    from .attack_eval import forget_side
+
+    records = splits.get(VALIDATION_SPLIT) or []
+    if not records:
+        why = "the data has no forget_val split (README: Selection on a validation split)"
+        return {c: float("nan") for c in VALIDATION_COLUMNS.values()}, {c: why for c in VALIDATION_COLUMNS.values()}
+    ratios = reference.get("retain_forget_val_truth_ratio")
+    side = forget_side(model, tokenizer, records, eval_cfg, list(range(len(records))),
+                       {"retain_forget_truth_ratio": ratios} if ratios is not None else {}, None)
+    out = {VALIDATION_COLUMNS[k]: float(side.get(k, float("nan"))) for k in VALIDATION_COLUMNS}
+    missing = {} if ratios is not None else {"forget_val_quality": "needs the retain model's forget_val truth ratios"}
+    return out, missing
+
+
+def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict, reference: dict | None = None,
+                   checkpoint: bool = False) -> dict:
+    """The trial's evaluation, the validation metrics included, with the provenance notes merged into
+    `metric_notes`. `reference`: default the prepared reference file (a sequential trial passes the
+    part's subset); `checkpoint`: an intermediate checkpoint, evaluated with `eval.checkpoint_metrics`
+    and without probes."""
+    from metrics import metric_columns
+
     from .references import load_references
 
-    out = evaluate_model(model, tokenizer, spec.eval, splits, load_references(prepared.references))
+    reference = load_references(prepared.references) if reference is None else reference
+    eval_cfg, skipped = spec.eval, {}
+    if checkpoint and spec.eval.checkpoint_metrics:
+        eval_cfg = dataclasses.replace(spec.eval, metrics=spec.eval.checkpoint_metrics, probes=())
+        kept = set(metric_columns(eval_cfg.metrics))
+        skipped = {c: "not evaluated at intermediate checkpoints (eval.checkpoint_metrics)"
+                   for c in metric_columns(spec.eval.metrics or None) if c not in kept}
+    elif checkpoint:
+        eval_cfg = dataclasses.replace(spec.eval, probes=())
+    out = evaluate_model(model, tokenizer, eval_cfg, splits, reference)
+    started = time.perf_counter()
+    validation, missing = validation_metrics(model, tokenizer, eval_cfg, splits, reference)
+    unavailable = {**json.loads(out["metrics_unavailable"] or "{}"), **skipped, **missing}
     notes = {**provenance_notes(prepared), **json.loads(out["metric_notes"] or "{}")}
-    return {**out, "metric_notes": json.dumps(notes, sort_keys=True) if notes else None}
+    return {**out, **{c: float("nan") for c in skipped}, **validation, "eval_s": out["eval_s"] + time.perf_counter() - started,
+            "metrics_unavailable": json.dumps(unavailable, sort_keys=True) if unavailable else None,
+            "metric_notes": json.dumps(notes, sort_keys=True) if notes else None}
 
 
-def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> dict:
-    """Unlearns and evaluates; returns the row. Status `diverged` when training stopped early (the
-    model is evaluated as the guard left it), `failed` with the error when anything raised."""
-    row = row_header(spec)
+def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, reference: dict) -> dict:
+    """The row with its attack columns (the attacks run on the model as it is now: the final one)."""
+    from .attack_eval import run_attacks
+
+    columns, unavailable = run_attacks(model, tokenizer, spec, splits, reference)
+    row = {**row, **columns}
+    if unavailable:
+        reasons = {**json.loads(row.get("metrics_unavailable") or "{}"), **unavailable}
+        row["metrics_unavailable"] = json.dumps(reasons, sort_keys=True)
+    return row
+
+
+def _finished(row: dict) -> dict:
+    return {**row, "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
+
+
+def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
+                  reference: dict, rows: list[dict]) -> None:
+    """Unlearns once (no training for reference rows), appending a row at each checkpoint and the last step."""
+    def at_checkpoint(step: int, stats: dict) -> None:
+        evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference, checkpoint=True)
+        rows.append(_finished({**header, **result_columns(stats, evaluation), "step": step, "is_final": False}))
+
+    if spec.method not in REFERENCE_METHODS:
+        stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint)
+    else:
+        stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": fingerprint(precision=spec.prepare.precision)}
+    row = {**header, **result_columns(stats, evaluate_trial(model, tokenizer, spec, prepared, splits, reference)),
+           "step": stats["steps_done"], "is_final": True}
+    rows.append(_finished(_attacked(row, model, tokenizer, spec, splits, reference) if spec.attacks else row))
+
+
+def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
+                     reference: dict, rows: list[dict]) -> None:
+    """Unlearns the forget set's parts one after another (each a fresh run of the method from the model
+    the previous part left, with its own batch order), appending a row after each part, evaluated on
+    every part forgotten so far; a diverged part ends the trial there."""
+    from .sequential import forgotten_so_far, split_parts
+
+    parts = split_parts(splits["forget"], spec.sequential_parts)
+    summed = ("train_s", "tokens", "steps_done")  # over the parts so far; the rest is the last part's
+    total = dict.fromkeys(summed, 0)
+    for k, part in enumerate(parts):
+        part_splits = {**splits, "forget": [splits["forget"][i] for i in part]}
+        stats = unlearn(model, tokenizer, spec, part_splits, stream_seed=spec.seed * 1000 + 100 * (k + 1))
+        total = {**stats, **{key: total[key] + stats[key] for key in summed}}
+        last = k == len(parts) - 1 or bool(stats.get("diverged_step"))
+        so_far, part_reference = forgotten_so_far(splits, reference, parts, k)
+        evaluation = evaluate_trial(model, tokenizer, spec, prepared, so_far, part_reference)
+        row = {**header, **result_columns(total, evaluation), "step": total["steps_done"], "is_final": last,
+               "sequential_part": k + 1, "sequential_parts": len(parts)}
+        rows.append(_finished(_attacked(row, model, tokenizer, spec, splits, reference) if last and spec.attacks else row))
+        if last:
+            return
+
+
+def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dict]:
+    """Unlearns and evaluates; returns the trial's rows: one per checkpoint (or per sequential part), the
+    last with `is_final`. Status `diverged` when training stopped early (the model is evaluated as the
+    guard left it), `failed` with the error when anything raised (rows finished before are kept)."""
+    from .references import load_references
+
+    header = row_header(spec)
+    rows: list[dict] = []
     try:
         model, tokenizer, splits = start_trial(spec, prepared, threads)
-        if spec.method not in ("none", "retain"):
-            stats = unlearn(model, tokenizer, spec, splits)
-        else:
-            stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0,
-                     "environment": fingerprint(precision=spec.prepare.precision)}
-        row.update(result_columns(stats, evaluate_trial(model, tokenizer, spec, prepared, splits)))
-        if spec.attacks:
-            from .attack_eval import run_attacks
-            from .references import load_references
-
-            columns, unavailable = run_attacks(model, tokenizer, spec, splits, load_references(prepared.references))
-            row.update(columns)
-            if unavailable:
-                reasons = {**json.loads(row.get("metrics_unavailable") or "{}"), **unavailable}
-                row["metrics_unavailable"] = json.dumps(reasons, sort_keys=True)
+        reference = load_references(prepared.references)
+        run = _sequential_rows if spec.sequential_parts > 1 else _one_run_rows
+        run(header, model, tokenizer, spec, prepared, splits, reference, rows)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
-        row.update(status="failed", error=f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}")
-    row.update(peak_mem_mb=peak_memory_mb(), finished_at=utc_now())
-    return row
+        rows = [{**r, "is_final": False} for r in rows]
+        rows.append(_finished({**header, "status": "failed", "is_final": True,
+                               "step": rows[-1]["step"] if rows else None,
+                               "error": f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"}))
+    return rows
 
 
 def spec_summary(spec: TrialSpec, shown: set[str] | None = None) -> str:

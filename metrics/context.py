@@ -90,6 +90,9 @@ class EvalConfig:
         verbatim_new_tokens: greedy continuation length, and the length the true continuation is cut to.
         metrics: metric families to run (empty = every registered family); set by the suite's `metrics:`.
         probes: prompts answered greedily before and after unlearning; set by the suite's `probes:`.
+        checkpoint_metrics: metric families run at a trial's intermediate checkpoints (`unlearn.eval_at`,
+            `eval_every`); empty = the same as at the last step. The validation forget metrics always
+            run: checkpoints are chosen on them.
     """
 
     batch_size: int = 64
@@ -103,11 +106,13 @@ class EvalConfig:
     verbatim_new_tokens: int = 128
     metrics: tuple[str, ...] = ()
     probes: tuple[str, ...] = ()
+    checkpoint_metrics: tuple[str, ...] = ()
 
     def __post_init__(self):
         # Lists from YAML or JSON become tuples, so configs stay hashable and compare equal.
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "probes", tuple(self.probes))
+        object.__setattr__(self, "checkpoint_metrics", tuple(self.checkpoint_metrics))
         # Messages start with the field's name, so a suite error can name the key (eval.mink_k).
         if not 0 < self.mink_k <= 1:
             raise ValueError(f"mink_k: {self.mink_k!r} is out of range; allowed: a number in (0, 1]")

@@ -57,7 +57,7 @@ def mini_suite(name: str, methods: str, *, seeds: str = "[0]", steps: int = 3, e
     to keep the tests that do not read them fast). Equal settings share one prepare cache entry."""
     return f"""
 name: {name}
-data: {{n_authors: 10, forget_fraction: 0.2, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}}
+data: {{n_authors: 10, forget_fraction: 0.2, forget_val_fraction: 0.1, n_holdout_authors: 2, n_general_authors: 40, general_fact_repeats: 2}}
 models: [tiny-llama]
 prepare: {{pretrain_steps: 15, finetune_steps: 15, batch_size: 16, vocab_size: 400, warmup_steps: 3}}
 unlearn: {{steps: {steps}, batch_size: 4}}

@@ -4,6 +4,7 @@ import collections
 import dataclasses
 import difflib
 import hashlib
+import itertools
 import json
 import os
 import pathlib
@@ -19,12 +20,15 @@ from bench import data_synthetic as ds
 from bench.data_synthetic import (
     BIO_SPLITS,
     QA_SPLITS,
+    RETAIN_EVAL_SPLIT,
+    VALIDATION_SPLITS,
     SyntheticConfig,
     fingerprint,
     generate,
+    training_fingerprint,
 )
 
-AUTHOR_QA_SPLITS = ("forget", "retain", "holdout")
+AUTHOR_QA_SPLITS = ("forget", "retain", "forget_val", "holdout")
 SHORT_QA_SPLITS = ("world_facts", "real_authors")
 AUTHOR_QA_KEYS = {
     "author",
@@ -105,13 +109,16 @@ def test_evaluated_authors_do_not_depend_on_general_corpus_size(small_data):
 
 
 def test_default_split_sizes(default_data):
-    expected_keys = set(QA_SPLITS) | set(BIO_SPLITS) | {"general"}
+    """100 authors: 10 forget (0.1), 5 forget_val (0.05), the other 85 retain."""
+    expected_keys = set(QA_SPLITS) | set(BIO_SPLITS) | set(VALIDATION_SPLITS) | {RETAIN_EVAL_SPLIT, "general"}
     assert set(default_data) == expected_keys
     assert len(default_data["forget"]) == 100
-    assert len(default_data["retain"]) == 900
+    assert len(default_data["retain"]) == 850
+    assert len(default_data["forget_val"]) == 50
     assert len(default_data["holdout"]) == 200
     assert len(default_data["forget_bio"]) == 10
-    assert len(default_data["retain_bio"]) == 90
+    assert len(default_data["retain_bio"]) == 85
+    assert len(default_data["forget_val_bio"]) == 5
     assert len(default_data["holdout_bio"]) == 20
     assert len(default_data["world_facts"]) >= 50
     assert len(default_data["real_authors"]) >= 40
@@ -136,14 +143,14 @@ def test_forget_count_rounds_and_is_at_least_one():
                         n_general_authors=0)
     )
     assert len(data["forget_bio"]) == 1
-    assert len(data["retain_bio"]) == 9
+    assert len(data["retain_bio"]) == 9  # round(10 * 0.05) = 0 forget_val authors
     assert data["holdout"] == [] and data["holdout_bio"] == []
     data = generate(
         SyntheticConfig(n_authors=40, forget_fraction=0.25, n_holdout_authors=3,
                         n_general_authors=0)
     )
     assert len(data["forget_bio"]) == 10
-    assert len(data["retain_bio"]) == 30
+    assert len(data["retain_bio"]) == 28  # 40 - 10 forget - round(40 * 0.05) = 2 forget_val
     assert len(data["holdout_bio"]) == 3
 
 
@@ -167,11 +174,11 @@ def test_splits_are_disjoint_by_author(default_data):
     cfg = SyntheticConfig()
     groups = {s: set(_authors_in_order(default_data[s])) for s in AUTHOR_QA_SPLITS}
     assert len(groups["forget"]) == 10
-    assert len(groups["retain"]) == 90
+    assert len(groups["retain"]) == 85
+    assert len(groups["forget_val"]) == 5
     assert len(groups["holdout"]) == 20
-    assert not groups["forget"] & groups["retain"]
-    assert not groups["forget"] & groups["holdout"]
-    assert not groups["retain"] & groups["holdout"]
+    for first, second in itertools.combinations(AUTHOR_QA_SPLITS, 2):
+        assert not groups[first] & groups[second], (first, second)
 
     authors = ds._build_authors(cfg)
     all_names = [a.name for a in authors]
@@ -393,6 +400,11 @@ def test_bio_authors_match_qa_authors(default_data):
         ("forget_fraction", 1.0),
         ("forget_fraction", float("nan")),
         ("forget_fraction", 0.999),
+        ("forget_val_fraction", -0.1),
+        ("forget_val_fraction", 1.0),
+        ("forget_val_fraction", float("inf")),
+        ("forget_val_fraction", "0.1"),
+        ("forget_val_fraction", 0.95),  # 10 forget + 95 forget_val > 100 authors
         ("n_holdout_authors", -1),
         ("n_general_authors", -5),
         ("n_general_authors", 10**7),
@@ -422,3 +434,92 @@ def test_fingerprint_is_stable_and_sensitive(monkeypatch):
     assert fingerprint(SyntheticConfig(n_perturbed=4)) != base
     monkeypatch.setattr(ds, "GENERATOR_VERSION", ds.GENERATOR_VERSION + 1)
     assert fingerprint(SyntheticConfig()) != base
+
+
+# --- forget_val, retain_eval and forget fractions --------------------------------
+
+# 40 authors: forget 2 (0.05) or 4 (0.1), forget_val 4 (0.1) at indices 36-39, retain eval from index 20.
+BLOCK = SyntheticConfig(n_authors=40, forget_fraction=0.05, forget_val_fraction=0.1,
+                        n_holdout_authors=3, n_general_authors=0, general_fact_repeats=0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def by_fraction():
+    return {f: generate(dataclasses.replace(BLOCK, forget_fraction=f)) for f in (0.05, 0.1)}
+
+
+def test_forget_val_sizes_and_authors_are_the_block_tail(by_fraction):
+    data = by_fraction[0.05]
+    assert BLOCK.n_forget_val == 4
+    assert len(data["forget_val"]) == 40 and len(data["forget_val_bio"]) == 4
+    assert len(data["retain"]) == 10 * (40 - 2 - 4)
+    names = [a.name for a in ds._build_authors(BLOCK)]
+    assert _authors_in_order(data["forget_val"]) == names[36:40]
+    assert [r["author"] for r in data["forget_val_bio"]] == names[36:40]
+
+
+def test_forget_val_is_disjoint_from_the_other_author_splits(by_fraction):
+    for data in by_fraction.values():
+        val = set(_authors_in_order(data["forget_val"]))
+        for split in ("forget", "retain", "holdout"):
+            assert not val & set(_authors_in_order(data[split])), split
+
+
+def test_author_facts_do_not_depend_on_the_fraction():
+    assert ds._build_authors(BLOCK) == ds._build_authors(dataclasses.replace(BLOCK, forget_fraction=0.3))
+
+
+def test_forget_sets_nest_across_fractions(by_fraction):
+    small, large = by_fraction[0.05]["forget"], by_fraction[0.1]["forget"]
+    assert len(small) == 20 and len(large) == 40  # 2 and 4 authors
+    assert large[:len(small)] == small
+
+
+def test_trained_block_is_identical_across_fractions(by_fraction):
+    """forget + retain + forget_val is authors 0..39 in order, whatever the fraction: one target serves all."""
+    def block(data, suffix=""):
+        return [r for s in ("forget", "retain", "forget_val") for r in data[s + suffix]]
+
+    assert block(by_fraction[0.05]) == block(by_fraction[0.1])
+    assert block(by_fraction[0.05], "_bio") == block(by_fraction[0.1], "_bio")
+    assert len(block(by_fraction[0.05])) == 400
+
+
+def test_retain_eval_is_the_same_for_both_fractions_and_never_forgotten(by_fraction):
+    """Authors 20..35: index >= max(n_forget, 40 // 2) and before the 4 forget_val authors."""
+    evals = {f: data[RETAIN_EVAL_SPLIT] for f, data in by_fraction.items()}
+    assert evals[0.05] == evals[0.1]
+    names = [a.name for a in ds._build_authors(BLOCK)]
+    assert _authors_in_order(evals[0.05]) == names[20:36]
+    for f, data in by_fraction.items():
+        assert not set(_authors_in_order(evals[f])) & set(_authors_in_order(data["forget"]))
+        assert all(r in data["retain"] for r in evals[f])
+
+
+def test_retain_eval_is_all_retain_when_the_second_half_is_not_retain():
+    """24 forget_val authors of 40 take indices 16..39: no retain author at index >= 20 is left."""
+    data = generate(dataclasses.replace(BLOCK, forget_val_fraction=0.6))
+    assert data[RETAIN_EVAL_SPLIT] == data["retain"] and len(data["retain"]) == 10 * (40 - 2 - 24)
+
+
+def test_forget_val_fraction_zero_writes_no_forget_val():
+    data = generate(dataclasses.replace(BLOCK, forget_val_fraction=0))
+    assert not set(VALIDATION_SPLITS) & set(data)
+    assert len(data["retain"]) == 10 * 38
+
+
+def test_forget_val_fraction_errors_name_the_field():
+    with pytest.raises(ValueError, match=re.escape(
+            "forget_val_fraction: 1.5 is out of range; allowed: a number in [0, 1)")):
+        SyntheticConfig(forget_val_fraction=1.5)
+    with pytest.raises(ValueError, match=r"^forget_val_fraction: 0\.5 with forget_fraction 0\.5 leaves no retain"):
+        SyntheticConfig(forget_fraction=0.5, forget_val_fraction=0.5)
+
+
+def test_training_fingerprint_ignores_only_the_split_of_the_block():
+    base = training_fingerprint(BLOCK)
+    assert training_fingerprint(dataclasses.replace(BLOCK, forget_fraction=0.1)) == base
+    assert training_fingerprint(dataclasses.replace(BLOCK, forget_val_fraction=0.2)) == base
+    assert training_fingerprint(dataclasses.replace(BLOCK, seed=6)) != base
+    assert training_fingerprint(dataclasses.replace(BLOCK, n_authors=41)) != base
+    assert fingerprint(dataclasses.replace(BLOCK, forget_fraction=0.1)) != fingerprint(BLOCK) != base

@@ -55,10 +55,10 @@ def test_local_save_pretrained_model_is_prepared_and_unlearned(local_prepared):
     assert 0 <= references["retain_mia_mink_auc"] <= 1
 
     spec = TrialSpec(str(local), "grad_ascent", {}, UnlearnConfig(steps=2, batch_size=4), 0, DATA, PREPARE, EVAL, 1)
-    row = run_trial(spec, prepared)
+    row, = run_trial(spec, prepared)
     assert row["status"] == "ok", row["error"]
     assert row["steps_done"] == 2 and 0 <= row["forget_quality"] <= 1 and math.isfinite(row["privleak"])
-    again = run_trial(dataclasses.replace(spec), prepared)
+    again, = run_trial(dataclasses.replace(spec), prepared)
     assert again["forget_quality"] == row["forget_quality"] and again["final_loss"] == row["final_loss"]  # same seed
 
 
@@ -68,7 +68,7 @@ def test_every_method_runs_a_trial_at_its_defaults(local_prepared, method):
     *_, prepared = local_prepared
     spec = METHODS.get(method)
     args = dataclasses.asdict(spec.make_args({}))
-    row = run_trial(TrialSpec("local", method, args, UnlearnConfig(steps=2, batch_size=4), 0, DATA, PREPARE, EVAL,
+    row, = run_trial(TrialSpec("local", method, args, UnlearnConfig(steps=2, batch_size=4), 0, DATA, PREPARE, EVAL,
                               spec.version), prepared)
     assert row["status"] == "ok", row["error"]
     assert row["steps_done"] == 2 and math.isfinite(row["final_loss"]) and math.isfinite(row["model_utility"])

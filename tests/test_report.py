@@ -1,6 +1,7 @@
 """Tests for the report: setting selection, log10 forget quality, CIs, significance, Pareto front,
 ablation grids, and a report built end to end from Parquet rows written by hand (no training)."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -335,6 +336,10 @@ def test_report_end_to_end(tmp_path):
     assert "ga_gd answer \\| 0" in probes  # the first seed's answer, its pipe escaped
     assert "Zielinsky was born in Marrowick." in probes and "Pavlo was born in Hallowmere." in probes
     assert "## Ablations" in text and "## Every setting" in text
+    # one row per trial, no forget_val split: selected on test, said so; no learning curves or sequential section
+    assert "No forget_val split" in text.split("## Leaderboard")[1].split("\n## ")[0]
+    assert "## Selection on validation vs on test" in text
+    assert "## Learning curves" not in text and "## Sequential unlearning" not in text
     # figures: one Pareto scatter, two heatmaps (forget quality and utility over forget factor x lr)
     names = sorted(p.name for p in report.figures)
     assert names == ["ablate_forget_quality_forget_factor_lr_ga_gd.png",
@@ -421,7 +426,7 @@ def test_ablation_suite_shares_tofu_small_sections():
     ablation = load_suite(REPO_ROOT / "suites" / "ablation_factor_lr.yaml")
     small = load_suite(REPO_ROOT / "suites" / "tofu_small.yaml")
     assert (ablation.data, ablation.prepare, ablation.unlearn, ablation.eval) == \
-           (small.data, small.prepare, small.unlearn, small.eval)
+           (small.data, small.prepare, dataclasses.replace(small.unlearn, eval_at=()), small.eval)
     assert ablation.models == ("tiny-llama",) or list(ablation.models) == ["tiny-llama"]
     trials = ablation.trials()
     assert len(trials) == 36 and {t.method for t in trials} == {"ga_gd"}
