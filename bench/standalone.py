@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from .trial import EVAL_SPLITS, utc_now, peak_memory_mb, reset_peak_memory
+from .trial import EVAL_SPLITS, RETAIN_EVAL, utc_now, peak_memory_mb, reset_peak_memory
 
 
 def resolve_data(data: str, cache: Path):
@@ -66,7 +66,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     data_dir, eval_cfg = resolve_data(data, cache)
     eval_cfg = dataclasses.replace(eval_cfg, **{k: v for k, v in eval_overrides.items() if v is not None},
                                    **({"metrics": tuple(metrics)} if metrics else {}))
-    splits = read_splits(Path(data_dir), [s for s in EVAL_SPLITS if (Path(data_dir) / f"{s}.jsonl").exists()])
+    splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL])  # the retain questions a trial evaluates
     trial_id = hashlib.sha256(json.dumps([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)],
                                          sort_keys=True, default=str).encode()).hexdigest()[:16]
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,

@@ -200,7 +200,7 @@ def memorised(tiny):
     model = build_model("tiny-llama", tok, seed=0)
     encoded = encode_many(tok, [(r["question"], r["answer"]) for r in QA[:2]], 64)
     stream = merge_streams(aligned_stream({"forget": encoded}, 2, tok.pad_token_id, seed=0))
-    train(model, lambda m, b, _s: (mean_nll(m, b["forget"]), {}), stream, OptimConfig(steps=60, lr=1e-2),
+    train(model, lambda m, b, _s: (mean_nll(m, b["forget"]), {}), stream, OptimConfig(steps=100, lr=3e-3),
           make_accelerator())
     return model.eval(), tok
 
