@@ -181,6 +181,10 @@ class Unlearning:
         suite_file = self.output_dir / "suite.yaml"
         suite_file.write_text(yaml.safe_dump(raw, sort_keys=False))
         suite = parse_suite(raw, str(suite_file))
+        if len(suite.trials()) != 1 or suite.sequential_parts or suite.trials()[0].unlearn.checkpoints():
+            raise ValueError("one experiment is one trial evaluated once: checkpoints (eval_at, eval_every), "
+                             "sequential parts and a list of forget fractions write several rows; put them in a "
+                             "suite file and use `bench run` (README: The honest protocol)")
         self.spec, = suite.trials()
         cache = self.cache or default_cache()
         prepared = prepare_model(self.model_name, suite.data, suite.prepare, suite.eval, cache, self.threads)

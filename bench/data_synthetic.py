@@ -7,9 +7,9 @@ perturbed (wrong-fact) answers and a refusal.  Authors are split into a
 forget set, a retain set and a holdout set that is never trained on, so that
 membership-inference attacks have non-members drawn from the same
 distribution.  A ``forget_val`` set of further authors is trained on by the
-target but not by the retain model, like the forget set, and is never
-unlearned: hyperparameters are chosen on it, so the forget set itself is
-scored only once, with the chosen settings.
+target but not by the retain model, and is unlearned together with the
+forget set but scored apart: hyperparameters are chosen on its metrics, so
+the forget set's own are only reported, for the chosen settings.
 
 The forget fraction only moves the boundary between forget and retain within
 one fixed block of ``n_authors`` authors (forget first, forget_val last), and
@@ -609,10 +609,10 @@ class SyntheticConfig:
             one, and at least one author must remain for the retain set.
         forget_val_fraction: Share of ``n_authors`` in the ``forget_val``
             split: ``round(n_authors * forget_val_fraction)`` authors, 0 for
-            none.  They are trained on by the target and left out of the
-            retain model, like forget authors, but are never unlearned, so
-            hyperparameters can be selected on their metrics instead of on
-            the forget set's.
+            none.  They are trained on by the target, left out of the
+            retain model and unlearned like forget authors, but scored
+            apart, so hyperparameters can be selected on their metrics
+            instead of on the forget set's.
         n_holdout_authors: Authors that are never trained on; they serve as
             non-members for membership inference.
         n_general_authors: Further authors whose QA pairs and some

@@ -9,7 +9,7 @@ Forget quality is a KS p-value spanning hundreds of orders of magnitude: it is a
 ranked as log10 (clipped at FQ_FLOOR), never as an arithmetic mean of p-values.
 
 Which setting (hyperparameters and checkpoint) represents a method is chosen on the forget_val split
-(authors neither forgotten nor retained), and the forget (test) split is only reported: choosing on the
+(authors unlearned with the forget set but scored apart), and the forget (test) split is only reported: choosing on the
 split one reports is the optimistic bias of model selection on test data (Cawley & Talbot, "On
 Over-fitting in Model Selection and Subsequent Selection Bias in Performance Evaluation", JMLR 2010).
 Choosing on test stays available as the labelled optimistic view, and the report shows how far apart
@@ -544,7 +544,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         f"method(s) and the reference rows, seeds {seeds}. "
         f"Read from the Parquet rows by `bench report`; nothing is recomputed.",
         LEGEND.format(floor=FQ_FLOOR, ratio=UTILITY_RATIO, alpha=ALPHA, min_seeds=MIN_SEEDS, band=LEAK_BAND,
-                      split="on the forget_val split (authors neither forgotten nor retained), while every forget "
+                      split="on the forget_val split (authors unlearned with the forget set but scored apart), while every forget "
                       "column shows the forget (test) split" if basis == "validation" else
                       "on the forget (test) split itself: optimistic, as no row has a forget_val split"),
         f"## Leaderboard\n\n{leaderboard}",

@@ -22,7 +22,8 @@ COUNTS = (*STATUS, "pending")
 
 def _rows(out_dir: Path) -> pd.DataFrame:
     columns = ["trial_id", "model", "method", "seed", "status", "error"]
-    tables = [pq.read_table(p, columns=columns).to_pandas() for p in row_files(out_dir)]
+    # A trial's file holds a row per checkpoint; its status is its last row's.
+    tables = [pq.read_table(p, columns=columns).to_pandas().tail(1) for p in row_files(out_dir)]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
 
 

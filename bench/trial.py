@@ -118,9 +118,10 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
     def encoded(records, answer_key):
         return encode_many(tokenizer, [(r["question"], r[answer_key]) for r in records], spec.prepare.max_length)
 
-    forget_views = {"forget": encoded(splits["forget"], "answer")}
+    forget = unlearning_request(splits)
+    forget_views = {"forget": encoded(forget, "answer")}
     if "alternate" in needs:
-        forget_views["alternate"] = encoded(splits["forget"], "alternate_answer")
+        forget_views["alternate"] = encoded(forget, "alternate_answer")
     seed = spec.seed * 1000 if stream_seed is None else stream_seed
     streams = [aligned_stream(forget_views, u.batch_size, tokenizer.pad_token_id, seed)]
     if "retain" in needs:
@@ -165,6 +166,13 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
             "environment": fingerprint(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
                                        batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
                                        workers=accelerator.num_processes)}
+
+
+def unlearning_request(splits: dict) -> list[dict]:
+    """What the method is asked to forget: the forget (test) authors and the validation authors. Both are
+    forgotten, so the validation metrics measure the same request the test metrics do, on other authors:
+    settings and checkpoints are chosen on them and the test split is only reported."""
+    return splits["forget"] + (splits.get(VALIDATION_SPLIT) or [])
 
 
 class _TokenCounter:
@@ -339,15 +347,16 @@ def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
 
 
 def validation_metrics(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> tuple[dict, dict[str, str]]:
-    """The forget-side metrics on the `forget_val` split (authors neither forgotten nor retained, left out
-    of the retain model too): what hyperparameters and checkpoints are selected on, so the forget (test)
-    split is only ever reported. Forget quality is the KS test against the retain model's truth ratios on
+    """The forget-side metrics on the `forget_val` split (authors unlearned with the forget set, see
+    `unlearning_request`, and left out of the retain model, but scored apart): what hyperparameters and
+    checkpoints are selected on, so the forget (test) split is only ever reported. Forget quality is the KS test against the retain model's truth ratios on
     the same questions. Returns the `forget_val_*` columns and the reasons of those that are NaN."""
     from .attack_eval import forget_side
 
     records = splits.get(VALIDATION_SPLIT) or []
     if not records:
-        why = "the data has no forget_val split (README: Selection on a validation split)"
+        why = ("not measured: the data has no forget_val split, or the trial is sequential (its requests are the "
+               "forget parts; README: The honest protocol)")
         return {c: float("nan") for c in VALIDATION_COLUMNS.values()}, {c: why for c in VALIDATION_COLUMNS.values()}
     ratios = reference.get("retain_forget_val_truth_ratio")
     side = forget_side(model, tokenizer, records, eval_cfg, list(range(len(records))),
@@ -429,12 +438,13 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
     summed = ("train_s", "tokens", "steps_done")  # over the parts so far; the rest is the last part's
     total = dict.fromkeys(summed, 0)
     for k, part in enumerate(parts):
-        part_splits = {**splits, "forget": [splits["forget"][i] for i in part]}
+        # The parts split the forget (test) authors; the validation authors are not part of the requests.
+        part_splits = {**splits, "forget": [splits["forget"][i] for i in part], VALIDATION_SPLIT: []}
         stats = unlearn(model, tokenizer, spec, part_splits, stream_seed=spec.seed * 1000 + 100 * (k + 1))
         total = {**stats, **{key: total[key] + stats[key] for key in summed}}
         last = k == len(parts) - 1 or bool(stats.get("diverged_step"))
         so_far, part_reference = forgotten_so_far(splits, reference, parts, k)
-        evaluation = evaluate_trial(model, tokenizer, spec, prepared, so_far, part_reference)
+        evaluation = evaluate_trial(model, tokenizer, spec, prepared, {**so_far, VALIDATION_SPLIT: []}, part_reference)
         row = {**header, **result_columns(total, evaluation), "step": total["steps_done"], "is_final": last,
                "sequential_part": k + 1, "sequential_parts": len(parts)}
         rows.append(_finished(_attacked(row, model, tokenizer, spec, splits, reference) if last and spec.attacks else row))

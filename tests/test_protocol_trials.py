@@ -75,6 +75,15 @@ def test_sequential_trial_writes_a_row_after_each_part(prepared):
     assert [r["sequential_part"] for r in rows] == [1, 2] and [r["step"] for r in rows] == [2, 4]
     assert [r["is_final"] for r in rows] == [False, True] and all(r["status"] == "ok" for r in rows)
     assert rows[0]["forget_quality"] != rows[1]["forget_quality"]  # measured on one part, then on both
+    assert all(math.isnan(r["forget_val_quality"]) for r in rows)  # the requests are the forget parts only
+
+
+def test_the_validation_authors_are_unlearned_with_the_forget_set():
+    from bench.trial import unlearning_request
+
+    splits = {"forget": [{"question": "f"}], "forget_val": [{"question": "v"}], "retain": [{"question": "r"}]}
+    assert [r["question"] for r in unlearning_request(splits)] == ["f", "v"]
+    assert unlearning_request({"forget": [{"question": "f"}]}) == [{"question": "f"}]
 
 
 def test_sequential_parts_are_disjoint_whole_authors_and_cover():
@@ -162,6 +171,10 @@ def test_a_suite_with_checkpoints_and_two_fractions_through_ray(tmp_path):
         assert models == ["base", "retain", "retain", "target"]  # the target is shared by both fractions
         rows_before = len(df)
         assert main(args) == 0 and len(pd.read_parquet(tmp_path / "results" / "curves")) == rows_before
+        from bench.status import status_table
+
+        counts, problems, _ = status_table(tmp_path / "results" / "curves")
+        assert counts["ok"].sum() == 2 * 2 + 4 and counts["pending"].sum() == 0 and problems.empty  # trials, not rows
         report = (tmp_path / "results" / "curves" / "_report" / "report.md").read_text()
         assert "Learning curves" in report and "Selection on validation vs on test" in report
         assert "Forget-set size" in report
