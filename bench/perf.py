@@ -175,8 +175,9 @@ def workload(suite_path: str | Path, steps: int | None):
     if not entries:
         raise SuiteError(f"{suite_path}: `bench perf` measures the {METHOD} trial, and this suite has no "
                          f"{METHOD} entry")
-    unlearn = dataclasses.replace(suite.unlearn, steps=steps) if steps else suite.unlearn
-    # No attacks: the in-process side of `overhead` is unlearning + evaluation, so both sides run that.
+    # One evaluation at the last step, no attacks: the in-process side of `overhead` is unlearning +
+    # evaluation, so both sides run exactly that (checkpoint rows would add evaluations to one side).
+    unlearn = dataclasses.replace(suite.unlearn, eval_at=(), eval_every=0, **({"steps": steps} if steps else {}))
     suite = dataclasses.replace(suite, name="perf", models=suite.models[:1], methods=entries[:1], seeds=(0, 1),
                                 unlearn=unlearn, attacks=())
     specs = sorted(suite.trials(), key=lambda s: s.seed)
