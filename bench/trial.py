@@ -349,8 +349,9 @@ def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
 def validation_metrics(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> tuple[dict, dict[str, str]]:
     """The forget-side metrics on the `forget_val` split (authors unlearned with the forget set, see
     `unlearning_request`, and left out of the retain model, but scored apart): what hyperparameters and
-    checkpoints are selected on, so the forget (test) split is only ever reported. Forget quality is the KS test against the retain model's truth ratios on
-    the same questions. Returns the `forget_val_*` columns and the reasons of those that are NaN."""
+    checkpoints are selected on, so the forget (test) split is only ever reported. Forget quality is the
+    KS test against the retain model's truth ratios on the same questions. Returns the `forget_val_*`
+    columns and the reasons of those that are NaN."""
     from .attack_eval import forget_side
 
     records = splits.get(VALIDATION_SPLIT) or []
