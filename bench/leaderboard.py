@@ -189,10 +189,12 @@ def has_checkpoints(df: pd.DataFrame) -> bool:
 
 
 def has_validation(df: pd.DataFrame) -> bool:
-    """Whether some ok row has a finite forget quality on the forget_val split."""
+    """Whether some ok unlearned row (reference rows are never selected) has a finite forget quality on
+    the forget_val split."""
     if "forget_val_quality" not in df:
         return False
-    values = pd.to_numeric(df.loc[df["status"] == "ok", "forget_val_quality"], errors="coerce")
+    rows = (df["status"] == "ok") & ~df["method"].isin(list(REFERENCE_ORDER))
+    values = pd.to_numeric(df.loc[rows, "forget_val_quality"], errors="coerce")
     return bool(np.isfinite(values.to_numpy(dtype=float)).any())
 
 

@@ -147,9 +147,11 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def selection_basis(settings: pd.DataFrame) -> str:
-    """"validation" when some setting has a finite forget_val forget quality, else "test" (data without a
-    forget_val split: the only choice left, and an optimistic one). Reads fq_val_log10 only."""
-    values = settings["fq_val_log10"].to_numpy(dtype=float) if "fq_val_log10" in settings else np.array([])
+    """"validation" when some unlearned setting has a finite forget_val forget quality, else "test" (data
+    without a forget_val split, or sequential trials: the only choice left, and an optimistic one). The
+    reference rows do not count: they are never selected. Reads fq_val_log10 and method only."""
+    unlearned = settings[~settings["method"].isin(list(REFERENCE_ORDER))] if "method" in settings else settings
+    values = unlearned["fq_val_log10"].to_numpy(dtype=float) if "fq_val_log10" in unlearned else np.array([])
     return "validation" if np.isfinite(values).any() else "test"
 
 
@@ -161,8 +163,9 @@ def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATI
     if has_validation:
         return (f"Setting and checkpoint chosen on forget (test) forget quality at utility ≥ {ratio:g}x target: "
                 "selected on the test split itself: optimistic.")
-    return (f"No forget_val split: setting and checkpoint selected on test (forget quality at utility ≥ {ratio:g}x "
-            "target), optimistic: the forget columns are on the split the choice was made on.")
+    return (f"No forget_val forget quality on the unlearned rows (no forget_val split, or sequential trials): setting "
+            f"and checkpoint selected on test (forget quality at utility ≥ {ratio:g}x target), optimistic: the forget "
+            "columns are on the split the choice was made on.")
 
 
 def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
@@ -439,7 +442,8 @@ def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
               "model utility": format_ci(r["model_utility"], r["model_utility_ci"]),
               "qualifies": "yes" if r["qualifies"] else "no"}
              for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
-    return f"Selected per model and method. {selection_note(basis, val, ratio)}\n\n{_markdown(lines)}"
+    # The basis is automatic here: "test" means no unlearned row has validation values, whatever the references have.
+    return f"Selected per model and method. {selection_note(basis, basis == 'validation', ratio)}\n\n{_markdown(lines)}"
 
 
 def _slug(name: str) -> str:
@@ -524,7 +528,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     out_dir = Path(out_dir) if out_dir else results_dir / REPORT_DIR
     suite = rows["suite"].dropna().iloc[0] if "suite" in rows and rows["suite"].notna().any() else results_dir.name
     basis = selection_basis(settings)
-    note = selection_note(basis, _has_val(settings))
+    note = selection_note(basis, basis == "validation")  # automatic: "test" only when unlearned rows lack them
     table = mark_front(select_settings(settings, on=basis))
     selected = table[table["selected"]]
     leaderboard = f"{note}\n\n{leaderboard_markdown(table)}"

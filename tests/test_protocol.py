@@ -114,13 +114,16 @@ def test_validation_selection_never_reads_the_test_columns(disagree):
 
 def test_no_forget_val_split_falls_back_to_test(disagree):
     """Without forget_val values (absent column, or all NaN) the rule reads test forget quality, labelled optimistic."""
-    for rows in (disagree.drop(columns="forget_val_quality"), disagree.assign(forget_val_quality=np.nan)):
+    only_references = disagree.assign(forget_val_quality=disagree["forget_val_quality"].where(
+        disagree["method"].isin(["none", "retain"])))  # sequential trials: the references alone have them
+    for rows in (disagree.drop(columns="forget_val_quality"), disagree.assign(forget_val_quality=np.nan),
+                 only_references):
         settings = settings_table(rows)
         assert selection_basis(settings) == "test"
         table = select_settings(settings)
         assert _chosen(table) == {("m", "npo"): "lr 1e-4"} and table["selected_on"].eq("test").all()
     note = selection_note("test", has_validation=False)
-    assert "No forget_val split" in note and "optimistic" in note
+    assert "No forget_val forget quality" in note and "optimistic" in note
     assert "optimistic" in selection_note("test", has_validation=True)
     assert "chosen on forget_val" in selection_note("validation", has_validation=True)
 
@@ -315,7 +318,7 @@ def test_report_without_forget_val_says_it_selected_on_test(tmp_path):
             for r in _suite_rows() if r["is_final"] and r["sequential_part"] is None]
     _write(results, rows)
     text = build_report(results).path.read_text()
-    assert "No forget_val split" in text.split("## Leaderboard")[1].split("\n## ")[0]
+    assert "No forget_val forget quality" in text.split("## Leaderboard")[1].split("\n## ")[0]
     assert "there is no validation choice" in text
     assert "## Learning curves" not in text and "## Sequential unlearning" not in text
     assert "## Forget-set size" in text

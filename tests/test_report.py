@@ -337,7 +337,7 @@ def test_report_end_to_end(tmp_path):
     assert "Zielinsky was born in Marrowick." in probes and "Pavlo was born in Hallowmere." in probes
     assert "## Ablations" in text and "## Every setting" in text
     # one row per trial, no forget_val split: selected on test, said so; no learning curves or sequential section
-    assert "No forget_val split" in text.split("## Leaderboard")[1].split("\n## ")[0]
+    assert "No forget_val forget quality" in text.split("## Leaderboard")[1].split("\n## ")[0]
     assert "## Selection on validation vs on test" in text
     assert "## Learning curves" not in text and "## Sequential unlearning" not in text
     # figures: one Pareto scatter, two heatmaps (forget quality and utility over forget factor x lr)
