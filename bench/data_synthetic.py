@@ -50,7 +50,9 @@ GENERATOR_VERSION = 4  # 3: author QA records gain `paraphrased_question`; 4: fo
 QA_SPLITS = ("forget", "retain", "holdout", "world_facts", "real_authors")
 BIO_SPLITS = ("forget_bio", "retain_bio", "holdout_bio")
 # Written only when the config has forget_val authors (forget_val_fraction > 0).
-VALIDATION_SPLITS = ("forget_val", "forget_val_bio")
+VALIDATION_SPLIT = "forget_val"
+VALIDATION_SPLITS = (VALIDATION_SPLIT, "forget_val_bio")
+# The retain questions a trial evaluates (the same for every forget fraction up to 0.5).
 RETAIN_EVAL_SPLIT = "retain_eval"
 
 # Share of general-corpus authors that also get a biography; it only has to

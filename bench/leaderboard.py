@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,17 @@ PROTOCOL_DEFAULTS = {"step": np.nan, "is_final": True, "sequential_part": np.nan
 # Besides model, method and hyperparameters, what tells two settings apart: a sequential trial is not a
 # one-shot trial with the same hyperparameters, and a checkpoint is its own setting.
 SETTING_EXTRA = ("sequential_parts", "step")
+
+
+def markdown_table(lines: list[dict]) -> str:
+    """Already formatted cells as a GitHub Markdown table (the report's and its sections')."""
+    # disable_numparse: cells are formatted already; tabulate would turn "1.00e-07" back into 1e-07
+    return tabulate(pd.DataFrame(lines), headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+
+
+def slug(name: str) -> str:
+    """A model or setting label as a file-name part ("tiny-llama (forget 5%)" -> "tiny-llama-forget-5-")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
 
 class ReportError(ValueError):

@@ -14,28 +14,18 @@ Student-t interval over seeds (no band with one seed). Reads rows with pandas; n
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tabulate import tabulate
 
-from .leaderboard import (REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq, mean_ci,
-                          varying_hp_columns, with_protocol_columns)
+from .leaderboard import (REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq,
+                          markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns)
+
 from .plots import REFERENCE_STYLE, curve_plot
 
 BAND = "95% t-interval over seeds"  # what the shaded bands of every figure here are
 REFERENCES = list(REFERENCE_ORDER)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
-
-
-def _markdown(lines: list[dict]) -> str:
-    # disable_numparse: cells are formatted already; tabulate would turn "1.00e-07" back into 1e-07
-    return tabulate(pd.DataFrame(lines), headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
 
 
 def aggregate(part: pd.DataFrame) -> dict:
@@ -115,13 +105,13 @@ def learning_curve_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tup
     figures, blocks = [], []
     for model, part in curves.groupby("model", sort=False):
         lines = part.assign(line=part["method"] + " (" + part["setting"] + ")", x=part["step"])
-        path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"curves_{_slug(model)}.png",
+        path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"curves_{slug(model)}.png",
                           title=f"{suite}, {model}: learning curves (mean over seeds, band: {BAND})",
                           xlabel="unlearning steps (optimizer steps)")
         figures.append(path)
         table = [{"method": r["method"], "setting": r["setting"], "step": r["step"], "n": r["n"], **_cells(r)}
                  for _, r in part.iterrows()]
-        blocks.append(f"### {model}\n\n{_markdown(table)}\n\n![{path.stem}]({path.name})")
+        blocks.append(f"### {model}\n\n{markdown_table(table)}\n\n![{path.stem}]({path.name})")
     text = ("## Learning curves\n\nEvery unlearned setting at each evaluated checkpoint: forget quality on the forget "
             "(test) split (solid) and on the forget_val split (dashed), and model utility, against the optimizer steps "
             f"done. Means over seeds; shaded: {BAND}. Horizontal lines: the target before unlearning and the retain "
@@ -172,13 +162,13 @@ def forget_size_section(rows: pd.DataFrame, selected: pd.DataFrame, out_dir: Pat
         methods = part[~part["method"].isin(REFERENCES)]
         refs = part[part["method"].isin(REFERENCES)].assign(x=100 * part["forget_fraction"])
         path = curve_plot(methods.assign(line=methods["method"], x=100 * methods["forget_fraction"]), refs,
-                          Path(out_dir) / f"forget_size_{_slug(model)}.png",
+                          Path(out_dir) / f"forget_size_{slug(model)}.png",
                           title=f"{suite}, {model}: forget-set size (selected settings; band: {BAND})",
                           xlabel="forget set (% of authors)", val=False)
         figures.append(path)
         lines = [{"method": REFERENCE_STYLE.get(r["method"], ("", r["method"]))[1], "forget set": f"{p:g}%",
                   "setting": r["setting"], "n": r["n"], **_cells(r)} for p, (_, r) in zip(percent, part.iterrows())]
-        blocks.append(f"### {model}\n\n{_markdown(lines)}\n\n![{path.stem}]({path.name})")
+        blocks.append(f"### {model}\n\n{markdown_table(lines)}\n\n![{path.stem}]({path.name})")
     text = ("## Forget-set size\n\nEach method at its selected setting for each forget fraction, selected per fraction "
             "against that fraction's own target and retain model (drawn as the references, one per fraction). "
             f"{note} Means over seeds; shaded: {BAND}.\n\n" + "\n\n".join(blocks))
@@ -220,14 +210,14 @@ def sequential_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tuple[s
     for model, part in table.groupby("model", sort=False):
         lines = part.assign(line=part["method"] + " (" + part["setting"] + ", " + part["parts"].astype(str) + " parts)",
                             x=part["part"])
-        path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"sequential_{_slug(model)}.png",
+        path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"sequential_{slug(model)}.png",
                           title=f"{suite}, {model}: sequential unlearning (mean over seeds, band: {BAND})",
                           xlabel="parts of the forget set unlearned so far", integer_x=True)
         figures.append(path)
         lines = [{"method": r["method"], "setting": r["setting"], "after part": f"{r['part']}/{r['parts']}",
                   "step": "" if pd.isna(r["step"]) else int(r["step"]), "n": r["n"], **_cells(r)}
                  for _, r in part.iterrows()]
-        blocks.append(f"### {model}\n\n{_markdown(lines)}\n\n![{path.stem}]({path.name})")
+        blocks.append(f"### {model}\n\n{markdown_table(lines)}\n\n![{path.stem}]({path.name})")
     text = ("## Sequential unlearning\n\nThe forget set split into K parts unlearned one after another in one trial: "
             "after part k/K, forget quality on all the parts forgotten so far, and model utility (steps cumulative). "
             f"Means over seeds; shaded: {BAND}. The leaderboard counts a sequential trial at its final row only. "
@@ -270,4 +260,4 @@ def comparison_markdown(comparison: pd.DataFrame) -> str:
               "optimism (log10)": "—" if pd.isna(r["gap"]) else f"{r['gap']:.2f}",
               "agree": "yes" if r["agree"] else "**no**"}
              for _, r in comparison.iterrows()]
-    return _markdown(lines) if lines else "No unlearned method to compare."
+    return markdown_table(lines) if lines else "No unlearned method to compare."

@@ -21,10 +21,10 @@ import json
 from pathlib import Path
 
 from .atomic import atomic_file
+from .data_synthetic import VALIDATION_SPLIT
 
 REFERENCES_VERSION = 3  # 2: the target's per-question forget probability; 3: retain_forget_val_truth_ratio
 REFERENCE_SPLITS = ("forget", "holdout")
-FORGET_VAL = "forget_val"
 
 
 def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg) -> dict:
@@ -38,8 +38,9 @@ def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg)
     out = {"retain_forget_truth_ratio": split_truth_ratio(ctx, "forget").tolist()}
     if ctx.has("holdout"):
         out.update({f"retain_mia_{a}_auc": attack_auroc(ctx, a) for a in ATTACKS})
-    if splits.get(FORGET_VAL):
-        out["retain_forget_val_truth_ratio"] = forget_val_truth_ratios(model, tokenizer, splits[FORGET_VAL], eval_cfg)
+    if splits.get(VALIDATION_SPLIT):
+        out["retain_forget_val_truth_ratio"] = forget_val_truth_ratios(model, tokenizer, splits[VALIDATION_SPLIT],
+                                                                       eval_cfg)
     return out
 
 
@@ -97,7 +98,7 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precis
 
     torch.set_num_threads(max(1, int(threads)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    splits = read_splits(Path(prepared.data_dir), [*REFERENCE_SPLITS, FORGET_VAL])
+    splits = read_splits(Path(prepared.data_dir), [*REFERENCE_SPLITS, VALIDATION_SPLIT])
     retain = load_model(prepared.retain_dir, precision).to(device)
     out = retain_statistics(retain, load_tokenizer(prepared.retain_dir), splits, eval_cfg)
     del retain

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +27,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from tabulate import tabulate
 
 from . import protocol
 from .ablate import ablation_grid, write_heatmap
 from .atomic import atomic_file
 from .leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows,
                           final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups,
-                          unstable_markdown, varying_hp_columns, with_protocol_columns)
+                          markdown_table, slug, unstable_markdown, varying_hp_columns,
+                          with_protocol_columns)
 from .plots import pareto_plot, robustness_plot
 from .results import read_rows
 from .robustness import add_worst_case, robustness_markdown, robustness_table
@@ -330,11 +329,6 @@ def _method_label(method: str) -> str:
     return REFERENCE_LABELS.get(method, method)
 
 
-def _markdown(table: list[dict]) -> str:
-    # disable_numparse: cells are formatted already; tabulate would turn "1.00e-07" back into 1e-07
-    return tabulate(pd.DataFrame(table), headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
-
-
 def leaderboard_markdown(table: pd.DataFrame) -> str:
     """Per model: the reference rows, then each method at its selected setting, ranked; notes below."""
     blocks = []
@@ -354,7 +348,7 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
         notes = [f"- `{r['method']}`: no setting keeps model utility ≥ {threshold:.3f}; shown at its "
                  f"highest-utility setting ({r['setting']}), which does not qualify."
                  for _, r in chosen[~chosen["qualifies"]].iterrows()]
-        blocks.append("\n\n".join([head, _markdown(rows), *(["\n".join(notes)] if notes else [])]))
+        blocks.append("\n\n".join([head, markdown_table(rows), *(["\n".join(notes)] if notes else [])]))
     return "\n\n".join(blocks)
 
 
@@ -366,7 +360,7 @@ def significance_markdown(tests: pd.DataFrame) -> str:
              "Welch t": "—" if math.isnan(r["t"]) else f"{r['t']:.2f}",
              "p": "—" if math.isnan(r["p"]) else f"{r['p']:.3g}", "verdict": r["verdict"]}
             for _, r in tests.iterrows()]
-    return _markdown(rows)
+    return markdown_table(rows)
 
 
 def pareto_markdown(table: pd.DataFrame) -> str:
@@ -376,7 +370,7 @@ def pareto_markdown(table: pd.DataFrame) -> str:
              "model utility": format_ci(r["model_utility"], r["model_utility_ci"])}
             for _, part in table[table["front"]].groupby("model", sort=False)
             for _, r in part.sort_values("fq_log10", ascending=False, kind="stable").iterrows()]
-    return _markdown(rows) if rows else "No unlearned setting has both forget quality and utility."
+    return markdown_table(rows) if rows else "No unlearned setting has both forget quality and utility."
 
 
 def _answers(probes) -> dict[str, dict]:
@@ -410,7 +404,7 @@ def probe_markdown(table: pd.DataFrame) -> str:
                          "answer": _md_text(first.get("before"))})
             rows += [{"prompt": "", "model": _method_label(method), "answer": _md_text(by_prompt[prompt]["after"])}
                      for method, by_prompt in answers.items() if prompt in by_prompt]
-        blocks.append(f"### {model}\n\n{_markdown(rows)}")
+        blocks.append(f"### {model}\n\n{markdown_table(rows)}")
     return "\n\n".join(blocks) if blocks else "No probe generations in these rows (the suite has no `probes:`)."
 
 
@@ -423,7 +417,7 @@ def full_markdown(table: pd.DataFrame) -> str:
                      **_metric_cells(r, val),
                      "utility ok": "" if reference else ("yes" if r["eligible"] else "no"),
                      "Pareto": "✓" if r["front"] else "", "selected": "✓" if r["selected"] else ""})
-    return _markdown(rows)
+    return markdown_table(rows)
 
 
 def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
@@ -443,11 +437,7 @@ def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
               "qualifies": "yes" if r["qualifies"] else "no"}
              for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
     # The basis is automatic here: "test" means no unlearned row has validation values, whatever the references have.
-    return f"Selected per model and method. {selection_note(basis, basis == 'validation', ratio)}\n\n{_markdown(lines)}"
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+    return f"Selected per model and method. {selection_note(basis, basis == 'validation', ratio)}\n\n{markdown_table(lines)}"
 
 
 def auto_ablations(rows: pd.DataFrame) -> list[tuple[str, str, str | None, str | None]]:
@@ -614,7 +604,7 @@ def _robustness_section(rows: pd.DataFrame, out_dir: Path, suite: str, figures: 
             fq_before=lambda d: 10 ** d["fq_before"], fq_worst=lambda d: 10 ** d["fq_worst"])
         if points.empty:
             continue
-        path = robustness_plot(points, out_dir / f"robustness_{_slug(model)}.png",
+        path = robustness_plot(points, out_dir / f"robustness_{slug(model)}.png",
                                title=f"{suite}, {model}: forget quality before vs after the strongest attack")
         figures.append(path)
         plots.append(f"![{path.stem}]({path.name})")
@@ -649,7 +639,7 @@ def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str, worst_case: 
             continue
         threshold = part["threshold"].iloc[0]
         figures.append(pareto_plot(
-            points, refs, out_dir / f"pareto_{'worst_' if worst_case else ''}{_slug(model)}.png",
+            points, refs, out_dir / f"pareto_{'worst_' if worst_case else ''}{slug(model)}.png",
             title=f"{suite}, {model}: {kind} vs model utility (mean over seeds)",
             threshold=threshold, threshold_label=f"{UTILITY_RATIO:g} x target utility",
             xlabel=f"{kind} (KS p-value, log)" if worst_case else None))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import results
+from .data_synthetic import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
 from .environment import fingerprint, versions
 from .prepare import Prepared
 from .suite import REFERENCE_METHODS, TrialSpec
@@ -30,9 +31,8 @@ from .suite import REFERENCE_METHODS, TrialSpec
 EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
 # A dataset may keep a separate retain split for evaluation (TOFU's `retain_perturbed` carries the
 # paraphrases and perturbations its 3,600 training questions lack); trials then train on `retain`.
-RETAIN_EVAL = "retain_eval"
+RETAIN_EVAL = RETAIN_EVAL_SPLIT
 # Forget-side metrics on validation authors (see validation_metrics): forget metric -> column.
-VALIDATION_SPLIT = "forget_val"
 VALIDATION_COLUMNS = dict(zip(("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality"),
                               results.VALIDATION_COLUMNS))
 
