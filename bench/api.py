@@ -190,7 +190,7 @@ class Unlearning:
         prepared = prepare_model(self.model_name, suite.data, suite.prepare, suite.eval, cache, self.threads)
         self.prepared = dataclasses.replace(prepared, references=str(compute_references(
             prepared, suite.eval, cache, self.threads, suite.prepare.precision)))
-        self.header = row_header(self.spec)  # started now, as a trial's row does
+        self.header = row_header(self.spec, self.prepared)  # started now, as a trial's row does
         self.model, self.tokenizer, self.splits = start_trial(self.spec, self.prepared, self.threads)
         print(f"Unlearning {self.model_name} with {self.method} for {self.spec.unlearn.steps} steps", flush=True)
         self.train_stats = unlearn(self.model, self.tokenizer, self.spec, self.splits)

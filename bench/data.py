@@ -13,6 +13,7 @@ prepare stage, trials and metrics never ask where data came from.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -53,10 +54,23 @@ def data_key(data) -> str:
     parts = {"version": DATA_VERSION, "kind": kind, "builtin_general": data.builtin_general,
              "general": fingerprint(synthetic_config(data)) if data.builtin_general or kind == "capitals" else ""}
     if kind == "files":  # the records themselves: the same QA from a JSON file, a list or a Dataset share models
-        parts["records"] = hashlib.sha256(json.dumps(_file_splits(data), sort_keys=True).encode()).hexdigest()
-    elif kind == "tofu":
+        parts["records"] = _records_hash(_file_splits(data))
+    elif kind == "tofu":  # the records as loaded: a changed local copy or a new hub commit is a new key
         parts["forget"] = data.tofu_forget
+        parts["records"] = _tofu_records_hash(data.tofu_forget)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=8)
+def _tofu_records_hash(forget: str) -> str:
+    """Read once per process: a suite keys every trial by it."""
+    from .data_sources import tofu_splits
+
+    return _records_hash(tofu_splits(forget))
+
+
+def _records_hash(splits: dict) -> str:
+    return hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()
 
 
 def _file_splits(data) -> tuple[dict[str, list[dict]], dict]:
@@ -163,6 +177,11 @@ def prepare_data(data, cache: Path) -> Path:
                 write_jsonl(tmp / f"{name}.jsonl", records)
             if derived:
                 (tmp / DERIVED_FILE).write_text(json.dumps(derived, indent=2, sort_keys=True))
+            if getattr(data, "kind", "") == "tofu":
+                from .data_sources import TOFU_REPO
+                from .provenance import SOURCE_FILE, dataset_identity
+
+                (tmp / SOURCE_FILE).write_text(json.dumps({"dataset": dataset_identity(TOFU_REPO)}))
             (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(data), indent=2, sort_keys=True))
     return out
 

@@ -8,20 +8,30 @@ and stored as JSON in the row's `versions` and `environment` columns.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import platform
 import subprocess
 from pathlib import Path
 
-PACKAGES = ("unlearning-bench", "torch", "transformers", "accelerate", "ray")
+from .numerics import cpu_name, kernel_profile
+
+PACKAGES = ("unlearning-bench", "torch", "transformers", "tokenizers", "accelerate", "numpy", "scipy", "ray")
+HARNESS_PACKAGES = ("attacks", "bench", "methods", "metrics")
+LOCK_FILE = Path(__file__).with_name("requirements.lock")
 
 
 @functools.lru_cache(maxsize=1)
 def versions() -> str:
-    """Package versions and the git commit of the harness (None outside a checkout), as JSON."""
+    """What the numbers were computed with, as JSON: the harness's version, a hash of its source files
+    and of its lock (both known outside a checkout: from a wheel or an archive too), the packages of
+    the lock that are installed at another release (`off_lock`), the versions of the packages that
+    move numbers, and the git commit (None outside a checkout)."""
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "harness": _harness_version(), "source_sha256": source_hash(),
+           "lock_sha256": hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16] if LOCK_FILE.exists() else None,
+           "off_lock": off_lock()}
     for pkg in PACKAGES:
         try:
             out[pkg] = md.version(pkg)
@@ -29,6 +39,51 @@ def versions() -> str:
             pass
     out["git_commit"] = _git_commit()
     return json.dumps(out, sort_keys=True)
+
+
+def _harness_version() -> str:
+    import importlib.metadata as md
+
+    try:
+        return md.version("unlearning-bench")
+    except md.PackageNotFoundError:  # run from a source tree that was never installed
+        from . import __version__
+
+        return __version__
+
+
+def source_hash(root: Path | None = None) -> str:
+    """SHA-256 (16 hex digits) over the path and bytes of every .py file of the harness's packages
+    (under `root`, default: where this installation's packages are)."""
+    root = root or Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for package in HARNESS_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def locked_versions() -> dict[str, str]:
+    """The lock's package -> version (empty without a lock file)."""
+    if not LOCK_FILE.exists():
+        return {}
+    pins = (line.split("#")[0].strip() for line in LOCK_FILE.read_text().splitlines())
+    return {name.strip().lower(): version.strip() for name, _, version in (p.partition("==") for p in pins if "==" in p)}
+
+
+def off_lock() -> dict[str, str]:
+    """Installed packages whose release differs from the lock's: {name: "installed (lock: locked)"}."""
+    import importlib.metadata as md
+
+    out = {}
+    for name, locked in locked_versions().items():
+        try:
+            installed = md.version(name)
+        except md.PackageNotFoundError:
+            continue  # an extra the lock holds that this install does not use
+        if installed.split("+")[0] != locked:
+            out[name] = f"{installed} (lock: {locked})"
+    return out
 
 
 def _git_commit() -> str | None:
@@ -44,8 +99,8 @@ def _git_commit() -> str | None:
 
 def fingerprint(*, precision: str, mixed_precision: str = "no", batch_size: int = 0, grad_accum_steps: int = 1,
                 workers: int = 1) -> str:
-    """The runtime facts of this process as JSON: device type, count and name, torch threads, weight
-    precision and autocast, and the effective batch (batch x accumulation x data-parallel workers;
+    """The runtime facts of this process as JSON: device type, count and name, the CPU kernels in
+    effect (`bench.numerics`), torch threads, weight precision and autocast, and the effective batch (batch x accumulation x data-parallel workers;
     0 for rows that did not train)."""
     import torch
 
@@ -53,7 +108,8 @@ def fingerprint(*, precision: str, mixed_precision: str = "no", batch_size: int 
     return json.dumps({
         "device": "cuda" if cuda else "cpu",
         "device_count": torch.cuda.device_count() if cuda else 1,
-        "device_name": torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(0) if cuda else cpu_name(),
+        "cpu_kernels": kernel_profile(),
         "threads": torch.get_num_threads(),
         "precision": precision,
         "mixed_precision": mixed_precision,

@@ -8,6 +8,8 @@ used as the base as it is.
 
 from __future__ import annotations
 
+import hashlib
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -90,12 +92,36 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 
 
 def build_model(name: str, tokenizer: PreTrainedTokenizerFast, seed: int):
-    """A freshly initialised zoo model (weights drawn from `seed`)."""
+    """A freshly initialised zoo model, its weights drawn by `init_weights` from `seed`."""
+    model = AutoModelForCausalLM.from_config(ZOO[name].build(tokenizer))
+    init_weights(model, seed)
+    return model
+
+
+INIT_STD = 0.02  # GPT-2's and Llama's initializer_range
+
+
+def init_weights(model, seed: int) -> None:
+    """Draws every parameter from the harness's own generator, so a zoo model's initial weights are a
+    function of this code and the seed alone, whatever transformers' `_init_weights` does in a release.
+
+    Matrices (embeddings included) N(0, 0.02); vectors named `*.weight` (layer and RMS norm scales) 1;
+    biases 0. Each parameter has its own `random.Random`, seeded from (seed, its name), so adding a
+    layer does not move the others. Python's Mersenne Twister and Box-Muller draws do not depend on
+    the CPU's vector kernels, as torch's `normal_` does.
+    """
     import torch
 
-    config = ZOO[name].build(tokenizer)
-    torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():  # tied weights appear once
+            if param.dim() >= 2:
+                rng = random.Random(int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "big"))
+                values = [rng.gauss(0.0, INIT_STD) for _ in range(param.numel())]
+                param.copy_(torch.tensor(values, dtype=torch.float64).reshape(param.shape))
+            elif name.endswith(".bias"):
+                param.zero_()
+            else:
+                param.fill_(1.0)
 
 
 def load_tokenizer(name_or_path: str | Path):

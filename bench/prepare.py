@@ -46,7 +46,8 @@ from .data_synthetic import RETAIN_EVAL_SPLIT
 # (and rows computed on them) from the old recipe are never taken for the new one's. 2: version 1's
 # keys built different weights before and after the data-source work (same settings, same key).
 # 3: the target also trains on forget_val; tokenizer texts in sorted order; keys shared across fractions.
-PREPARE_VERSION = 3
+# 4: zoo weights initialised by the harness (bench.models.init_weights); CPU kernels pinned (bench.numerics).
+PREPARE_VERSION = 4
 CACHE_ENV = "BENCH_CACHE"
 GENERAL_SPLITS = ("world_facts", "real_authors")
 
@@ -97,12 +98,15 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     synthetic data; the retain model, trained on one fraction's retain split, on the full data key.
     """
     from .models import is_zoo
+    from .provenance import model_identity
 
     safe = model.replace("/", "--").lstrip("-")
     # The base does not depend on fine-tuning, so changing finetune_steps keeps the pre-trained base.
     finetune_only = ("finetune_steps", "finetune_text_share", "finetune_general_share", "target", "retain_model")
     pretrain = _keyed({k: v for k, v in asdict(prepare).items() if k not in finetune_only})
-    base_key = _hash(PREPARE_VERSION, training_data_key(data), model, pretrain, "base")
+    # A hub or local model is keyed by its content (commit, file hashes): new weights under the same
+    # name get new target and retain models. A zoo name is its own identity (the recipe is keyed here).
+    base_key = _hash(PREPARE_VERSION, training_data_key(data), model_identity(model), pretrain, "base")
     finetune = [getattr(prepare, k) for k in finetune_only[:3]]
     dirs = {"target": cache / "models" / f"{safe}-target-{_hash(base_key, finetune, 'target')}",
             "retain": cache / "models" / f"{safe}-retain-{_hash(base_key, finetune, 'retain', data_key(data))}"}

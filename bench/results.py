@@ -39,6 +39,7 @@ DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "metric_notes": pa.string(
                   "probe_generations": pa.string()}
 PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(),
                       "versions": pa.string(), "environment": pa.string(),  # JSON: bench.environment
+                      "provenance": pa.string(),  # JSON: bench.provenance.row_provenance
                       "started_at": pa.string(), "finished_at": pa.string()}
 
 

@@ -27,6 +27,7 @@ from .atomic import atomic_file, exclusive_lock, remove_temporaries
 from .prepare import Prepared, find_prepared, prepare_model, target_built
 from .references import compute_references, references_path
 from .registry import PLUGINS_ENV
+from .numerics import worker_env
 from .results import row_schema, row_statuses, write_rows
 from .status import PLAN_FILE
 from .suite import Suite, TrialSpec
@@ -46,7 +47,7 @@ def _init_ray(address: str | None, resources) -> None:
     if ray.is_initialized():
         return
     os.environ.update(WORKER_ENV)
-    env = {**WORKER_ENV, **({PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {})}
+    env = {**WORKER_ENV, **worker_env(), **({PLUGINS_ENV: os.environ[PLUGINS_ENV]} if os.environ.get(PLUGINS_ENV) else {})}
     kwargs = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=True, runtime_env={"env_vars": env})
     if address:
         ray.init(address=address, **kwargs)

@@ -60,6 +60,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     from .data import read_splits
     from .references import retain_statistics
     from .environment import fingerprint, versions
+    from .provenance import row_provenance
     from .trial import evaluate_model
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -71,6 +72,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
                                          sort_keys=True, default=str).encode()).hexdigest()[:16]
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
            "started_at": utc_now(), "versions": versions(),
+           "provenance": json.dumps(row_provenance(model, data_dir, retain_dir=retain_model or ""), sort_keys=True),
            "environment": fingerprint(precision=str(dtype or "auto")), "train_s": 0.0, "tokens": 0, "steps_done": 0}
     reset_peak_memory()
     reference = {}

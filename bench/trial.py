@@ -317,10 +317,12 @@ def forget_fraction(data) -> float | None:
     return None
 
 
-def row_header(spec: TrialSpec) -> dict:
+def row_header(spec: TrialSpec, prepared: Prepared) -> dict:
     """The identity and provenance columns of a trial's row."""
     from methods import METHODS
     from metrics import METRICS
+
+    from .provenance import row_provenance
 
     return {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
             "forget_fraction": forget_fraction(spec.data),
@@ -328,7 +330,9 @@ def row_header(spec: TrialSpec) -> dict:
             "hp_changed": json.dumps(spec.changed_hyperparameters()),
             "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
             "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
-            "versions": versions(), "started_at": utc_now()}
+            "versions": versions(), "started_at": utc_now(),
+            "provenance": json.dumps(row_provenance(spec.model, prepared.data_dir, prepared.target_dir,
+                                                    prepared.retain_dir), sort_keys=True)}
 
 
 def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
@@ -459,7 +463,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dic
     guard left it), `failed` with the error when anything raised (rows finished before are kept)."""
     from .references import load_references
 
-    header = row_header(spec)
+    header = row_header(spec, prepared)
     rows: list[dict] = []
     try:
         model, tokenizer, splits = start_trial(spec, prepared, threads)

@@ -9,6 +9,8 @@ ran), `generated_prompts` and `decode_steps` count the work actually done.
 
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -285,7 +287,7 @@ class EvalContext:
             first = self.model(input_ids=prompt_ids, attention_mask=prompt_mask,
                                position_ids=(prompt_mask.cumsum(-1) - 1).clamp_min(0), use_cache=True)
             owner = torch.tensor([b for b, g in enumerate(batch) for _ in groups[g]], device=self.device)
-            cache = first.past_key_values
+            cache = first["cache"] if "cache" in first else first.get("past_key_values")
             if cache is None:
                 raise ValueError(f"{type(self.model).__name__} returned no KV cache; set `share_prompts: false` "
                                  "under `eval` to score every sequence whole")
@@ -294,7 +296,7 @@ class EvalContext:
             answer_ids, answer_mask = (t.to(self.device) for t in pad(answers, pad_id))
             positions = prompt_mask.sum(-1)[owner].unsqueeze(1) + torch.arange(answer_ids.shape[1], device=self.device)
             second = self.model(input_ids=answer_ids, attention_mask=torch.cat([prompt_mask[owner], answer_mask], 1),
-                                position_ids=positions, past_key_values=cache, use_cache=True)
+                                position_ids=positions, use_cache=True, **{_cache_argument(self.model): cache})
             self.forward_passes += 2
             self.scored_sequences += len(answers)
             # The prompt's last position predicts the first answer token.
@@ -384,3 +386,9 @@ class EvalContext:
                     tokens = tokens[: tokens.index(tok.eos_token_id)]
                 out[i] = tok.decode(tokens, skip_special_tokens=True).strip()
         return out
+
+
+def _cache_argument(model) -> str:
+    """The name under which `model.forward` takes a KV cache: `cache` from transformers 5.2x on (the old
+    `past_key_values` warns there and goes in 5.40), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -130,6 +130,7 @@ def local_model(tmp_path_factory):
     return root / "my-model"
 
 
+@pytest.mark.slow  # a one-trial suite through Ray
 def test_a_save_pretrained_model_runs_by_path_in_the_api_and_in_a_one_trial_suite_with_equal_numbers(
         local_model, files, tmp_path):
     """The API is a one-trial suite: `bench run` of the suite it wrote gives the same row, to the digit."""

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from helpers import mini_suite
 
+pytestmark = pytest.mark.slow  # Ray and whole suites: minutes
+
 SUITE = mini_suite("on_cluster", "  - grad_diff", seeds="[0, 1]")
 
 

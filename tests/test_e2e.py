@@ -10,6 +10,8 @@ from helpers import mini_suite
 
 from bench.cli import main
 
+pytestmark = pytest.mark.slow  # Ray and whole suites: minutes
+
 MINI_SUITE = mini_suite("mini", "  - name: grad_diff\n    grid: {lr: [1e-4, 3e-4]}",
                         extra='probes: ["Where was Ana Velmora born?", "What is the capital of France?"]',
                         attacks="[{name: relearn, steps: 3}, {name: quantize, bits: 4}, paraphrase]")

@@ -145,6 +145,7 @@ def test_bad_checkpoints_and_fractions_are_named():
                                    .replace("steps: 4,", "steps: 4, eval_every: 2,")))
 
 
+@pytest.mark.slow  # Ray
 def test_a_suite_with_checkpoints_and_two_fractions_through_ray(tmp_path):
     """Through the CLI and Ray: a row per checkpoint, references per fraction, one target for both
     fractions and a retain model each, a resume that runs nothing, and the report's protocol sections."""

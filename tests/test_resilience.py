@@ -21,6 +21,8 @@ import pandas as pd
 import pytest
 from helpers import mini_suite
 
+pytestmark = pytest.mark.slow  # Ray and whole suites: minutes
+
 
 # Registered through BENCH_PLUGINS, as a user's own method would be: `flaky` raises and `crashy`
 # kills its worker process when the environment says so, and otherwise ascend the forget NLL.
