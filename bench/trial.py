@@ -138,6 +138,9 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
     guard = DivergenceGuard(max_loss=u.max_loss, keep_last_finite=u.keep_last_finite)
     batches = _TokenCounter(merge_streams(*streams))
     checkpoints = set(u.checkpoints()) if on_checkpoint else set()
+    environment = fingerprint(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
+                              batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
+                              workers=accelerator.num_processes)  # every row, checkpoint rows included
     started, paused = time.perf_counter(), [0.0]
 
     def at_step(step, loss, parts):
@@ -145,7 +148,7 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
             return
         pause = time.perf_counter()
         stats = {"train_s": pause - started - paused[0], "tokens": batches.tokens, "steps_done": step + 1,
-                 "final_loss": loss, "train_log": json.dumps(parts, sort_keys=True)}
+                 "final_loss": loss, "train_log": json.dumps(parts, sort_keys=True), "environment": environment}
         with _evaluation_mode(model):
             on_checkpoint(step + 1, stats)
         paused[0] += time.perf_counter() - pause
@@ -163,9 +166,7 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
             "final_loss": result.losses[-1] if result.losses else float("nan"),
             "train_log": json.dumps(result.last_parts, sort_keys=True),
             "diverged_step": result.diverged_step, "divergence": result.divergence,
-            "environment": fingerprint(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
-                                       batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
-                                       workers=accelerator.num_processes)}
+            "environment": environment}
 
 
 def unlearning_request(splits: dict) -> list[dict]:

@@ -183,3 +183,17 @@ def test_a_suite_with_checkpoints_and_two_fractions_through_ray(tmp_path):
         import ray
 
         ray.shutdown()
+
+
+def test_every_row_of_a_curve_says_what_it_was_computed_with(prepared):
+    """Checkpoint rows carry the environment, versions and provenance the final row does."""
+    import json
+
+    spec = _suite(steps=2).trials()[0]
+    rows = run_trial(dataclasses.replace(spec, unlearn=dataclasses.replace(spec.unlearn, eval_at=(1,))), prepared)
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        assert json.loads(row["environment"])["cpu_kernels"]["torch_capability"]
+        assert json.loads(row["versions"])["source_sha256"]
+        assert json.loads(row["provenance"])["data_sha256"]
+    assert rows[0]["environment"] == rows[1]["environment"]
