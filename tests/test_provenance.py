@@ -115,3 +115,32 @@ def test_importing_bench_pins_the_cpu_kernels_unless_told_otherwise():
     assert pinned == {"cap": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert _kernels({"MKL_CBWR": "COMPATIBLE"})["MKL_CBWR"] == "COMPATIBLE"  # the user's setting stands
     assert _kernels({"BENCH_CPU_KERNELS": "native"})["MKL_CBWR"] is None
+
+
+def test_an_offline_hub_model_is_the_cached_snapshot_and_says_so(tmp_path, monkeypatch, capsys):
+    """With the hub offline, a hub id's identity is the commit of its cached snapshot (refs/main)."""
+    import huggingface_hub.constants as hub
+
+    from bench import availability, provenance
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--someone--tiny"
+    (repo / "snapshots" / sha).mkdir(parents=True)
+    (repo / "snapshots" / sha / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(sha)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    availability.hub_reachable.cache_clear()
+    provenance._hub_identity.cache_clear()
+    try:
+        assert model_identity("someone/tiny") == f"someone/tiny@{sha}"
+        assert f"cached snapshot {sha}" in capsys.readouterr().out
+        (repo / "refs" / "main").write_text("f" * 40)  # a new commit fetched into the cache
+        (repo / "snapshots" / ("f" * 40)).mkdir()
+        (repo / "snapshots" / ("f" * 40) / "config.json").write_text("{}")
+        provenance._hub_identity.cache_clear()  # a new run
+        assert model_identity("someone/tiny") == "someone/tiny@" + "f" * 40
+    finally:
+        availability.hub_reachable.cache_clear()
+        provenance._hub_identity.cache_clear()
