@@ -75,6 +75,14 @@ def pin_cpu_kernels() -> dict[str, str]:
     return set_now
 
 
+def kernel_key() -> dict[str, str | None]:
+    """The kernel variables where they differ from the pinned ones, for cache keys and trial ids: a
+    model prepared or a trial run on other kernels is another artifact. Empty in the default case (and
+    where nothing is pinned, off x86), so those keys stay what they were before kernels were keyed."""
+    current = {k: os.environ.get(k) for k in PINNED}
+    return {} if current == PINNED or not _has_avx2() else current
+
+
 def worker_env() -> dict[str, str]:
     """The kernel variables of this process, for processes started elsewhere (Ray workers on other nodes)."""
     return {k: os.environ[k] for k in (*PINNED, OPT_OUT_ENV) if k in os.environ}

@@ -98,6 +98,7 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     synthetic data; the retain model, trained on one fraction's retain split, on the full data key.
     """
     from .models import is_zoo
+    from .numerics import kernel_key
     from .provenance import model_identity
 
     safe = model.replace("/", "--").lstrip("-")
@@ -106,7 +107,9 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     pretrain = _keyed({k: v for k, v in asdict(prepare).items() if k not in finetune_only})
     # A hub or local model is keyed by its content (commit, file hashes): new weights under the same
     # name get new target and retain models. A zoo name is its own identity (the recipe is keyed here).
-    base_key = _hash(PREPARE_VERSION, training_data_key(data), model_identity(model), pretrain, "base")
+    kernels = kernel_key()  # models built on other CPU kernels than the pinned ones are other models
+    base_key = _hash(PREPARE_VERSION, training_data_key(data), model_identity(model), pretrain, "base",
+                     *([kernels] if kernels else []))
     finetune = [getattr(prepare, k) for k in finetune_only[:3]]
     dirs = {"target": cache / "models" / f"{safe}-target-{_hash(base_key, finetune, 'target')}",
             "retain": cache / "models" / f"{safe}-retain-{_hash(base_key, finetune, 'retain', data_key(data))}"}

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from metrics.context import EvalConfig
 
 from .data_synthetic import SyntheticConfig
+from .numerics import kernel_key
 from .registry import did_you_mean
 from .suite_attacks import parse_attacks
 from .suite_yaml import YamlError, load_yaml
@@ -372,6 +373,9 @@ class TrialSpec:
         for key, off in (("attacks", ()), ("sequential_parts", 0)):
             if settings[key] == off:
                 del settings[key]  # rows computed before the setting existed keep their ids
+        kernels = kernel_key()
+        if kernels:  # BENCH_CPU_KERNELS=native or kernel variables of the user's: other numbers, another id
+            settings["cpu_kernels"] = kernels
         canonical = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

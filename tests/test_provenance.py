@@ -13,6 +13,7 @@ import pytest
 from bench import environment
 from bench.data import _tofu_records_hash, data_key
 from bench.models import build_model, train_tokenizer
+from bench.numerics import cpu_flags
 from bench.prepare import artifact_dirs
 from bench.provenance import content_hash, model_identity, row_provenance
 from bench.suite import DataConfig, PrepareConfig
@@ -99,6 +100,9 @@ def test_row_provenance_hashes_the_data_and_names_the_models(local_model, tmp_pa
     assert row_provenance("tiny-llama", data_dir)["model"] == "tiny-llama"
 
 
+needs_avx2 = pytest.mark.skipif("avx2" not in cpu_flags(), reason="kernels are pinned on x86-64 CPUs with AVX2")
+
+
 def _kernels(env: dict) -> dict:
     code = ("import os, json, bench, torch; print(json.dumps({'cap': torch.backends.cpu.get_cpu_capability(), "
             "**{k: os.environ.get(k) for k in ('ATEN_CPU_CAPABILITY', 'MKL_CBWR', 'ONEDNN_MAX_CPU_ISA')}}))")
@@ -108,8 +112,7 @@ def _kernels(env: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.skipif("avx2" not in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else True,
-                    reason="kernels are pinned on x86-64 CPUs with AVX2")
+@needs_avx2
 def test_importing_bench_pins_the_cpu_kernels_unless_told_otherwise():
     pinned = _kernels({})
     assert pinned == {"cap": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -144,3 +147,26 @@ def test_an_offline_hub_model_is_the_cached_snapshot_and_says_so(tmp_path, monke
     finally:
         availability.hub_reachable.cache_clear()
         provenance._hub_identity.cache_clear()
+
+
+@needs_avx2
+def test_other_cpu_kernels_give_other_trial_ids_and_models(monkeypatch, tmp_path):
+    """Rows and models computed on other kernels than the pinned ones are never taken for them."""
+    import yaml
+    from helpers import mini_suite
+
+    from bench.numerics import PINNED
+    from bench.suite import parse_suite
+
+    def keys():
+        spec = parse_suite(yaml.safe_load(mini_suite("k", "  - npo")), "k.yaml").trials()[0]
+        return spec.trial_id, artifact_dirs("tiny-llama", spec.data, spec.prepare, tmp_path)["base"]
+
+    for name, value in PINNED.items():
+        monkeypatch.setenv(name, value)
+    pinned = keys()
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    other = keys()
+    assert other[0] != pinned[0] and other[1] != pinned[1]
+    monkeypatch.delenv("MKL_CBWR")  # BENCH_CPU_KERNELS=native: no variable set
+    assert keys()[0] not in (pinned[0], other[0])
