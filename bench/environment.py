@@ -100,8 +100,8 @@ def _git_commit() -> str | None:
 def fingerprint(*, precision: str, mixed_precision: str = "no", batch_size: int = 0, grad_accum_steps: int = 1,
                 workers: int = 1) -> str:
     """The runtime facts of this process as JSON: device type, count and name, the CPU kernels in
-    effect (`bench.numerics`), torch threads, weight precision and autocast, and the effective batch (batch x accumulation x data-parallel workers;
-    0 for rows that did not train)."""
+    effect (`bench.numerics`), torch threads, weight precision and autocast, and the effective batch
+    (batch x accumulation x data-parallel workers; 0 for rows that did not train)."""
     import torch
 
     cuda = torch.cuda.is_available()

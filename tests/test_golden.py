@@ -111,16 +111,16 @@ def failure_message(moved: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    return measure(tmp_path_factory.mktemp("golden-cache"))
-
-
-def test_golden_values_are_unchanged(measured):
     from bench.numerics import kernel_profile
 
     profile = kernel_profile()
     if not profile["pinned"]:
         pytest.skip(f"the golden values are of the pinned AVX2 kernels; this process runs {profile} "
                     "(BENCH_CPU_KERNELS=native, kernel variables of your own, or a CPU without AVX2)")
+    return measure(tmp_path_factory.mktemp("golden-cache"))
+
+
+def test_golden_values_are_unchanged(measured):
     if os.environ.get(UPDATE_ENV) == "1":
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(measured, indent=1, sort_keys=True) + "\n")

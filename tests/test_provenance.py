@@ -115,7 +115,8 @@ def _kernels(env: dict) -> dict:
 @needs_avx2
 def test_importing_bench_pins_the_cpu_kernels_unless_told_otherwise():
     pinned = _kernels({})
-    assert pinned == {"cap": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert pinned == {"cap": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT",
+                      "ONEDNN_MAX_CPU_ISA": "AVX2"}
     assert _kernels({"MKL_CBWR": "COMPATIBLE"})["MKL_CBWR"] == "COMPATIBLE"  # the user's setting stands
     assert _kernels({"BENCH_CPU_KERNELS": "native"})["MKL_CBWR"] is None
 
