@@ -26,6 +26,7 @@ numbers then depend on the CPU). A variable the user set is never overridden. On
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
@@ -34,28 +35,28 @@ OPT_OUT_ENV = "BENCH_CPU_KERNELS"
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+@functools.lru_cache(maxsize=None)
+def _cpuinfo(field: str) -> str | None:
+    """A field of the first CPU in /proc/cpuinfo (None where there is none, e.g. macOS); read once,
+    as trial ids ask for the kernels often."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 def cpu_name() -> str:
     """The CPU's model name, e.g. "AMD EPYC" (platform.processor() is often empty on Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def _has_avx2() -> bool:

@@ -10,7 +10,6 @@ ran), `generated_prompts` and `decode_steps` count the work actually done.
 from __future__ import annotations
 
 import inspect
-
 from dataclasses import dataclass
 
 import numpy as np
