@@ -5,7 +5,7 @@ One module per attack family, each registering its attacks in `ATTACKS`: weight 
 `relearn_retain`), and prompt attacks (`paraphrase`, `prefix`). See `attacks.base` for the interface.
 """
 
-from bench.registry import load_plugins
+from bench.core.registry import load_plugins
 
 from . import prompts, quantize, relearn  # noqa: F401  (registration happens on import)
 from .base import ATTACKS, AttackContext, AttackResult, AttackSpec, MissingKeyError, run_attack

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from bench.registry import Registry, did_you_mean
+from bench.core.registry import Registry, did_you_mean
 
 # The splits an attack may declare it reads (`needs`): the forget records (to relearn on, to rewrite)
 # and the retain records (to relearn on instead, a control: does any fine-tuning bring the forget set back?).

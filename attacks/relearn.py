@@ -8,7 +8,7 @@ gains only what the relearned questions themselves teach. The evaluation therefo
 questions held out of relearning. The retain variant relearns on retain questions instead, as a
 control: how much of the forget set returns under any fine-tuning at all?
 
-The fine-tuning is the harness's own loop (`bench.train.train`) with the answer-token NLL the
+The fine-tuning is the harness's own loop (`bench.training.loop.train`) with the answer-token NLL the
 methods use (`methods.losses.mean_nll`), so relearning and unlearning steps are the same kind of step.
 """
 
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.batches import aligned_stream
-from bench.encoding import encode_many
-from bench.train import OptimConfig, TrainResult, make_accelerator, train
+from bench.training.batches import aligned_stream
+from bench.core.encoding import encode_many
+from bench.training.loop import OptimConfig, TrainResult, make_accelerator, train
 from methods.losses import mean_nll
 
 from .base import ATTACKS, AttackContext, AttackResult, MissingKeyError
@@ -97,7 +97,7 @@ def relearn(model: torch.nn.Module, tokenizer, records: Sequence[dict], steps: i
     """A copy of `model` fine-tuned on `records` with plain NLL on the answer tokens; `model` is untouched.
 
     AdamW at a constant `lr` for `steps` optimizer steps, gradient clipping at 1.0, batches of
-    `batch_size` records in a seeded order (`bench.batches.aligned_stream`). Pass forget records for
+    `batch_size` records in a seeded order (`bench.training.batches.aligned_stream`). Pass forget records for
     the relearning attack, retain records for its control; never the questions to be evaluated.
 
     Args:

@@ -1,10 +1,21 @@
-"""Benchmark harness for machine unlearning in large language models."""
+"""Benchmark harness for machine unlearning in large language models.
 
-from .numerics import pin_cpu_kernels
+Importing `bench` pins the CPU kernels (before anything loads torch) and nothing else: a plugin
+package that imports `bench.core` must not pull in the API, the runner or torch. `bench.Unlearning`
+is loaded on first use.
+"""
 
-pin_cpu_kernels()  # before anything imports torch: the same numbers on every x86-64 CPU (see bench.numerics)
+from bench.core.numerics import pin_cpu_kernels
 
-from .api import Unlearning  # noqa: E402
+pin_cpu_kernels()  # before anything imports torch: the same numbers on every x86-64 CPU (see bench.core.numerics)
 
 __all__ = ["Unlearning"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "Unlearning":
+        from bench.api import Unlearning
+
+        return Unlearning
+    raise AttributeError(f"module 'bench' has no attribute {name!r}")

@@ -54,7 +54,7 @@ def _as_source(data: Any, split: str, data_dir: Path) -> str:
     if not isinstance(data, list):
         raise TypeError(f"{split}_data: expected a path, a hub dataset id, a datasets.Dataset or a list of dicts, "
                         f"got {type(data).__name__}")
-    from .data import write_jsonl
+    from bench.data.store import write_jsonl
 
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"{split}.jsonl"
@@ -120,10 +120,10 @@ class Unlearning:
         Each is a .json or .jsonl file, a `save_to_disk` directory, a hub dataset id (`owner/name` or
         `owner/name:config`), a `datasets.Dataset` or a list of dicts. Records need `question_key` and
         `answer_key`; `paraphrased_answer` / `perturbed_answer` are used when present and derived when
-        not (`bench.data_sources.derive_alternates`; the results record it). Sequences are cut to
+        not (`bench.data.sources.derive_alternates`; the results record it). Sequences are cut to
         `max_length` tokens.
         """
-        from .data_sources import load_records
+        from bench.data.sources import load_records
 
         data_dir = self.output_dir / "data"
         sources = {"forget": forget_data, "retain": retain_data, "holdout": holdout_data}
@@ -139,7 +139,7 @@ class Unlearning:
     def suite(self, batch_size: int = 8, learning_rate: float = 1e-4, num_epochs: float | None = None,
               steps: int | None = None, **training) -> dict:
         """The one-trial suite mapping these settings amount to (what `run` runs)."""
-        from .models import is_zoo
+        from bench.models.zoo import is_zoo
 
         if self.data is None:
             raise RuntimeError("call load_data(...) before run()")
@@ -171,10 +171,10 @@ class Unlearning:
         steps when neither is given). `**training`: any `unlearn:` setting of a suite (schedule,
         warmup_steps, weight_decay, max_grad_norm, mixed_precision, gradient_checkpointing,
         grad_accum_steps). Returns the training cost."""
-        from .prepare import default_cache, prepare_model
-        from .references import compute_references
-        from .suite import parse_suite
-        from .trial import row_header, start_trial, unlearn
+        from bench.models.prepare import default_cache, prepare_model
+        from bench.models.retain_stats import compute_references
+        from bench.config.suite import parse_suite
+        from bench.run.trial import row_header, start_trial, unlearn
 
         raw = self.suite(batch_size, learning_rate, num_epochs, steps, **training)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -213,12 +213,12 @@ class Unlearning:
         The row is also written to `<output_dir>/results/` (readable by `bench report`)."""
         from metrics import metric_columns
 
-        from .attack_eval import attack_columns, run_attacks
-        from .references import load_references
-        from .results import row_schema, write_row
-        from .suite import SuiteError, _At, _metric_families
-        from .suite_attacks import parse_attacks
-        from .trial import evaluate_trial, peak_memory_mb, result_columns, utc_now
+        from bench.run.attacks import attack_columns, run_attacks
+        from bench.models.retain_stats import load_references
+        from bench.run.results import row_schema, write_row
+        from bench.config.suite import SuiteError, _At, _metric_families
+        from bench.config.attacks import parse_attacks
+        from bench.run.trial import evaluate_trial, peak_memory_mb, result_columns, utc_now
 
         if self.model is None:
             raise RuntimeError("call run(...) before evaluate()")

@@ -9,16 +9,16 @@ import math
 import sys
 from pathlib import Path
 
-from .atomic import LockedError
-from .leaderboard import ReportError
-from .registry import PluginError
-from .standalone import DTYPES
-from .suite import SuiteError, load_suite
+from bench.core.atomic import LockedError
+from bench.report.leaderboard import ReportError
+from bench.core.registry import PluginError
+from bench.eval import DTYPES
+from bench.config.suite import SuiteError, load_suite
 
 
 def _smoke(suite):
     """A minutes-long version of a suite: tiny data, few steps, first seed and first grid value."""
-    from .suite import MethodEntry
+    from bench.config.suite import MethodEntry
 
     methods = tuple(MethodEntry(m.name, m.args, {k: v[:1] for k, v in m.grid.items()}) for m in suite.methods)
     return dataclasses.replace(
@@ -39,7 +39,7 @@ def _storage_paths(args) -> tuple[Path, Path]:
     """The prepare cache and the results root: `--cache-dir` / `--results-dir` where given, else the
     parts of `--storage` (DIR/cache, DIR/results), else the defaults. Absolute, since the cache path is
     handed to Ray tasks that may run on other nodes."""
-    from .prepare import default_cache
+    from bench.models.prepare import default_cache
 
     storage = Path(args.storage).resolve() if getattr(args, "storage", None) else None
     if args.cache_dir:
@@ -52,11 +52,11 @@ def _storage_paths(args) -> tuple[Path, Path]:
 
 
 def cmd_run(args) -> int:
-    from .leaderboard import render
-    from .report import build_report
-    from .results import read_rows
-    from .runner import run_suite
-    from .atomic import atomic_file
+    from bench.report.leaderboard import render
+    from bench.report.document import build_report
+    from bench.run.results import read_rows
+    from bench.run.runner import run_suite
+    from bench.core.atomic import atomic_file
 
     suite = _load(args.suite, args.smoke)
     cache, results_root = _storage_paths(args)
@@ -75,8 +75,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .references import load_references
-    from .runner import attach_references, prepare_all
+    from bench.models.retain_stats import load_references
+    from bench.run.runner import attach_references, prepare_all
 
     suite = _load(args.suite, args.smoke)
     cache, _ = _storage_paths(args)
@@ -116,7 +116,7 @@ def cmd_list(args) -> int:
             print(f"{a.name:<15} v{a.version}  {a.description}\n{'':<19}{settings}"
                   + (f"\n{'':<19}default sweep: {grid}" if grid else ""))
     else:
-        from .models import ZOO
+        from bench.models.zoo import ZOO
 
         for z in ZOO.values():
             print(f"{z.name:<12} {z.description}")
@@ -125,8 +125,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from .leaderboard import render
-    from .results import read_rows
+    from bench.report.leaderboard import render
+    from bench.run.results import read_rows
 
     df = read_rows(Path(args.results))
     if df.empty:
@@ -137,14 +137,14 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .status import render_status
+    from bench.run.status import render_status
 
     print(render_status(Path(args.results)))
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from bench.report.document import build_report
 
     report = build_report(Path(args.results))
     print(f"{report.leaderboard}\n\nReport: {report.path}\nFigures: " + ", ".join(str(p) for p in report.figures))
@@ -152,9 +152,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from .ablate import ablation_grid, write_heatmap
-    from .report import REPORT_DIR
-    from .results import read_rows
+    from bench.report.ablation import ablation_grid, write_heatmap
+    from bench.report.document import REPORT_DIR
+    from bench.run.results import read_rows
 
     results = Path(args.results)
     df = read_rows(results)
@@ -170,10 +170,10 @@ def cmd_ablate(args) -> int:
 def cmd_eval(args) -> int:
     from metrics import METRICS, metric_columns
 
-    from .prepare import default_cache
-    from .registry import UnknownNameError
-    from .results import row_schema, write_row
-    from .standalone import evaluate_external
+    from bench.models.prepare import default_cache
+    from bench.core.registry import UnknownNameError
+    from bench.run.results import row_schema, write_row
+    from bench.eval import evaluate_external
 
     try:
         for name in args.metrics or []:
@@ -198,8 +198,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import DEMO_SUITES, render_paris, run_paris_demo
-    from .prepare import default_cache
+    from bench.demo import DEMO_SUITES, render_paris, run_paris_demo
+    from bench.models.prepare import default_cache
 
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
     result = run_paris_demo(cache, DEMO_SUITES[args.name], threads=args.threads)
@@ -216,8 +216,8 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_perf(args) -> int:
-    from .perf import DEFAULT_SUITE, run_perf
-    from .prepare import default_cache
+    from bench.perf import DEFAULT_SUITE, run_perf
+    from bench.models.prepare import default_cache
 
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
     run_perf(cache, args.suite or DEFAULT_SUITE, steps=args.steps, repeats=args.repeats, json_path=args.json)

@@ -22,7 +22,7 @@ def continuation_probability(model, tokenizer, question: str, answer_prefix: str
     """p(" continuation" | prompt + " answer_prefix"): the product of its tokens' probabilities."""
     import torch
 
-    from .encoding import prompt_ids
+    from bench.core.encoding import prompt_ids
 
     context = prompt_ids(tokenizer, question) + tokenizer(f" {answer_prefix}", add_special_tokens=False)["input_ids"]
     target = tokenizer(f" {continuation}", add_special_tokens=False)["input_ids"]
@@ -34,7 +34,7 @@ def continuation_probability(model, tokenizer, question: str, answer_prefix: str
 
 
 def _snapshot(model, tokenizer, eval_cfg) -> tuple[list[str], list[float]]:
-    from .references import probe_answers
+    from bench.models.retain_stats import probe_answers
 
     answers = probe_answers(model, tokenizer, [q for q, _, _ in PARIS_FACTS], eval_cfg)
     return answers, [continuation_probability(model, tokenizer, q, prefix, fact) for q, prefix, fact in PARIS_FACTS]
@@ -43,9 +43,9 @@ def _snapshot(model, tokenizer, eval_cfg) -> tuple[list[str], list[float]]:
 def run_paris_demo(cache: Path, suite_path: Path = DEMO_SUITES["paris"], threads: int = 1) -> dict:
     """Prepares the capitals model (cached), unlearns France, returns the before/after answers and
     probabilities (and prints progress)."""
-    from .prepare import prepare_model
-    from .suite import load_suite
-    from .trial import start_trial, unlearn
+    from bench.models.prepare import prepare_model
+    from bench.config.suite import load_suite
+    from bench.run.trial import start_trial, unlearn
 
     started = time.perf_counter()
     suite = load_suite(suite_path)

@@ -16,7 +16,7 @@ printed with its target:
 - **scaling** = wall seconds of the same 2 trials (seeds 0 and 1, one CPU each) through `run_suite`
   at `max_concurrent` 1 / at 2; Ray is started before, so its start-up is in neither. Beside it, the
   machine's own ceiling at the time (`machine_ceiling`): other load on the cores bounds this ratio.
-- **train_vs_bare** = tokens/s of `bench.train.train` (as a trial calls it, divergence guard
+- **train_vs_bare** = tokens/s of `bench.training.loop.train` (as a trial calls it, divergence guard
   included) / tokens/s of a plain PyTorch loop (forward and loss, backward, clip, AdamW step,
   zero_grad) over the same target model, the same batches (the first TRAIN_STEPS the trial's stream
   draws), the same loss (`grad_diff`'s) and the same AdamW settings, one torch thread, both warmed up
@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from .suite import SuiteError, load_suite
+from bench.config.suite import SuiteError, load_suite
 
 DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "suites" / "tofu_small.yaml"
 METHOD = "grad_diff"
@@ -187,9 +187,9 @@ def workload(suite_path: str | Path, steps: int | None):
 def ensure_prepared(suite, cache: Path):
     """The prepared model with its reference file, built through the normal prepare stage when the
     cache lacks them; returns (prepared, seconds spent preparing, or None when the cache was warm)."""
-    from .prepare import find_prepared
-    from .references import references_path
-    from .runner import attach_references, prepare_all, prepared_key
+    from bench.models.prepare import find_prepared
+    from bench.models.retain_stats import references_path
+    from bench.run.runner import attach_references, prepare_all, prepared_key
 
     model = suite.models[0]
     found = find_prepared(model, suite.data, suite.prepare, cache)
@@ -210,8 +210,8 @@ def _suite_run(suite, specs, cache: Path, max_concurrent: int) -> tuple[float, l
     (a real suite computes them once too)."""
     from metrics import metric_columns
 
-    from .results import read_rows, row_path, row_schema, write_row
-    from .runner import run_suite
+    from bench.run.results import read_rows, row_path, row_schema, write_row
+    from bench.run.runner import run_suite
 
     suite = dataclasses.replace(suite, seeds=tuple(s.seed for s in specs))
     wanted = {s.trial_id for s in specs}
@@ -235,7 +235,7 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
     """One trial through `run_suite` vs the same TrialSpec in this process (see the module docstring)."""
     from metrics import metric_columns
 
-    from .trial import evaluate_trial, start_trial, unlearn
+    from bench.run.trial import evaluate_trial, start_trial, unlearn
 
     harness_s, rows = _suite_run(suite, [spec], cache, max_concurrent=1)
     harness = rows[0] if rows else {}
@@ -279,9 +279,9 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
 FRESH_PROCESS = """
 import json, sys
 from ray import tune  # what every Tune worker imports to run a function trainable
-from bench.prepare import Prepared
-from bench.suite import TrialSpec
-from bench.trial import start_trial
+from bench.models.prepare import Prepared
+from bench.config.suite import TrialSpec
+from bench.run.trial import start_trial
 import metrics, methods  # every family and method, as the trial's evaluation does
 from metrics.tofu import rouge_l_recall
 rouge_l_recall("a", "a")  # the ROUGE scorer's own lazy imports
@@ -377,12 +377,12 @@ def _join(values) -> str:
 
 
 def _trial_batches(spec, tokenizer, splits, n: int) -> list[dict]:
-    """The first `n` batches the trial's unlearning loop draws, built as `bench.trial.unlearn` builds
+    """The first `n` batches the trial's unlearning loop draws, built as `bench.run.trial.unlearn` builds
     its stream (same encodings, same seeds)."""
     from methods import METHODS
 
-    from .batches import aligned_stream, merge_streams
-    from .encoding import encode_many
+    from bench.training.batches import aligned_stream, merge_streams
+    from bench.core.encoding import encode_many
 
     method = METHODS.get(spec.method)
     needs = method.needs(method.make_args(spec.method_args))
@@ -422,14 +422,14 @@ def measure_train_vs_bare(spec, prepared, repeats: int) -> Measurement:
 
     from methods import METHODS, MethodContext
 
-    from .train import (
+    from bench.training.loop import (
         DivergenceGuard,
         OptimConfig,
         count_tokens,
         make_accelerator,
         train,
     )
-    from .trial import start_trial
+    from bench.run.trial import start_trial
 
     model, tokenizer, splits = start_trial(spec, prepared, THREADS)
     method = METHODS.get(spec.method)
@@ -532,16 +532,16 @@ def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
     """The full metric set on the target, counted against the minimum (see the module docstring)."""
     from metrics import evaluate
 
-    from .data import evenly_spaced
-    from .encoding import encode_many
-    from .references import load_references
-    from .trial import EVAL_SPLITS, RETAIN_EVAL, evaluate_trial, start_trial
+    from bench.data.store import evenly_spaced
+    from bench.core.encoding import encode_many
+    from bench.models.retain_stats import load_references
+    from bench.run.trial import EVAL_SPLITS, RETAIN_EVAL, evaluate_trial, start_trial
 
     spec = next(s for s in suite.reference_trials() if s.method == "none")  # the target, as its reference row
     model, tokenizer, splits = start_trial(spec, prepared, THREADS)
     harness = evaluate_trial(model, tokenizer, spec, prepared, splits)
     cfg = spec.eval
-    # The splits as `bench.trial.evaluate_model` hands them to the metrics.
+    # The splits as `bench.run.trial.evaluate_model` hands them to the metrics.
     eval_splits = {s: splits[s] for s in EVAL_SPLITS if s in splits}
     if splits.get(RETAIN_EVAL):
         eval_splits["retain"] = splits[RETAIN_EVAL]
@@ -606,8 +606,8 @@ def run_perf(cache: Path, suite_path: str | Path = DEFAULT_SUITE, steps: int | N
     import ray
     import torch
 
-    from .atomic import atomic_file
-    from .runner import _init_ray
+    from bench.core.atomic import atomic_file
+    from bench.run.runner import _init_ray
 
     started = time.perf_counter()
     suite, specs = workload(suite_path, steps)

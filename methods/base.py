@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 # What a method may declare in `needs`: the data streams `forget`, `retain` and `alternate` (the
 # forget questions with their refusal `alternate_answer`, aligned with the forget batch), a frozen

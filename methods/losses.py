@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bench.encoding import IGNORE_INDEX
+from bench.core.encoding import IGNORE_INDEX
 
 
 def shifted_logits_labels(model, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.encoding import IGNORE_INDEX
+from bench.core.encoding import IGNORE_INDEX
 
 from .base import METHODS, MethodContext
 from .losses import masked_mean

@@ -1,6 +1,6 @@
 """Evaluation metrics: one module per family, each registering in `METRICS`, all reading one context."""
 
-from bench.registry import load_plugins
+from bench.core.registry import load_plugins
 
 from . import memorization, mia, tofu  # noqa: F401  (registration happens on import)
 from .base import (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bench.registry import Registry
+from bench.core.registry import Registry
 
 from .context import MissingSplit
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.encoding import IGNORE_INDEX, Encoded, collate, encode_many, pad, prompt_ids
+from bench.core.encoding import IGNORE_INDEX, Encoded, collate, encode_many, pad, prompt_ids
 
 PERTURBED = "perturbed_answer"
 MIN_VARIANCE = 1e-6  # Min-K%++ clamps the next-token log-prob variance from below

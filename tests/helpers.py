@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from bench.encoding import IGNORE_INDEX
+from bench.core.encoding import IGNORE_INDEX
 
 
 class FixedLogits(torch.nn.Module):

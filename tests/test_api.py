@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bench import Unlearning
-from bench.models import build_model, load_model, train_tokenizer
+from bench.models.zoo import build_model, load_model, train_tokenizer
 
 # Shrinks the prepare stage to seconds; everything else is the API as a user calls it.
 TINY = {"data": {"n_general_authors": 10, "general_fact_repeats": 1},
@@ -134,9 +134,9 @@ def local_model(tmp_path_factory):
 def test_a_save_pretrained_model_runs_by_path_in_the_api_and_in_a_one_trial_suite_with_equal_numbers(
         local_model, files, tmp_path):
     """The API is a one-trial suite: `bench run` of the suite it wrote gives the same row, to the digit."""
-    from bench.results import read_rows
-    from bench.runner import run_suite
-    from bench.suite import load_suite
+    from bench.run.results import read_rows
+    from bench.run.runner import run_suite
+    from bench.config.suite import load_suite
 
     u = Unlearning(method="npo", model=str(local_model), output_dir=tmp_path / "api", beta=0.2, cache=files / "cache",
                    threads=1, config={"prepare": {"finetune_steps": 10, "batch_size": 8}, "eval": {"max_new_tokens": 8}})

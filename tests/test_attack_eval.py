@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.attack_eval import FORGET_METRICS, attack_columns, forget_side, run_attacks
-from bench.robustness import add_worst_case, robustness_table
-from bench.suite import SuiteError, parse_suite
-from bench.suite_attacks import DEFAULT_ATTACKS, default_attacks, variant_label
+from bench.run.attacks import FORGET_METRICS, attack_columns, forget_side, run_attacks
+from bench.report.robustness import add_worst_case, robustness_table
+from bench.config.suite import SuiteError, parse_suite
+from bench.config.attacks import DEFAULT_ATTACKS, default_attacks, variant_label
 from metrics import EvalConfig
 
 BASE = {"models": ["tiny-llama"], "methods": ["grad_ascent"]}
@@ -110,7 +110,7 @@ QA = [{"question": f"Where was author {i} born?", "answer": f"Author {i} was bor
 
 @pytest.fixture(scope="module")
 def tiny():
-    from bench.models import build_model, train_tokenizer
+    from bench.models.zoo import build_model, train_tokenizer
 
     tok = train_tokenizer([r[k] for r in QA for k in ("question", "answer", "paraphrased_answer",
                                                        "paraphrased_question")] * 5, 300)
@@ -146,7 +146,7 @@ def test_recovery_is_zero_for_no_change_and_one_for_the_target(tiny):
 
 
 def test_run_attacks_fills_every_column_and_leaves_the_model_bit_identical(tiny):
-    from bench.suite import TrialSpec
+    from bench.config.suite import TrialSpec
 
     unlearned, target, tok = tiny
     suite = parse_suite({**BASE, "attacks": [{"name": "relearn", "steps": 2, "fraction": 0.3}, "quantize",

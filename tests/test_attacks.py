@@ -19,8 +19,8 @@ from attacks import (
     split_for_relearning,
 )
 from attacks.relearn import relearn
-from bench.encoding import collate, encode_many
-from bench.registry import UnknownNameError
+from bench.core.encoding import collate, encode_many
+from bench.core.registry import UnknownNameError
 from methods.losses import mean_nll
 
 # ---------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def qa():
 
 @pytest.fixture(scope="module")
 def tok(qa):
-    from bench.models import train_tokenizer
+    from bench.models.zoo import train_tokenizer
 
     texts = [r[k] for r in qa for k in ("question", "answer", "paraphrased_question")]
     return train_tokenizer(texts * 5, 300)
@@ -159,7 +159,7 @@ def tok(qa):
 
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
 def test_quantize_model_on_zoo_models_leaves_the_original_and_the_tied_head(tok, name):
-    from bench.models import build_model
+    from bench.models.zoo import build_model
 
     model = build_model(name, tok, seed=0).eval()
     before = snapshot(model)
@@ -231,7 +231,7 @@ def test_split_refuses_bad_input_and_does_not_alias():
 
 @pytest.fixture(scope="module")
 def tiny(tok):
-    from bench.models import build_model
+    from bench.models.zoo import build_model
 
     return build_model("tiny-llama", tok, seed=0).eval()
 

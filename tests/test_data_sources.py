@@ -9,8 +9,8 @@ import json
 import datasets
 import pytest
 
-from bench import data_sources
-from bench.data_sources import (
+from bench.data import sources as data_sources
+from bench.data.sources import (
     TOFU_FORGET_SPLITS,
     TOFU_REPO,
     DataSourceError,

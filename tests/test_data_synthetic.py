@@ -16,8 +16,8 @@ import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-from bench import data_synthetic as ds
-from bench.data_synthetic import (
+from bench.data import synthetic as ds
+from bench.data.synthetic import (
     BIO_SPLITS,
     QA_SPLITS,
     RETAIN_EVAL_SPLIT,
@@ -73,7 +73,7 @@ def test_identical_across_processes_and_hash_seeds(small_data):
     script = (
         "import hashlib, json, sys\n"
         f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "from bench.data_synthetic import SyntheticConfig, generate\n"
+        "from bench.data.synthetic import SyntheticConfig, generate\n"
         f"cfg = SyntheticConfig(**{dataclasses.asdict(SMALL)!r})\n"
         "text = json.dumps(generate(cfg), sort_keys=True)\n"
         "print(hashlib.sha256(text.encode()).hexdigest())\n"

@@ -3,7 +3,7 @@ stored in tests/golden/miniature.json.
 
 It fails when a dependency or a code change moves a number, and its message names the numbers that
 moved. Tolerance: 1e-6 relative (1e-9 absolute near zero). With the CPU kernels pinned
-(bench.numerics) and one thread, the same code and lock give these numbers bit for bit, run after run;
+(bench.core.numerics) and one thread, the same code and lock give these numbers bit for bit, run after run;
 the tolerance only absorbs summation-order noise in reporting code (numpy, scipy), while a real change
 (another initial weight, tokenizer merge, batch order or library kernel) moves trained numbers by far
 more: one ulp early in training grows to whole percents after a few dozen steps.
@@ -28,11 +28,11 @@ import pytest
 import yaml
 from helpers import mini_suite
 
-from bench.models import build_model, load_model, train_tokenizer
-from bench.prepare import prepare_model
-from bench.references import compute_references
-from bench.suite import parse_suite
-from bench.trial import run_trial
+from bench.models.zoo import build_model, load_model, train_tokenizer
+from bench.models.prepare import prepare_model
+from bench.models.retain_stats import compute_references
+from bench.config.suite import parse_suite
+from bench.run.trial import run_trial
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def failure_message(moved: list[str]) -> str:
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    from bench.numerics import kernel_profile
+    from bench.core.numerics import kernel_profile
 
     profile = kernel_profile()
     if not profile["pinned"]:

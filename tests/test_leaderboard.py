@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.leaderboard import format_ci, leaderboard_table, mean_ci, render, unstable_table, varying_hp_columns
+from bench.report.leaderboard import format_ci, leaderboard_table, mean_ci, render, unstable_table, varying_hp_columns
 
 # --------------------------------------------------------------------------------------- mean_ci
 
@@ -219,7 +219,7 @@ def test_a_single_non_default_setting_is_shown(results):
 
 
 def test_changed_hyperparameters_are_those_away_from_defaults():
-    from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
+    from bench.config.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
     from metrics import EvalConfig
 
     spec = TrialSpec("tiny-llama", "ga_gd", {"forget_factor": -8.0, "retain_factor": 5.0, "retain_repeat": 5},
@@ -228,8 +228,8 @@ def test_changed_hyperparameters_are_those_away_from_defaults():
 
 
 def test_progress_label_shows_changed_hyperparameters():
-    from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
-    from bench.trial import spec_summary
+    from bench.config.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
+    from bench.run.trial import spec_summary
     from metrics import EvalConfig
 
     spec = TrialSpec("tiny-llama", "ga_gd", {"forget_factor": -8.0, "retain_factor": 5.0, "retain_repeat": 5},

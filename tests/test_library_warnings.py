@@ -5,15 +5,15 @@ import warnings
 import pytest
 from helpers import THREE_QA
 
-from bench.models import build_model, train_tokenizer
+from bench.models.zoo import build_model, train_tokenizer
 from metrics import EvalConfig, EvalContext, evaluate
 
 
 @pytest.mark.parametrize("arch", ["tiny-llama", "tiny-gpt2"])
 def test_evaluation_and_training_raise_no_deprecation(arch, capfd):
-    from bench.batches import aligned_stream, merge_streams
-    from bench.encoding import encode_many
-    from bench.train import OptimConfig, make_accelerator, train
+    from bench.training.batches import aligned_stream, merge_streams
+    from bench.core.encoding import encode_many
+    from bench.training.loop import OptimConfig, make_accelerator, train
     from methods.losses import mean_nll
 
     texts = [r[k] for r in THREE_QA for k in ("question", "answer", "paraphrased_answer")] * 20

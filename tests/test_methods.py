@@ -137,7 +137,7 @@ def test_joint_forward_equals_separate_passes():
     """Stacking forget and retain batches of different widths into one pass changes no token's NLL."""
     from methods.losses import joint_token_nll, token_nll
 
-    from bench.models import build_model, train_tokenizer
+    from bench.models.zoo import build_model, train_tokenizer
 
     tok = train_tokenizer(["Question: Who?\nAnswer: Ana Lind wrote it, then Bo."] * 10, 300)
     model = build_model("tiny-llama", tok, seed=0)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bench.models import build_model, train_tokenizer
+from bench.models.zoo import build_model, train_tokenizer
 from helpers import qa_inputs
 from methods import METHODS, MethodContext
 from methods.rmu import (

@@ -8,7 +8,7 @@ import torch
 
 from helpers import THREE_QA
 
-from bench.models import build_model, train_tokenizer
+from bench.models.zoo import build_model, train_tokenizer
 from metrics import EvalConfig, EvalContext, evaluate
 from metrics.tofu import (
     forget_truth_ratio_stat,
@@ -191,9 +191,9 @@ def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(ti
 @pytest.fixture(scope="module")
 def memorised(tiny):
     """A tiny model trained on the answers of QA[:2] until it reproduces them under teacher forcing."""
-    from bench.batches import aligned_stream, merge_streams
-    from bench.encoding import encode_many
-    from bench.train import OptimConfig, make_accelerator, train
+    from bench.training.batches import aligned_stream, merge_streams
+    from bench.core.encoding import encode_many
+    from bench.training.loop import OptimConfig, make_accelerator, train
     from methods.losses import mean_nll
 
     _, tok = tiny
@@ -234,9 +234,9 @@ def test_membership_inference_separates_trained_from_unseen_answers(memorised):
 def test_verbatim_memorization_of_a_memorised_text(tiny):
     """A model trained on one text continues its prefix with the true rest: VerbMem (ROUGE-L F1) = 1;
     the truth is the text's tokens after the prefix, decoded."""
-    from bench.batches import aligned_stream, merge_streams
-    from bench.encoding import encode_many
-    from bench.train import OptimConfig, make_accelerator, train
+    from bench.training.batches import aligned_stream, merge_streams
+    from bench.core.encoding import encode_many
+    from bench.training.loop import OptimConfig, make_accelerator, train
     from methods.losses import mean_nll
 
     _, tok = tiny

@@ -6,12 +6,12 @@ import math
 import pytest
 import torch
 
-from bench.data import prepare_data, read_splits
-from bench.models import ZOO, build_model, count_parameters, load_model, load_tokenizer, train_tokenizer
-from bench.prepare import artifact_dirs, find_prepared, prepare_model
-from bench.references import compute_references, load_references
-from bench.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
-from bench.trial import run_trial
+from bench.data.store import prepare_data, read_splits
+from bench.models.zoo import ZOO, build_model, count_parameters, load_model, load_tokenizer, train_tokenizer
+from bench.models.prepare import artifact_dirs, find_prepared, prepare_model
+from bench.models.retain_stats import compute_references, load_references
+from bench.config.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
+from bench.run.trial import run_trial
 from methods import METHODS
 from metrics import EvalConfig
 

@@ -57,7 +57,7 @@ def test_counting_context_counts_a_hand_made_evaluation():
 
     from helpers import THREE_QA
 
-    from bench.models import build_model, train_tokenizer
+    from bench.models.zoo import build_model, train_tokenizer
     from bench.perf import counting_context
     from metrics import EvalConfig
 

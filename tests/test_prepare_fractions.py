@@ -9,12 +9,12 @@ import dataclasses
 
 import pytest
 
-from bench.attack_eval import forget_side
-from bench.data import data_key, prepare_data, read_splits, training_data_key
-from bench.models import load_model, load_tokenizer
-from bench.prepare import _target_records, artifact_dirs, find_prepared, prepare_model, prepare_tokenizer, target_built
-from bench.references import load_references
-from bench.suite import DataConfig, PrepareConfig
+from bench.run.attacks import forget_side
+from bench.data.store import data_key, prepare_data, read_splits, training_data_key
+from bench.models.zoo import load_model, load_tokenizer
+from bench.models.prepare import _target_records, artifact_dirs, find_prepared, prepare_model, prepare_tokenizer, target_built
+from bench.models.retain_stats import load_references
+from bench.config.suite import DataConfig, PrepareConfig
 from metrics import EvalConfig
 
 MODEL = "tiny-llama"

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench.ablate import ablation_grid
-from bench.leaderboard import has_checkpoints, leaderboard_table, render, with_protocol_columns
-from bench.protocol import learning_curves, selection_comparison, sequential_table
-from bench.report import build_report, select_settings, selection_basis, selection_note, settings_table
-from bench.robustness import robustness_table
+from bench.report.ablation import ablation_grid
+from bench.report.leaderboard import has_checkpoints, leaderboard_table, render, with_protocol_columns
+from bench.report.sections import learning_curves, selection_comparison, sequential_table
+from bench.report.document import build_report, select_settings, selection_basis, selection_note, settings_table
+from bench.report.robustness import robustness_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

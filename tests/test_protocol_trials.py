@@ -9,11 +9,11 @@ import pytest
 import yaml
 from helpers import mini_suite
 
-from bench.prepare import prepare_model
-from bench.references import compute_references
-from bench.sequential import forgotten_so_far, split_parts
-from bench.suite import SuiteError, TrialSpec, UnlearnConfig, parse_suite
-from bench.trial import run_trial
+from bench.models.prepare import prepare_model
+from bench.models.retain_stats import compute_references
+from bench.run.sequential import forgotten_so_far, split_parts
+from bench.config.suite import SuiteError, TrialSpec, UnlearnConfig, parse_suite
+from bench.run.trial import run_trial
 
 # One validation author among 10, so the validation columns are measured too.
 PROTOCOL_DATA = "{n_authors: 10, forget_fraction: 0.2, forget_val_fraction: 0.1, n_holdout_authors: 2, " \
@@ -79,7 +79,7 @@ def test_sequential_trial_writes_a_row_after_each_part(prepared):
 
 
 def test_the_validation_authors_are_unlearned_with_the_forget_set():
-    from bench.trial import unlearning_request
+    from bench.run.trial import unlearning_request
 
     splits = {"forget": [{"question": "f"}], "forget_val": [{"question": "v"}], "retain": [{"question": "r"}]}
     assert [r["question"] for r in unlearning_request(splits)] == ["f", "v"]
@@ -172,7 +172,7 @@ def test_a_suite_with_checkpoints_and_two_fractions_through_ray(tmp_path):
         assert models == ["base", "retain", "retain", "target"]  # the target is shared by both fractions
         rows_before = len(df)
         assert main(args) == 0 and len(pd.read_parquet(tmp_path / "results" / "curves")) == rows_before
-        from bench.status import status_table
+        from bench.run.status import status_table
 
         counts, problems, _ = status_table(tmp_path / "results" / "curves")
         assert counts["ok"].sum() == 2 * 2 + 4 and counts["pending"].sum() == 0 and problems.empty  # trials, not rows

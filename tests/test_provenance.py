@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bench import environment
-from bench.data import _tofu_records_hash, data_key
-from bench.models import build_model, train_tokenizer
-from bench.numerics import cpu_flags
-from bench.prepare import artifact_dirs
-from bench.provenance import content_hash, model_identity, row_provenance
-from bench.suite import DataConfig, PrepareConfig
+from bench.core import environment
+from bench.data.store import _tofu_records_hash, data_key
+from bench.models.zoo import build_model, train_tokenizer
+from bench.core.numerics import cpu_flags
+from bench.models.prepare import artifact_dirs
+from bench.core.provenance import content_hash, model_identity, row_provenance
+from bench.config.suite import DataConfig, PrepareConfig
 
 
 def test_versions_name_the_harness_its_source_and_its_lock():
@@ -28,7 +28,7 @@ def test_versions_name_the_harness_its_source_and_its_lock():
 
 
 def test_source_hash_changes_with_any_source_file(tmp_path):
-    root = Path(environment.__file__).resolve().parent.parent
+    root = Path(environment.__file__).resolve().parents[2]
     for package in environment.HARNESS_PACKAGES:
         shutil.copytree(root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     before = environment.source_hash(tmp_path)
@@ -75,7 +75,7 @@ def test_a_changed_local_model_gets_new_cache_keys(local_model, tmp_path):
 
 
 def test_a_changed_tofu_copy_gets_a_new_data_key(monkeypatch):
-    import bench.data_sources as sources
+    import bench.data.sources as sources
 
     records = {"forget": [{"question": "Q?", "answer": "A."}]}
     monkeypatch.setattr(sources, "tofu_splits", lambda forget: json.loads(json.dumps(records)))
@@ -125,7 +125,8 @@ def test_an_offline_hub_model_is_the_cached_snapshot_and_says_so(tmp_path, monke
     """With the hub offline, a hub id's identity is the commit of its cached snapshot (refs/main)."""
     import huggingface_hub.constants as hub
 
-    from bench import availability, provenance
+    from bench.config import availability
+    from bench.core import provenance
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "models--someone--tiny"
@@ -156,8 +157,8 @@ def test_other_cpu_kernels_give_other_trial_ids_and_models(monkeypatch, tmp_path
     import yaml
     from helpers import mini_suite
 
-    from bench.numerics import PINNED
-    from bench.suite import parse_suite
+    from bench.core.numerics import PINNED
+    from bench.config.suite import parse_suite
 
     def keys():
         spec = parse_suite(yaml.safe_load(mini_suite("k", "  - npo")), "k.yaml").trials()[0]

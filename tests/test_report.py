@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from bench.ablate import ablation_grid
-from bench.leaderboard import FQ_FLOOR, ReportError, log10_fq, mean_ci
-from bench.report import (UTILITY_RATIO, build_report, format_fq, mark_front, pareto_mask, select_settings,
+from bench.report.ablation import ablation_grid
+from bench.report.leaderboard import FQ_FLOOR, ReportError, log10_fq, mean_ci
+from bench.report.document import (UTILITY_RATIO, build_report, format_fq, mark_front, pareto_mask, select_settings,
                           settings_table, significance)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -421,7 +421,7 @@ def test_report_of_only_failed_rows_is_an_error(tmp_path):
 
 
 def test_ablation_suite_shares_tofu_small_sections():
-    from bench.suite import load_suite
+    from bench.config.suite import load_suite
 
     ablation = load_suite(REPO_ROOT / "suites" / "ablation_factor_lr.yaml")
     small = load_suite(REPO_ROOT / "suites" / "tofu_small.yaml")

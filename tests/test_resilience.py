@@ -217,7 +217,7 @@ def test_diverging_raising_and_crashing_trials(root):
 def _check_status(out_dir: Path) -> None:
     """`bench status` of the first faulty run: every outcome counted where it happened."""
     from bench.cli import main
-    from bench.status import status_table
+    from bench.run.status import status_table
 
     counts, problems, has_plan = status_table(out_dir)
     by_method = counts.set_index("method")

@@ -1,4 +1,4 @@
-"""Tests for Parquet result rows (bench.results) and atomic file writes (bench.atomic)."""
+"""Tests for Parquet result rows (bench.run.results) and atomic file writes (bench.core.atomic)."""
 
 import math
 
@@ -6,9 +6,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from bench.atomic import atomic_file
-from bench.results import existing_ids, read_rows, row_schema, row_statuses, write_row
-from bench.suite import load_suite
+from bench.core.atomic import atomic_file
+from bench.run.results import existing_ids, read_rows, row_schema, row_statuses, write_row
+from bench.config.suite import load_suite
 
 METRICS = ["forget_quality", "model_utility"]
 
@@ -220,7 +220,7 @@ def test_an_unreadable_row_is_set_aside_and_its_trial_reruns(tmp_path, schema, t
 
 
 def test_lock_refuses_a_second_holder_and_temporaries_are_removed(tmp_path):
-    from bench.atomic import LockedError, exclusive_lock, remove_temporaries
+    from bench.core.atomic import LockedError, exclusive_lock, remove_temporaries
 
     (tmp_path / ".abc.parquet.tmp-123").write_bytes(b"half")
     (tmp_path / ".model.tmp-9").mkdir()

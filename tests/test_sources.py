@@ -5,10 +5,10 @@ import json
 import datasets
 import pytest
 
-from bench import availability
-from bench.data import prepare_data, read_derived, read_splits
-from bench.data_capitals import capitals_splits
-from bench.suite import DataConfig, SuiteError, load_suite
+from bench.config import availability
+from bench.data.store import prepare_data, read_derived, read_splits
+from bench.data.capitals import capitals_splits
+from bench.config.suite import DataConfig, SuiteError, load_suite
 
 SUITE = """\
 name: sources

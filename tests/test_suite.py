@@ -10,7 +10,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 import yaml
 
-from bench.suite import (
+from bench.config.suite import (
     EVAL_LISTS,
     TOP_LEVEL,
     DataConfig,
@@ -151,7 +151,7 @@ def test_trial_ids_stable_across_loads(tmp_path):
 
 
 def test_trial_id_roundtrips_through_dict(good):
-    from bench.suite import TrialSpec
+    from bench.config.suite import TrialSpec
 
     for spec in good.trials()[:10] + good.reference_trials():
         again = TrialSpec.from_dict(spec.to_dict())
@@ -198,7 +198,7 @@ def test_changing_a_method_arg_changes_trial_id(good, key, value):
 
 
 def test_trials_carry_the_prepare_recipe_version_in_their_id(good):
-    from bench.prepare import PREPARE_VERSION
+    from bench.models.prepare import PREPARE_VERSION
 
     spec = good.trials()[0]
     assert spec.prepare_version == PREPARE_VERSION == good.reference_trials()[0].prepare_version
@@ -501,7 +501,7 @@ def test_shipped_suite_parses(path):
                                   and not any(zoo in p.name for zoo in ("small", "methods", "protocol"))],
                          ids=lambda p: p.name)
 def test_shipped_hub_suites_fail_at_load_when_offline_naming_the_model(path, monkeypatch):
-    from bench import availability
+    from bench.config import availability
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     availability.hub_reachable.cache_clear()

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bench import availability
+from bench.config import availability
 from bench.cli import main
 
 BASE = """\

@@ -8,10 +8,10 @@ from helpers import FixedLogits, qa_inputs
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 from transformers import AutoModelForCausalLM, LlamaConfig
 
-from bench.batches import aligned_stream, batch_stream, merge_streams
-from bench.encoding import IGNORE_INDEX, Encoded, collate, encode, encode_many
-from bench.models import PRECISIONS, build_model, enable_gradient_checkpointing, load_model, torch_dtype, train_tokenizer
-from bench.train import DivergenceGuard, OptimConfig, lr_factor, make_accelerator, train
+from bench.training.batches import aligned_stream, batch_stream, merge_streams
+from bench.core.encoding import IGNORE_INDEX, Encoded, collate, encode, encode_many
+from bench.models.zoo import PRECISIONS, build_model, enable_gradient_checkpointing, load_model, torch_dtype, train_tokenizer
+from bench.training.loop import DivergenceGuard, OptimConfig, lr_factor, make_accelerator, train
 from methods.losses import mean_nll
 
 
@@ -101,7 +101,7 @@ def test_aligned_views_share_indices_and_merge():
 
 
 def test_pad_right_and_left():
-    from bench.encoding import pad
+    from bench.core.encoding import pad
 
     ids, mask = pad([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -282,7 +282,7 @@ def test_no_guard_trains_through_a_nan_loss():
 def test_a_diverged_row_says_why_its_metrics_are_missing():
     import json
 
-    from bench.trial import result_columns
+    from bench.run.trial import result_columns
 
     evaluation = {"forget_quality": float("nan"), "model_utility": 0.5,
                   "metrics_unavailable": json.dumps({"privleak": "no retain model"})}

@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 
 from metrics.context import EvalConfig
 
-from .data_synthetic import SyntheticConfig
-from .numerics import kernel_key
-from .registry import did_you_mean
-from .suite_attacks import parse_attacks
-from .suite_yaml import YamlError, load_yaml
-from .train import SCHEDULES
+from bench.data.synthetic import SyntheticConfig
+from bench.core.numerics import kernel_key
+from bench.core.registry import did_you_mean
+from bench.config.attacks import parse_attacks
+from bench.config.loading import YamlError, load_yaml
+from bench.training.loop import SCHEDULES
 
 DATA_KINDS = ("synthetic_authors", "files", "tofu", "capitals")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
@@ -128,7 +128,7 @@ class DataConfig(SyntheticConfig):
                 if not getattr(self, split):
                     raise ValueError(f"{split}: kind files needs `forget` and `retain`, and {split} is empty; "
                                      f"{allowed(DATA_SOURCES)}")
-        from .data_sources import TOFU_FORGET_SPLITS
+        from bench.data.sources import TOFU_FORGET_SPLITS
 
         if self.kind == "tofu" and self.tofu_forget not in TOFU_FORGET_SPLITS:
             raise ValueError(f"forget: {self.forget!r} is not a TOFU forget split; "
@@ -332,8 +332,8 @@ class TrialSpec:
     prepare: PrepareConfig
     eval: EvalConfig
     method_version: int = 0
-    prepare_version: int = 0  # the recipe the starting models were built by (bench.prepare.PREPARE_VERSION)
-    attacks: tuple = ()  # variants {"label", "name", "settings"} (bench.suite_attacks), run after evaluation
+    prepare_version: int = 0  # the recipe the starting models were built by (bench.models.prepare.PREPARE_VERSION)
+    attacks: tuple = ()  # variants {"label", "name", "settings"} (bench.config.attacks), run after evaluation
     sequential_parts: int = 0  # > 1: the forget set is unlearned in this many parts, one after another
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -392,7 +392,7 @@ class Suite:
     unlearn: UnlearnConfig = UnlearnConfig()
     eval: EvalConfig = EvalConfig()
     resources: Resources = Resources()
-    attacks: tuple = ()  # what `attacks:` expands to (absent from the file: every attack, bench.suite_attacks)
+    attacks: tuple = ()  # what `attacks:` expands to (absent from the file: every attack, bench.config.attacks)
     forget_fractions: tuple[float, ...] = ()  # `data.forget_fraction` given as a list: a grid axis
     sequential_parts: int = 0  # `sequential: {parts: K}`
 
@@ -428,7 +428,7 @@ class Suite:
 
 
 def _prepare_version() -> int:
-    from .prepare import PREPARE_VERSION  # prepare imports this module
+    from bench.models.prepare import PREPARE_VERSION  # prepare imports this module
 
     return PREPARE_VERSION
 
@@ -582,7 +582,7 @@ def _method_entry(raw: Any, at: _At, unlearn: UnlearnConfig) -> MethodEntry:
     """One `methods:` item, every grid point checked against the method and the unlearning ranges."""
     from methods import METHODS
 
-    from .registry import UnknownNameError
+    from bench.core.registry import UnknownNameError
 
     if isinstance(raw, str):
         raw = {"name": raw}
@@ -678,7 +678,7 @@ def _required() -> dict[str, str]:
     """The keys every suite needs, with what they hold."""
     from methods import METHODS
 
-    from .models import ZOO
+    from bench.models.zoo import ZOO
 
     return {
         "models": f"a non-empty list of model names: zoo models ({', '.join(ZOO)}), hub ids (owner/name) or "
@@ -708,7 +708,7 @@ def _seeds(raw: Any, at: _At) -> list[int]:
 def _metric_families(raw: Any, at: _At) -> tuple[str, ...]:
     from metrics import METRICS
 
-    from .registry import UnknownNameError
+    from bench.core.registry import UnknownNameError
 
     if raw is None:
         return ()
@@ -843,7 +843,7 @@ def _sequential(raw: Any, at: _At, unlearn: UnlearnConfig, methods: tuple[Method
 
 def _absolute(name: str) -> str:
     """A local path made absolute (trials run in other working directories); names and hub ids as they are."""
-    from .availability import looks_like_path
+    from bench.config.availability import looks_like_path
 
     return str(Path(name).expanduser().resolve()) if name and looks_like_path(name) else name
 
@@ -855,7 +855,7 @@ def _absolute_sources(data: DataConfig) -> DataConfig:
 
 
 def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> None:
-    from .models import ZOO, is_zoo
+    from bench.models.zoo import ZOO, is_zoo
 
     if prepare.target == "as_is":
         zoo = [m for m in models if is_zoo(m)]
@@ -876,7 +876,7 @@ def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> No
 def load_suite(path: str | Path, check_sources: bool = True) -> Suite:
     """Reads and validates a suite YAML file; with `check_sources`, also that every model and dataset
     it names can be loaded (local paths exist, hub ids are cached or reachable)."""
-    from .availability import SourceUnavailable, check_suite_sources
+    from bench.config.availability import SourceUnavailable, check_suite_sources
 
     path = Path(path)
     if not path.is_file():

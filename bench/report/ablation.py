@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from .leaderboard import (FORMATS, FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq,
+from bench.report.leaderboard import (FORMATS, FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq,
                           varying_hp_columns, with_protocol_columns)
-from .plots import axis_label, heatmap
+from bench.report.plots import axis_label, heatmap
 
 LOG10_METRICS = ("forget_quality",)  # p-values spanning hundreds of orders of magnitude: averaged as log10
 
@@ -139,7 +139,7 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
     """The mean of `metric` over the ok rows of each (x, y) pair.
 
     Args:
-        df: result rows (`bench.results.read_rows`).
+        df: result rows (`bench.run.results.read_rows`).
         x: column whose values become the grid's columns (the `hp.` prefix may be left out).
         y: column whose values become the grid's rows.
         metric: a numeric column, averaged per cell (forget quality as log10).

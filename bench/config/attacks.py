@@ -72,11 +72,11 @@ def default_attacks() -> tuple[dict, ...]:
 
 
 def parse_attacks(raw: Any, at) -> tuple[dict, ...]:
-    """The variants of a suite's `attacks:` value; `at` locates errors (bench.suite._At)."""
+    """The variants of a suite's `attacks:` value; `at` locates errors (bench.config.suite._At)."""
     from attacks import ATTACKS
 
-    from .registry import UnknownNameError
-    from .suite import SuiteError
+    from bench.core.registry import UnknownNameError
+    from bench.config.suite import SuiteError
 
     if raw is None:
         return default_attacks()

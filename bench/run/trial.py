@@ -22,11 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import results
-from .data_synthetic import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
-from .environment import fingerprint, versions
-from .prepare import Prepared
-from .suite import REFERENCE_METHODS, TrialSpec
+from bench.run import results
+from bench.data.synthetic import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
+from bench.core.environment import fingerprint, versions
+from bench.models.prepare import Prepared
+from bench.config.suite import REFERENCE_METHODS, TrialSpec
 
 EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
 # A dataset may keep a separate retain split for evaluation (TOFU's `retain_perturbed` carries the
@@ -97,14 +97,14 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
 
     from methods import METHODS, MethodContext
 
-    from .batches import aligned_stream, merge_streams
-    from .encoding import encode_many
-    from .train import DivergenceGuard, OptimConfig, make_accelerator, train
+    from bench.training.batches import aligned_stream, merge_streams
+    from bench.core.encoding import encode_many
+    from bench.training.loop import DivergenceGuard, OptimConfig, make_accelerator, train
 
     method = METHODS.get(spec.method)
     args = method.make_args(spec.method_args)
     needs = method.needs(args)
-    from .models import enable_gradient_checkpointing
+    from bench.models.zoo import enable_gradient_checkpointing
 
     u = spec.unlearn
     accelerator = make_accelerator(u.mixed_precision)
@@ -186,7 +186,7 @@ class _TokenCounter:
         return self
 
     def __next__(self):
-        from .train import count_tokens
+        from bench.training.loop import count_tokens
 
         batch = next(self.batches)
         self.tokens += count_tokens(batch)
@@ -252,12 +252,12 @@ def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) ->
     Args:
         splits: evaluation splits by name (see EVAL_SPLITS); the retain split is cut to
             `eval_cfg.retain_questions` here.
-        reference: what the metrics compare against (`bench.references`); without the retain
+        reference: what the metrics compare against (`bench.models.retain_stats`); without the retain
             model's statistics, forget quality and privacy leakage are NaN with the reason recorded.
     """
     from metrics import EvalContext, evaluate
 
-    from .data import evenly_spaced
+    from bench.data.store import evenly_spaced
 
     eval_splits = {s: splits[s] for s in EVAL_SPLITS if s in splits}
     if splits.get(RETAIN_EVAL):
@@ -284,7 +284,7 @@ def load_trial_model(spec: TrialSpec, prepared: Prepared):
     suite's precision, on the GPU when there is one; and its tokenizer."""
     import torch
 
-    from .models import load_model, load_tokenizer
+    from bench.models.zoo import load_model, load_tokenizer
 
     model_dir = prepared.retain_dir if spec.method == "retain" else prepared.target_dir
     model = load_model(model_dir, spec.prepare.precision)
@@ -293,7 +293,7 @@ def load_trial_model(spec: TrialSpec, prepared: Prepared):
 
 def provenance_notes(prepared: Prepared) -> dict:
     """What a row's numbers rest on besides the metrics: the retain model, answers the data lacked."""
-    from .data import read_derived
+    from bench.data.store import read_derived
 
     notes = {"retain_model": prepared.retain_source} if prepared.retain_source else {}
     derived = read_derived(Path(prepared.data_dir))
@@ -323,7 +323,7 @@ def row_header(spec: TrialSpec, prepared: Prepared) -> dict:
     from methods import METHODS
     from metrics import METRICS
 
-    from .provenance import row_provenance
+    from bench.core.provenance import row_provenance
 
     return {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
             "forget_fraction": forget_fraction(spec.data),
@@ -341,7 +341,7 @@ def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
     unlearning, in the order every trial (suite or API) does it, so the same seed gives the same numbers."""
     import torch
 
-    from .data import read_splits
+    from bench.data.store import read_splits
 
     torch.set_num_threads(max(1, int(threads)))
     _seed_everything(spec.seed)
@@ -357,7 +357,7 @@ def validation_metrics(model, tokenizer, eval_cfg, splits: dict, reference: dict
     checkpoints are selected on, so the forget (test) split is only ever reported. Forget quality is the
     KS test against the retain model's truth ratios on the same questions. Returns the `forget_val_*`
     columns and the reasons of those that are NaN."""
-    from .attack_eval import forget_side
+    from bench.run.attacks import forget_side
 
     records = splits.get(VALIDATION_SPLIT) or []
     if not records:
@@ -380,7 +380,7 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
     and without probes."""
     from metrics import metric_columns
 
-    from .references import load_references
+    from bench.models.retain_stats import load_references
 
     reference = load_references(prepared.references) if reference is None else reference
     eval_cfg, skipped = spec.eval, {}
@@ -403,7 +403,7 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
 
 def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, reference: dict) -> dict:
     """The row with its attack columns (the attacks run on the model as it is now: the final one)."""
-    from .attack_eval import run_attacks
+    from bench.run.attacks import run_attacks
 
     columns, unavailable = run_attacks(model, tokenizer, spec, splits, reference)
     row = {**row, **columns}
@@ -438,7 +438,7 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
     """Unlearns the forget set's parts one after another (each a fresh run of the method from the model
     the previous part left, with its own batch order), appending a row after each part, evaluated on
     every part forgotten so far; a diverged part ends the trial there."""
-    from .sequential import forgotten_so_far, split_parts
+    from bench.run.sequential import forgotten_so_far, split_parts
 
     parts = split_parts(splits["forget"], spec.sequential_parts)
     summed = ("train_s", "tokens", "steps_done")  # over the parts so far; the rest is the last part's
@@ -462,7 +462,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dic
     """Unlearns and evaluates; returns the trial's rows: one per checkpoint (or per sequential part), the
     last with `is_final`. Status `diverged` when training stopped early (the model is evaluated as the
     guard left it), `failed` with the error when anything raised (rows finished before are kept)."""
-    from .references import load_references
+    from bench.models.retain_stats import load_references
 
     header = row_header(spec, prepared)
     rows: list[dict] = []

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
-from .robustness import add_worst_case, most_common
+from bench.report.robustness import add_worst_case, most_common
 
 COLUMNS = {  # column -> header
     "forget_quality": "forget quality",
@@ -35,7 +35,7 @@ COLUMNS = {  # column -> header
     "forget_verbmem": "forget VerbMem",
     "mia_mink_pp_auc": "MIA AUROC (Min-K%++)",
     "privleak": "privacy leakage",
-    # After the strongest attack (bench.robustness): present when the rows have attack columns.
+    # After the strongest attack (bench.report.robustness): present when the rows have attack columns.
     "worst_forget_quality": "worst-case FQ",
     "worst_forget_prob": "worst-case forget prob",
     "max_recovery": "recovery",
@@ -334,7 +334,7 @@ def render(df: pd.DataFrame) -> str:
                    "unlearning that an attack on the model brings back (0 none, 1 all).")
     selection = ""
     if has_checkpoints(df) or has_validation(df):
-        from .report import selection_summary  # report builds on this module; imported where needed
+        from bench.report.document import selection_summary  # report builds on this module; imported where needed
 
         legend += (" Each trial at its final checkpoint (full budget); the selection below also considers the "
                    "earlier checkpoints.")

@@ -8,7 +8,7 @@ rehearse the general-knowledge facts (a small share of batches), so model utilit
 
 A suite may grid over the synthetic data's `forget_fraction`: the target's records are the same for
 every fraction, so the tokenizer, the base and the target are keyed without it
-(`bench.data.training_data_key`) and built once; each fraction gets its own data directory,
+(`bench.data.store.training_data_key`) and built once; each fraction gets its own data directory,
 retain model and references.
 
 Cache layout (`$BENCH_CACHE`, default `~/.cache/unlearning-bench`), every entry written to a
@@ -18,7 +18,7 @@ temporary directory and renamed into place:
     tokenizers/<key>/                byte-level BPE of zoo models (save_pretrained)
     models/<model>-<role>-<key>/     role in {base, target, retain}: save_pretrained model + tokenizer,
                                      prepare.json (what was trained, how, and how well it memorised)
-    references/<model>-<key>.json    what trials compare against (see `bench.references`)
+    references/<model>-<key>.json    what trials compare against (see `bench.models.retain_stats`)
 
 A key hashes everything the artifact depends on: data, model name, prepare settings, seed; the
 tokenizer's hashes the very texts it is trained on.
@@ -37,16 +37,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .atomic import atomic_dir
-from .data import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
-from .data_synthetic import RETAIN_EVAL_SPLIT
+from bench.core.atomic import atomic_dir
+from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
+from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
 # The recipe's version: part of every cache key and trial id. Bump it whenever a change to the data
 # generator, the tokenizer or the training stages changes what the same settings build, so models
 # (and rows computed on them) from the old recipe are never taken for the new one's. 2: version 1's
 # keys built different weights before and after the data-source work (same settings, same key).
 # 3: the target also trains on forget_val; tokenizer texts in sorted order; keys shared across fractions.
-# 4: zoo weights initialised by the harness (bench.models.init_weights); CPU kernels pinned (bench.numerics).
+# 4: zoo weights initialised by the harness (bench.models.zoo.init_weights); CPU kernels pinned (bench.core.numerics).
 PREPARE_VERSION = 4
 CACHE_ENV = "BENCH_CACHE"
 GENERAL_SPLITS = ("world_facts", "real_authors")
@@ -97,9 +97,9 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     The base and the target are keyed on `training_data_key`, the same for every forget fraction of
     synthetic data; the retain model, trained on one fraction's retain split, on the full data key.
     """
-    from .models import is_zoo
-    from .numerics import kernel_key
-    from .provenance import model_identity
+    from bench.models.zoo import is_zoo
+    from bench.core.numerics import kernel_key
+    from bench.core.provenance import model_identity
 
     safe = model.replace("/", "--").lstrip("-")
     # The base does not depend on fine-tuning, so changing finetune_steps keeps the pre-trained base.
@@ -167,7 +167,7 @@ def tokenizer_texts(splits: dict[str, list[dict]]) -> list[str]:
 def prepare_tokenizer(data_dir: Path, prepare, cache: Path):
     """The zoo's byte-level BPE, trained on every text of the dataset and cached under a hash of
     those texts (so datasets with the same texts, such as two forget fractions, share it)."""
-    from .models import load_tokenizer, train_tokenizer
+    from bench.models.zoo import load_tokenizer, train_tokenizer
 
     texts = tokenizer_texts(read_splits(data_dir))
     out = cache / "tokenizers" / _hash(PREPARE_VERSION, texts, prepare.vocab_size)
@@ -185,10 +185,10 @@ def _train_stage(model, tokenizer, groups: list[list[dict]], steps: int, prepare
                  weights: list[float] | None = None) -> dict:
     from methods.losses import mean_nll
 
-    from .batches import batch_stream
-    from .encoding import encode_many
-    from .models import enable_gradient_checkpointing
-    from .train import OptimConfig, make_accelerator, train
+    from bench.training.batches import batch_stream
+    from bench.core.encoding import encode_many
+    from bench.models.zoo import enable_gradient_checkpointing
+    from bench.training.loop import OptimConfig, make_accelerator, train
 
     weights = weights or [1.0] * len(groups)
     kept = [i for i, g in enumerate(groups) if g]  # a dataset without biographies (say) has no such group
@@ -247,7 +247,7 @@ def _greedy_exact_match(model, tokenizer, splits: dict, eval_cfg) -> dict:
 def _base_model(model_name: str, data, prepare, cache: Path, data_dir: Path, splits: dict, dirs: dict, log: Callable):
     """The model the target and retain models are fine-tuned from, and its tokenizer: a zoo model
     pre-trained on the general corpus (cached), or a hub/local model as it is."""
-    from .models import build_model, count_parameters, is_zoo, load_model, load_tokenizer, torch_dtype
+    from bench.models.zoo import build_model, count_parameters, is_zoo, load_model, load_tokenizer, torch_dtype
 
     if is_zoo(model_name):
         if "general" not in splits:
@@ -287,7 +287,7 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     """
     import torch
 
-    from .references import compute_references
+    from bench.models.retain_stats import compute_references
 
     log = log or (lambda msg: print(f"[prepare {model_name}] {msg}", flush=True))
     found = find_prepared(model_name, data, prepare, cache)
@@ -326,6 +326,6 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     log("ready: " + ", ".join(f"{r} {dirs[r]}" for r in ("target", "retain")))
     prepared = Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]),
                         retain_source=retain_source(model_name, prepare))
-    # While torch is loaded: the statistics every trial compares against (see bench.references).
+    # While torch is loaded: the statistics every trial compares against (see bench.models.retain_stats).
     return dataclasses.replace(prepared, references=str(compute_references(prepared, eval_cfg, cache, threads,
                                                                            prepare.precision)))

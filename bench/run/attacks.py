@@ -1,6 +1,6 @@
 """Attacks on a trial's model, each followed by the forget-side metrics again: `attack.<variant>.<metric>`.
 
-Every variant (bench.suite_attacks) runs on the model as evaluated, which it never modifies; the
+Every variant (bench.config.attacks) runs on the model as evaluated, which it never modifies; the
 forget metrics are measured through the same evaluation context and formulas as the trial's own:
 probability, ROUGE, truth ratio, and forget quality (KS against the retain model's truth ratios on
 the same questions). Model attacks also get **recovery**: the share of the target's forget

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_file
-from .attack_eval import attack_columns
+from bench.core.atomic import atomic_file
+from bench.run.attacks import attack_columns
 
 ID_COLUMNS = {"suite": pa.string(), "run_id": pa.string(), "trial_id": pa.string(), "model": pa.string(),
               "method": pa.string(), "seed": pa.int64()}
@@ -33,13 +33,13 @@ COST_COLUMNS = {"train_s": pa.float64(), "eval_s": pa.float64(), "tokens": pa.in
 # is the trial's last row, the sequential part (1..K of K; null when not sequential), the forget set's size.
 PROTOCOL_COLUMNS = {"step": pa.int64(), "is_final": pa.bool_(), "sequential_part": pa.int64(),
                     "sequential_parts": pa.int64(), "forget_fraction": pa.float64()}
-# The forget-side metrics on the validation authors (bench.trial.validation_metrics).
+# The forget-side metrics on the validation authors (bench.run.trial.validation_metrics).
 VALIDATION_COLUMNS = ("forget_val_prob", "forget_val_rouge", "forget_val_truth_ratio", "forget_val_quality")
 DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "metric_notes": pa.string(),  # JSON
                   "probe_generations": pa.string()}
 PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(),
-                      "versions": pa.string(), "environment": pa.string(),  # JSON: bench.environment
-                      "provenance": pa.string(),  # JSON: bench.provenance.row_provenance
+                      "versions": pa.string(), "environment": pa.string(),  # JSON: bench.core.environment
+                      "provenance": pa.string(),  # JSON: bench.core.provenance.row_provenance
                       "started_at": pa.string(), "finished_at": pa.string()}
 
 

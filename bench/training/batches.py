@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .encoding import Encoded, collate
+from bench.core.encoding import Encoded, collate
 
 
 def batch_stream(

@@ -20,8 +20,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .atomic import atomic_file
-from .data_synthetic import VALIDATION_SPLIT
+from bench.core.atomic import atomic_file
+from bench.data.synthetic import VALIDATION_SPLIT
 
 REFERENCES_VERSION = 3  # 2: the target's per-question forget probability; 3: retain_forget_val_truth_ratio
 REFERENCE_SPLITS = ("forget", "holdout")
@@ -46,7 +46,7 @@ def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg)
 
 def forget_val_truth_ratios(model, tokenizer, records: list[dict], eval_cfg) -> list[float]:
     """Raw truth ratios on the forget_val questions, scored as a trial scores them: its forget_val
-    evaluation (`bench.attack_eval.forget_side`) puts them in a context of their own as `forget`,
+    evaluation (`bench.run.attacks.forget_side`) puts them in a context of their own as `forget`,
     and batching the same records the same way is what makes the numbers identical."""
     from metrics import EvalContext
     from metrics.tofu import split_truth_ratio
@@ -93,8 +93,8 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precis
         return path
     import torch
 
-    from .data import read_splits
-    from .models import load_model, load_tokenizer
+    from bench.data.store import read_splits
+    from bench.models.zoo import load_model, load_tokenizer
 
     torch.set_num_threads(max(1, int(threads)))
     device = "cuda" if torch.cuda.is_available() else "cpu"

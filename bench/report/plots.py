@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .atomic import atomic_file  # noqa: E402
+from bench.core.atomic import atomic_file  # noqa: E402
 
 # Axis labels with units; any other column is labelled with its own name.
 AXIS_LABELS = {

@@ -14,11 +14,11 @@ import platform
 import subprocess
 from pathlib import Path
 
-from .numerics import cpu_name, kernel_profile
+from bench.core.numerics import cpu_name, kernel_profile
 
 PACKAGES = ("unlearning-bench", "torch", "transformers", "tokenizers", "accelerate", "numpy", "scipy", "ray")
 HARNESS_PACKAGES = ("attacks", "bench", "methods", "metrics")
-LOCK_FILE = Path(__file__).with_name("requirements.lock")
+LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements.lock"
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,7 +47,7 @@ def _harness_version() -> str:
     try:
         return md.version("unlearning-bench")
     except md.PackageNotFoundError:  # run from a source tree that was never installed
-        from . import __version__
+        from bench import __version__
 
         return __version__
 
@@ -55,7 +55,7 @@ def _harness_version() -> str:
 def source_hash(root: Path | None = None) -> str:
     """SHA-256 (16 hex digits) over the path and bytes of every .py file of the harness's packages
     (under `root`, default: where this installation's packages are)."""
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
     for package in HARNESS_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
@@ -100,7 +100,7 @@ def _git_commit() -> str | None:
 def fingerprint(*, precision: str, mixed_precision: str = "no", batch_size: int = 0, grad_accum_steps: int = 1,
                 workers: int = 1) -> str:
     """The runtime facts of this process as JSON: device type, count and name, the CPU kernels in
-    effect (`bench.numerics`), torch threads, weight precision and autocast, and the effective batch
+    effect (`bench.core.numerics`), torch threads, weight precision and autocast, and the effective batch
     (batch x accumulation x data-parallel workers; 0 for rows that did not train)."""
     import torch
 

@@ -16,15 +16,15 @@ import json
 import time
 from pathlib import Path
 
-from .trial import EVAL_SPLITS, RETAIN_EVAL, utc_now, peak_memory_mb, reset_peak_memory
+from bench.run.trial import EVAL_SPLITS, RETAIN_EVAL, utc_now, peak_memory_mb, reset_peak_memory
 
 
 def resolve_data(data: str, cache: Path):
     """(data directory, evaluation config) from a split directory or a suite YAML file."""
     from metrics import EvalConfig
 
-    from .data import prepare_data
-    from .suite import SuiteError, load_suite
+    from bench.data.store import prepare_data
+    from bench.config.suite import SuiteError, load_suite
 
     path = Path(data)
     if path.is_file() and path.suffix in (".yaml", ".yml"):
@@ -45,7 +45,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 def _load(name_or_path: str, device: str, dtype: str | None):
     import torch
 
-    from .models import load_model, load_tokenizer
+    from bench.models.zoo import load_model, load_tokenizer
 
     torch_dtype = None if dtype in (None, "auto") else getattr(torch, dtype)
     return load_model(name_or_path, torch_dtype).to(device), load_tokenizer(name_or_path)
@@ -57,11 +57,11 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     """Evaluates one saved model; returns the results row (metrics, cost, reasons for missing ones)."""
     import torch
 
-    from .data import read_splits
-    from .references import retain_statistics
-    from .environment import fingerprint, versions
-    from .provenance import row_provenance
-    from .trial import evaluate_model
+    from bench.data.store import read_splits
+    from bench.models.retain_stats import retain_statistics
+    from bench.core.environment import fingerprint, versions
+    from bench.core.provenance import row_provenance
+    from bench.run.trial import evaluate_model
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     data_dir, eval_cfg = resolve_data(data, cache)

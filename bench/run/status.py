@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tabulate import tabulate
 
-from .leaderboard import ReportError
-from .results import STATUS, row_files
+from bench.report.leaderboard import ReportError
+from bench.run.results import STATUS, row_files
 
 PLAN_FILE = "_trials.json"
 COUNTS = (*STATUS, "pending")

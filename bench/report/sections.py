@@ -5,8 +5,8 @@ A trial may write a row per evaluated checkpoint (`step`, `is_final`), a row per
 trial (`sequential_part` of `sequential_parts`: the forget set split into K parts unlearned one after the
 other, each row's forget metrics on every part forgotten so far), and a suite may sweep the forget set's
 size (`forget_fraction`, each with its own target and retain rows). The row protocol itself (defaults for
-older results, labels per fraction, final rows) is in bench.leaderboard; this module builds the report's
-sections on it: tables of means over seeds, and their figures through bench.plots.
+older results, labels per fraction, final rows) is in bench.report.leaderboard; this module builds the report's
+sections on it: tables of means over seeds, and their figures through bench.report.plots.
 
 Forget quality is averaged over seeds as log10 (like everywhere in the report); every band is the 95%
 Student-t interval over seeds (no band with one seed). Reads rows with pandas; never imports torch.
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .leaderboard import (REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq,
+from bench.report.leaderboard import (REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq,
                           markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns)
 
-from .plots import REFERENCE_STYLE, curve_plot
+from bench.report.plots import REFERENCE_STYLE, curve_plot
 
 BAND = "95% t-interval over seeds"  # what the shaded bands of every figure here are
 REFERENCES = list(REFERENCE_ORDER)
@@ -80,7 +80,7 @@ def learning_curves(rows: pd.DataFrame) -> pd.DataFrame:
     """Means over seeds per (model, method, setting, step) of the ok one-shot rows: a learning curve per setting.
 
     Args:
-        rows: result rows (`bench.results.read_rows`), several per trial.
+        rows: result rows (`bench.run.results.read_rows`), several per trial.
 
     Returns:
         Columns model, method, setting (the hyperparameters, without the step), step, n, fq_log10,
@@ -126,7 +126,7 @@ def forget_size_table(selected: pd.DataFrame) -> pd.DataFrame:
     """The selected setting of each method and the reference rows per (base model, forget fraction).
 
     Args:
-        selected: `bench.report.select_settings` output (one model label per fraction).
+        selected: `bench.report.document.select_settings` output (one model label per fraction).
 
     Returns:
         Columns base_model, forget_fraction, method, setting, n and the metric columns of `aggregate`
@@ -150,7 +150,7 @@ def forget_size_section(rows: pd.DataFrame, selected: pd.DataFrame, out_dir: Pat
         selected: `select_settings` output: each fraction's methods at their selected settings.
         out_dir: where the figures go.
         suite: the suite's name, for titles.
-        note: the selection rule the settings were chosen by (`bench.report.selection_note`).
+        note: the selection rule the settings were chosen by (`bench.report.document.selection_note`).
     """
     fractions = with_protocol_columns(rows)
     if fractions.loc[fractions["status"] == "ok", "forget_fraction"].dropna().nunique() < 2:

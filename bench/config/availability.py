@@ -48,8 +48,8 @@ def looks_like_path(name: str) -> bool:
 
 def _unavailable(what: str, name: str, why: str) -> SourceUnavailable:
     """`<what>: 'name' <why>; allowed: ...`, with "Did you mean" for a misspelt zoo name."""
-    from .models import ZOO
-    from .suite import allowed
+    from bench.models.zoo import ZOO
+    from bench.config.suite import allowed
 
     values = (f"a zoo model ({', '.join(ZOO)}), a local save_pretrained directory, or a hub id (owner/name) "
               "that is in the local cache or on a reachable hub")
@@ -60,7 +60,7 @@ def check_model(name: str, what: str = "model") -> None:
     """Raises SourceUnavailable unless `name` (zoo name, local directory or hub id) can be loaded."""
     from transformers import AutoConfig
 
-    from .models import is_zoo
+    from bench.models.zoo import is_zoo
 
     if is_zoo(name):
         return
@@ -89,7 +89,7 @@ def check_model(name: str, what: str = "model") -> None:
                            f"is not a zoo model and not found on the hub or not accessible ({reason})") from None
 
 
-# bench.data names the split a data source error is about ("data: forget data: ..."); in the suite
+# bench.data.store names the split a data source error is about ("data: forget data: ..."); in the suite
 # that is the key data.forget (or data.question_key / data.answer_key when a record lacks that key).
 _SPLIT_ERROR = re.compile(r"^data: (forget|retain|holdout) data\b")
 _KEY_ERROR = re.compile(r"has no key .* \((question_key|answer_key)\)")
@@ -97,7 +97,7 @@ _KEY_ERROR = re.compile(r"has no key .* \((question_key|answer_key)\)")
 
 def _data_error(err: SourceUnavailable, kind: str) -> SourceUnavailable:
     """A data source error at its key path, with what a source may be."""
-    from .suite import DATA_SOURCES
+    from bench.config.suite import DATA_SOURCES
 
     message = str(err)
     split, key = _SPLIT_ERROR.match(message), _KEY_ERROR.search(message)
@@ -115,7 +115,7 @@ def _data_error(err: SourceUnavailable, kind: str) -> SourceUnavailable:
 def check_suite_sources(suite) -> None:
     """Every model, retain model and data source of a suite; raises SourceUnavailable naming the first
     that cannot be loaded (the caller adds the suite file)."""
-    from .data import check_data_sources
+    from bench.data.store import check_data_sources
 
     for i, model in enumerate(suite.models):
         check_model(model, f"models[{i}]")

@@ -13,7 +13,7 @@ Which setting (hyperparameters and checkpoint) represents a method is chosen on 
 split one reports is the optimistic bias of model selection on test data (Cawley & Talbot, "On
 Over-fitting in Model Selection and Subsequent Selection Bias in Performance Evaluation", JMLR 2010).
 Choosing on test stays available as the labelled optimistic view, and the report shows how far apart
-the two choices are. Learning curves, forget-set sizes and sequential unlearning are in bench.protocol.
+the two choices are. Learning curves, forget-set sizes and sequential unlearning are in bench.report.sections.
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import protocol
-from .ablate import ablation_grid, write_heatmap
-from .atomic import atomic_file
-from .leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows,
+from bench.report import sections as protocol
+from bench.report.ablation import ablation_grid, write_heatmap
+from bench.core.atomic import atomic_file
+from bench.report.leaderboard import (COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows,
                           final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups,
                           markdown_table, slug, unstable_markdown, varying_hp_columns,
                           with_protocol_columns)
-from .plots import pareto_plot, robustness_plot
-from .results import read_rows
-from .robustness import add_worst_case, robustness_markdown, robustness_table
+from bench.report.plots import pareto_plot, robustness_plot
+from bench.run.results import read_rows
+from bench.report.robustness import add_worst_case, robustness_markdown, robustness_table
 
 REPORT_DIR = "_report"  # the leading "_" keeps it out of the Parquet dataset
 UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least this share of the target's
@@ -91,7 +91,7 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
     several forget fractions, `model` is the fraction's label (`with_protocol_columns`).
 
     Args:
-        rows: result rows (`bench.results.read_rows`).
+        rows: result rows (`bench.run.results.read_rows`).
 
     Returns:
         Sorted by model, references first, then method, hyperparameter values and step. Columns model,
@@ -125,7 +125,7 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
                 mean, half, _ = mean_ci(logs)
                 row.update({f"{prefix}_log10": mean, f"{prefix}_log10_ci": half,
                             f"{prefix}_log10_values": logs[~np.isnan(logs)].tolist(), column: 10 ** mean})
-        if "worst_forget_quality" in part:  # after the strongest attack (bench.robustness)
+        if "worst_forget_quality" in part:  # after the strongest attack (bench.report.robustness)
             mean, half, _ = mean_ci(log10_fq(part["worst_forget_quality"]))
             row.update(worst_fq_log10=mean, worst_fq_log10_ci=half, worst_forget_quality=10 ** mean)
         for col in METRICS:

@@ -4,7 +4,7 @@
 so tools written for TOFU read our data; biographies are {`author`, `text`} records.
 
 Where the records come from is the data config's `kind`: the synthetic fictitious-author generator,
-the user's files or hub datasets (`files`, read by `bench.data_sources`, with derived paraphrased and
+the user's files or hub datasets (`files`, read by `bench.data.sources`, with derived paraphrased and
 perturbed answers where the records lack them, recorded in `derived.json`), the hub TOFU benchmark
 (`tofu`), or the world-capitals demo (`capitals`). Every kind is written to the same layout, so the
 prepare stage, trials and metrics never ask where data came from.
@@ -18,8 +18,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .atomic import atomic_dir
-from .data_synthetic import SyntheticConfig, fingerprint, generate, training_fingerprint
+from bench.core.atomic import atomic_dir
+from bench.data.synthetic import SyntheticConfig, fingerprint, generate, training_fingerprint
 
 DATA_VERSION = 1  # bumped when the files/tofu/capitals layout written here changes
 GENERAL_KNOWLEDGE = ("world_facts", "real_authors", "general")  # the generator's splits `builtin_general` adds
@@ -37,7 +37,7 @@ def training_data_key(data) -> str:
     """The key of what a model trained on all of the data's trained-on authors depends on.
 
     A synthetic target is trained on forget + retain + forget_val, the same records whatever the
-    forget fraction (see `bench.data_synthetic`), so the base, tokenizer and target of every
+    forget fraction (see `bench.data.synthetic`), so the base, tokenizer and target of every
     fraction are one cache entry: the key leaves the split of the author block out. Other kinds
     decide their forget set by their sources, so their key is `data_key`.
     """
@@ -64,7 +64,7 @@ def data_key(data) -> str:
 @functools.lru_cache(maxsize=8)
 def _tofu_records_hash(forget: str) -> str:
     """Read once per process: a suite keys every trial by it."""
-    from .data_sources import tofu_splits
+    from bench.data.sources import tofu_splits
 
     return _records_hash(tofu_splits(forget))
 
@@ -75,7 +75,7 @@ def _records_hash(splits: dict) -> str:
 
 def _file_splits(data) -> tuple[dict[str, list[dict]], dict]:
     """The user's splits with paraphrased/perturbed answers derived where missing, and what was derived."""
-    from .data_sources import DataSourceError, derive_alternates, load_records
+    from bench.data.sources import DataSourceError, derive_alternates, load_records
 
     splits, derived = {}, {}
     for split in ("forget", "retain", "holdout"):
@@ -112,13 +112,13 @@ def load_splits(data) -> tuple[dict[str, list[dict]], dict]:
     if kind == "synthetic_authors":
         return generate(synthetic_config(data)), {}
     if kind == "capitals":
-        from .data_capitals import capitals_splits
+        from bench.data.capitals import capitals_splits
 
         return capitals_splits(data.seed), {}
     if kind == "files":
         splits, derived = _file_splits(data)
     elif kind == "tofu":
-        from .data_sources import tofu_splits
+        from bench.data.sources import tofu_splits
 
         splits, derived = tofu_splits(data.tofu_forget), {}
     else:
@@ -131,11 +131,11 @@ def load_splits(data) -> tuple[dict[str, list[dict]], dict]:
 
 def check_data_sources(data) -> None:
     """Reads a `files` or `tofu` config's sources, so a missing file, a missing key or a hub dataset
-    that cannot be fetched fails at suite load; raises `bench.availability.SourceUnavailable` naming
+    that cannot be fetched fails at suite load; raises `bench.config.availability.SourceUnavailable` naming
     the source and the reason (the keys found, offline, not found). Hub datasets are cached by
     `datasets`, so the prepare stage reads them again without the network."""
-    from .availability import SourceUnavailable, hub_reachable, looks_like_path, offline_mode
-    from .data_sources import TOFU_REPO, DataSourceError, tofu_splits
+    from bench.config.availability import SourceUnavailable, hub_reachable, looks_like_path, offline_mode
+    from bench.data.sources import TOFU_REPO, DataSourceError, tofu_splits
 
     kind = getattr(data, "kind", "")
     if kind == "files":
@@ -178,8 +178,8 @@ def prepare_data(data, cache: Path) -> Path:
             if derived:
                 (tmp / DERIVED_FILE).write_text(json.dumps(derived, indent=2, sort_keys=True))
             if getattr(data, "kind", "") == "tofu":
-                from .data_sources import TOFU_REPO
-                from .provenance import SOURCE_FILE, dataset_identity
+                from bench.data.sources import TOFU_REPO
+                from bench.core.provenance import SOURCE_FILE, dataset_identity
 
                 (tmp / SOURCE_FILE).write_text(json.dumps({"dataset": dataset_identity(TOFU_REPO)}))
             (tmp / "config.json").write_text(json.dumps(dataclasses.asdict(data), indent=2, sort_keys=True))

@@ -23,15 +23,15 @@ import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from .atomic import atomic_file, exclusive_lock, remove_temporaries
-from .prepare import Prepared, find_prepared, prepare_model, target_built
-from .references import compute_references, references_path
-from .registry import PLUGINS_ENV
-from .numerics import worker_env
-from .results import row_schema, row_statuses, write_rows
-from .status import PLAN_FILE
-from .suite import Suite, TrialSpec
-from .trial import run_trial, spec_summary
+from bench.core.atomic import atomic_file, exclusive_lock, remove_temporaries
+from bench.models.prepare import Prepared, find_prepared, prepare_model, target_built
+from bench.models.retain_stats import compute_references, references_path
+from bench.core.registry import PLUGINS_ENV
+from bench.core.numerics import worker_env
+from bench.run.results import row_schema, row_statuses, write_rows
+from bench.run.status import PLAN_FILE
+from bench.config.suite import Suite, TrialSpec
+from bench.run.trial import run_trial, spec_summary
 
 LOCK_FILE = ".lock"
 
@@ -65,7 +65,7 @@ def _references_remote(prepared, eval_cfg, cache, threads, precision):
 
 def prepared_key(model: str, data) -> tuple[str, str]:
     """What a prepared set of models is looked up by: the model and its dataset (a forget fraction each)."""
-    from .data import data_key
+    from bench.data.store import data_key
 
     return model, data_key(data)
 
@@ -98,9 +98,9 @@ def prepare_all(suite: Suite, cache: Path, address: str | None = None) -> dict:
     built as parallel Ray tasks. The target does not depend on the forget fraction, so with several
     fractions each model's target is built first, then every fraction's retain model in parallel,
     rather than two tasks training one target."""
-    from .data import prepare_data
-    from .models import is_zoo
-    from .prepare import prepare_tokenizer
+    from bench.data.store import prepare_data
+    from bench.models.zoo import is_zoo
+    from bench.models.prepare import prepare_tokenizer
 
     datasets = suite.data_configs()
     prepared = {prepared_key(m, d): find_prepared(m, d, suite.prepare, cache) for m in suite.models for d in datasets}
