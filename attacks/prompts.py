@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.core.errors import FieldError
+
 from .base import ATTACKS, AttackContext, AttackResult, MissingKeyError
 
 PARAPHRASE_KEY = "paraphrased_question"
@@ -48,7 +50,7 @@ def paraphrased_questions(records: Sequence[dict]) -> list[dict]:
 def _check_prefixes(prefixes: Sequence[str]) -> tuple[str, ...]:
     prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
     if not prefixes or not all(isinstance(p, str) and p.strip() for p in prefixes):
-        raise ValueError(f"prefixes must be a non-empty list of non-empty strings, got {prefixes!r}")
+        raise FieldError("prefixes", "a non-empty list of non-empty strings", prefixes)
     return prefixes
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from transformers.pytorch_utils import Conv1D
 
+from bench.core.errors import FieldError
+
 from .base import ATTACKS, AttackContext, AttackResult
 
 MIN_BITS, MAX_BITS = 2, 16  # 1 bit leaves no level besides 0 in a symmetric grid (qmax = 0)
@@ -34,7 +36,7 @@ def quantize_rtn(weight: torch.Tensor, bits: int) -> torch.Tensor:
         bits: bits per weight, 2 to 16 (4 and 8 in Zhang et al. 2024).
     """
     if not isinstance(bits, int) or isinstance(bits, bool) or not MIN_BITS <= bits <= MAX_BITS:
-        raise ValueError(f"bits must be an integer from {MIN_BITS} to {MAX_BITS}, got {bits!r}")
+        raise FieldError("bits", f"an integer from {MIN_BITS} to {MAX_BITS}", bits)
     if weight.dim() < 1 or weight.numel() == 0:
         raise ValueError(f"quantize_rtn needs a non-empty weight, got shape {tuple(weight.shape)}")
     qmax = 2 ** (bits - 1) - 1
@@ -83,7 +85,7 @@ class QuantizeSettings:
 
     def __post_init__(self):
         if not isinstance(self.bits, int) or isinstance(self.bits, bool) or not MIN_BITS <= self.bits <= MAX_BITS:
-            raise ValueError(f"bits must be an integer from {MIN_BITS} to {MAX_BITS}, got {self.bits!r}")
+            raise FieldError("bits", f"an integer from {MIN_BITS} to {MAX_BITS}", self.bits)
 
 
 @ATTACKS.register("quantize", settings=QuantizeSettings, kind="model", grid={"bits": (8, 4)},

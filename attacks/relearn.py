@@ -26,6 +26,8 @@ from bench.core.encoding import encode_many
 from bench.training.loop import OptimConfig, TrainResult, make_accelerator, train
 from methods.losses import mean_nll
 
+from bench.core.errors import FieldError
+
 from .base import ATTACKS, AttackContext, AttackResult, MissingKeyError
 
 DEFAULT_FRACTION = 0.1
@@ -58,7 +60,7 @@ def split_for_relearning(records: Sequence[dict], fraction: float = DEFAULT_FRAC
     if n < 2:
         raise ValueError(f"split_for_relearning needs at least 2 records (one to relearn, one to evaluate), got {n}")
     if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction!r}")
+        raise FieldError("fraction", "a number in (0, 1)", fraction)
     k = min(n - 1, max(1, round(fraction * n)))
     chosen = set(random.Random(seed).sample(range(n), k))
     train_records = [dict(r) for i, r in enumerate(records) if i in chosen]
@@ -128,14 +130,14 @@ class RelearnSettings:
         for key, kind in (("steps", int), ("batch_size", int), ("lr", (int, float)), ("fraction", (int, float))):
             value = getattr(self, key)
             if not isinstance(value, kind) or isinstance(value, bool):
-                raise ValueError(f"{key} must be a number{' (an integer)' if kind is int else ''}, got {value!r}")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be at least 1, "
-                             f"got steps={self.steps}, batch_size={self.batch_size}")
+                raise FieldError(key, "an integer" if kind is int else "a number", value)
+        for key in ("steps", "batch_size"):
+            if getattr(self, key) < 1:
+                raise FieldError(key, "an integer >= 1", getattr(self, key))
         if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+            raise FieldError("lr", "a number > 0", self.lr)
         if not 0 < self.fraction < 1:
-            raise ValueError(f"fraction must be strictly between 0 and 1, got {self.fraction!r}")
+            raise FieldError("fraction", "a number in (0, 1)", self.fraction)
 
 
 def _info(train_records: list[dict], eval_records: list[dict], result: TrainResult) -> dict:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.core.errors import FieldError
+
 from .base import METHODS, MethodContext
 from .losses import joint_token_nll, masked_mean
 
@@ -25,7 +27,7 @@ class GAGDArgs:
 
     def __post_init__(self):
         if self.retain_repeat < 1:
-            raise ValueError(f"retain_repeat must be >= 1, got {self.retain_repeat}")
+            raise FieldError("retain_repeat", "an integer >= 1", self.retain_repeat)
 
 
 def signed_factor_loss(token_nlls: list[torch.Tensor], masks: list[torch.Tensor], factors: list[float],

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.core.errors import check_choice
+
 from .base import METHODS, MethodContext
 from .losses import joint_token_nll, masked_mean, mean_nll, retain_kl
 
@@ -24,8 +26,7 @@ class GradDiffArgs:
     retain_loss: str = "nll"  # "nll" or "kl" (KL to the frozen original on retain answers)
 
     def __post_init__(self):
-        if self.retain_loss not in RETAIN_LOSSES:
-            raise ValueError(f"retain_loss must be one of {RETAIN_LOSSES}, got {self.retain_loss!r}")
+        check_choice("retain_loss", self.retain_loss, RETAIN_LOSSES)
 
 
 def retain_term(model, batch: dict, ctx: MethodContext, kind: str) -> torch.Tensor:

@@ -18,28 +18,29 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from bench.core.errors import FieldError, check_choice
+
 from .base import METHODS, MethodContext
 from .grad_diff import RETAIN_LOSSES, retain_term
 from .losses import joint_token_nll
 
 
 def check_positive(name: str, value: float) -> None:
-    """Raises ValueError unless `value` > 0 (NaN is refused too)."""
+    """Raises FieldError unless `value` > 0 (NaN is refused too)."""
     if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise FieldError(name, "a number > 0", value)
 
 
 def check_non_negative(name: str, value: float) -> None:
-    """Raises ValueError unless `value` >= 0 (NaN is refused too)."""
+    """Raises FieldError unless `value` >= 0 (NaN is refused too)."""
     if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+        raise FieldError(name, "a number >= 0", value)
 
 
 def check_retain(alpha: float, retain_loss: str) -> None:
     """Checks the retain-term hyperparameters shared by the methods that have one."""
     check_non_negative("alpha", alpha)
-    if retain_loss not in RETAIN_LOSSES:
-        raise ValueError(f"retain_loss must be one of {RETAIN_LOSSES}, got {retain_loss!r}")
+    check_choice("retain_loss", retain_loss, RETAIN_LOSSES)
 
 
 def answer_logps_and_retain(model, batch: dict, ctx: MethodContext, streams: list[str],

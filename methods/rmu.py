@@ -21,6 +21,8 @@ import torch
 
 from bench.core.encoding import IGNORE_INDEX
 
+from bench.core.errors import FieldError
+
 from .base import METHODS, MethodContext
 from .losses import masked_mean
 
@@ -38,9 +40,10 @@ class RMUArgs:
 
     def __post_init__(self):
         if self.layer is not None and self.layer < 0:
-            raise ValueError(f"layer must be >= 0 (or null for the middle layer), got {self.layer}")
-        if self.steering_coeff <= 0 or self.adaptive_scale <= 0:
-            raise ValueError("steering_coeff and adaptive_scale must be positive")
+            raise FieldError("layer", "an integer >= 0 (or null for the middle layer)", self.layer)
+        for key in ("steering_coeff", "adaptive_scale"):
+            if not getattr(self, key) > 0:
+                raise FieldError(key, "a number > 0", getattr(self, key))
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:
@@ -56,7 +59,7 @@ def resolve_layer(model, args: RMUArgs) -> int:
     n = model.config.num_hidden_layers
     layer = n // 2 if args.layer is None else args.layer
     if not 0 <= layer < n:
-        raise ValueError(f"rmu layer must be in [0, {n - 1}] for this model, got {layer}")
+        raise FieldError("layer", f"an integer in [0, {n - 1}] for this model ({n} layers)", layer)
     return layer
 
 

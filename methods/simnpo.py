@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from bench.core.errors import FieldError
+
 from .base import METHODS, MethodContext
 from .grad_diff import retain_needs
 from .npo import answer_logps_and_retain, check_non_negative, check_positive, check_retain, token_mean_nll
@@ -31,7 +33,7 @@ class SimNPOArgs:
     def __post_init__(self):
         check_positive("beta", self.beta)
         if self.delta != self.delta:  # NaN would silently turn every loss into NaN
-            raise ValueError(f"delta must be a real number, got {self.delta!r}")
+            raise FieldError("delta", "a real number (not NaN)", self.delta)
         check_non_negative("gamma", self.gamma)
         check_retain(self.alpha, self.retain_loss)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bench.core.encoding import IGNORE_INDEX, Encoded, collate, encode_many, pad, prompt_ids
+from bench.core.errors import FieldError
 
 PERTURBED = "perturbed_answer"
 MIN_VARIANCE = 1e-6  # Min-K%++ clamps the next-token log-prob variance from below
@@ -116,13 +117,13 @@ class EvalConfig:
         object.__setattr__(self, "checkpoint_metrics", tuple(self.checkpoint_metrics))
         # Messages start with the field's name, so a suite error can name the key (eval.mink_k).
         if not 0 < self.mink_k <= 1:
-            raise ValueError(f"mink_k: {self.mink_k!r} is out of range; allowed: a number in (0, 1]")
+            raise FieldError("mink_k", f"a number in (0, 1]", problem=f"{self.mink_k!r} is out of range")
         for name in ("batch_size", "max_new_tokens", "max_length", "verbatim_prefix_tokens", "verbatim_new_tokens"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name}: {getattr(self, name)!r} is out of range; allowed: an integer >= 1")
+                raise FieldError(name, f"an integer >= 1", problem=f"{getattr(self, name)!r} is out of range")
         if self.retain_questions < 0:
-            raise ValueError(f"retain_questions: {self.retain_questions!r} is out of range; allowed: an integer "
-                             ">= 0 (0: all)")
+            raise FieldError("retain_questions", "an integer >= 0 (0: all)",
+                             problem=f"{self.retain_questions!r} is out of range")
 
 
 class EvalContext:

@@ -25,8 +25,8 @@ RANKS = {
     "bench.core": 0,
     "bench.training": 1,
     "methods": 2, "metrics": 2, "attacks": 2,  # the plugins; `attacks` may use the methods' losses
-    "bench.config": 3,
-    "bench.data": 4,
+    "bench.data": 3,  # the generator, the sources and the split store
+    "bench.config": 4,  # the suite schema: its data settings extend the generator's
     "bench.models": 5,
     "bench.run": 6,
     "bench.report": 7,

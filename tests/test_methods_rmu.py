@@ -42,7 +42,7 @@ def test_trains_only_mlp_output_projections_of_layers_up_to_l(tok, name):
     blocks = [mlp_output_projection(b) for b in (model.model.layers if name == "tiny-llama" else model.transformer.h)]
     expected = [p for b in blocks[:2] for p in b.parameters()]
     assert [id(p) for p in params] == [id(p) for p in expected]
-    with pytest.raises(ValueError, match=r"layer must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"layer: .*allowed: an integer in \[0, 1\]"):
         rmu_parameters(model, RMUArgs(layer=2))
 
 

@@ -198,7 +198,7 @@ def test_changing_a_method_arg_changes_trial_id(good, key, value):
 
 
 def test_trials_carry_the_prepare_recipe_version_in_their_id(good):
-    from bench.models.prepare import PREPARE_VERSION
+    from bench.config.suite import PREPARE_VERSION
 
     spec = good.trials()[0]
     assert spec.prepare_version == PREPARE_VERSION == good.reference_trials()[0].prepare_version

@@ -91,7 +91,7 @@ CASES = {
                           ["data.kind: unknown value 'file'", "allowed: synthetic_authors, files",
                            "Did you mean files?"]),
     "bad-method-arg-value": (edit("    grid:", "    args: {retain_loss: mse}\n    grid:"),
-                             ["methods[0].args.retain_loss: 'mse' is not allowed", "allowed: one of ('nll', 'kl')"]),
+                             ["methods[0].args.retain_loss: unknown value 'mse'", "allowed: nll, kl"]),
     # wrong types
     "string-for-number": (edit("batch_size: 4", "batch_size: four"),
                           ["unlearn.batch_size: 'four' is not an integer", "allowed: an integer >= 1"]),

@@ -76,7 +76,7 @@ def parse_attacks(raw: Any, at) -> tuple[dict, ...]:
     from attacks import ATTACKS
 
     from bench.core.registry import UnknownNameError
-    from bench.config.suite import SuiteError
+    from bench.config.errors import SuiteError
 
     if raw is None:
         return default_attacks()

@@ -4,63 +4,29 @@ A hub id that cannot be fetched (offline, misspelt, gated) should stop a sweep b
 built, with the name and the reason, not fail inside every trial an hour later. Local paths must
 hold a `save_pretrained` model; hub ids are found in the local Hugging Face cache or, when the hub
 answers, on the hub. The hub's own client retries an unreachable host for ~25 s, so reachability is
-tested first with one short connection attempt.
+tested first with one short connection attempt (bench.core.hub).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import re
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
-HUB_TIMEOUT_S = 5.0
-
-
-class SourceUnavailable(ValueError):
-    """A model or dataset that cannot be loaded; the message names it and says why."""
-
-
-def offline_mode() -> bool:
-    """Whether HF_HUB_OFFLINE asks the Hugging Face libraries to read only their local cache."""
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-
-
-@functools.lru_cache(maxsize=1)
-def hub_reachable() -> tuple[bool, str]:
-    """(whether the Hugging Face hub answers, why not); honours HF_HUB_OFFLINE and HF_ENDPOINT."""
-    if offline_mode():
-        return False, "HF_HUB_OFFLINE is set"
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((host, port), timeout=HUB_TIMEOUT_S).close()
-    except OSError as err:
-        return False, f"offline: {host} cannot be reached ({err.strerror or err})"
-    return True, ""
-
-
-def looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+from bench.core.errors import DATA_SOURCES, SourceUnavailable, allowed
+from bench.core.hub import hub_reachable, looks_like_path
+from bench.core.names import ZOO_NAMES, is_zoo
 
 
 def _unavailable(what: str, name: str, why: str) -> SourceUnavailable:
     """`<what>: 'name' <why>; allowed: ...`, with "Did you mean" for a misspelt zoo name."""
-    from bench.models.zoo import ZOO
-    from bench.config.suite import allowed
-
-    values = (f"a zoo model ({', '.join(ZOO)}), a local save_pretrained directory, or a hub id (owner/name) "
+    values = (f"a zoo model ({', '.join(ZOO_NAMES)}), a local save_pretrained directory, or a hub id (owner/name) "
               "that is in the local cache or on a reachable hub")
-    return SourceUnavailable(f"{what}: {name!r} {why}; {allowed(values, name, ZOO)}")
+    return SourceUnavailable(f"{what}: {name!r} {why}; {allowed(values, name, ZOO_NAMES)}")
 
 
 def check_model(name: str, what: str = "model") -> None:
     """Raises SourceUnavailable unless `name` (zoo name, local directory or hub id) can be loaded."""
     from transformers import AutoConfig
-
-    from bench.models.zoo import is_zoo
 
     if is_zoo(name):
         return
@@ -97,8 +63,6 @@ _KEY_ERROR = re.compile(r"has no key .* \((question_key|answer_key)\)")
 
 def _data_error(err: SourceUnavailable, kind: str) -> SourceUnavailable:
     """A data source error at its key path, with what a source may be."""
-    from bench.config.suite import DATA_SOURCES
-
     message = str(err)
     split, key = _SPLIT_ERROR.match(message), _KEY_ERROR.search(message)
     if key:

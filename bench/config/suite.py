@@ -25,70 +25,28 @@ from typing import Any, ClassVar
 from metrics.context import EvalConfig
 
 from bench.data.synthetic import SyntheticConfig
+from bench.core.hub import looks_like_path
+from bench.core.names import PRECISIONS, TOFU_FORGET_SPLITS, ZOO_NAMES, is_zoo
 from bench.core.numerics import kernel_key
-from bench.core.registry import did_you_mean
+from bench.core.errors import DATA_SOURCES, FieldError, Range, allowed, check_choices, check_ranges
+from bench.config.errors import At as _At, SuiteError, field_error as _field_error
 from bench.config.attacks import parse_attacks
 from bench.config.loading import YamlError, load_yaml
 from bench.training.loop import SCHEDULES
 
 DATA_KINDS = ("synthetic_authors", "files", "tofu", "capitals")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
-WEIGHT_PRECISIONS = ("fp32", "bf16", "fp16")
+WEIGHT_PRECISIONS = PRECISIONS
+
+# The prepare recipe's version: part of every cache key and trial id. Bump it whenever a change to the data
+# generator, the tokenizer or the training stages changes what the same settings build, so models
+# (and rows computed on them) from the old recipe are never taken for the new one's. 2: version 1's
+# keys built different weights before and after the data-source work (same settings, same key).
+# 3: the target also trains on forget_val; tokenizer texts in sorted order; keys shared across fractions.
+# 4: zoo weights initialised by the harness (bench.models.zoo.init_weights); CPU kernels pinned (bench.core.numerics).
+PREPARE_VERSION = 4
 TARGETS = ("finetune", "as_is")
 REFERENCE_METHODS = ("none", "retain")  # the target as prepared, and the retain-only model
-DATA_SOURCES = "a .json or .jsonl file, a save_to_disk directory or a hub dataset id (owner/name[:config])"
-
-
-class SuiteError(ValueError):
-    """A suite file that cannot be run; the message names the file and the key."""
-
-
-def allowed(values: str, near: Any = None, choices: Iterable[str] = ()) -> str:
-    """The `allowed: ...` tail of an error message, with a "Did you mean" for `near`."""
-    hint = did_you_mean(near, choices) if near is not None else ""
-    return f"allowed: {values}" + (f". {hint}" if hint else "")
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric setting may take; `str()` says them in words for messages."""
-
-    low: float
-    high: float | None = None
-    low_open: bool = False  # `low` itself is not allowed
-    high_open: bool = False
-    integer: bool = False
-    note: str = ""  # what a special value means, e.g. "0: off"
-
-    def __contains__(self, value: float) -> bool:
-        above = value > self.low if self.low_open else value >= self.low
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        if self.high is None:
-            text = f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
-        else:
-            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            text = f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
-        return f"{text} ({self.note})" if self.note else text
-
-
-def check_ranges(values: dict[str, Any], ranges: dict[str, Range]) -> None:
-    """Raises ValueError, starting with the field's name, for the first of `values` outside its range
-    (a config checks `vars(self)`; the suite checks its values before building a config)."""
-    for name, limits in ranges.items():
-        if name in values and values[name] not in limits:
-            raise ValueError(f"{name}: {values[name]!r} is out of range; {allowed(str(limits))}")
-
-
-def check_choices(values: dict[str, Any], choices: dict[str, tuple[str, ...]]) -> None:
-    """Raises ValueError, starting with the field's name, for the first of `values` not among its choices."""
-    for name, options in choices.items():
-        value = values.get(name)
-        if name in values and value not in options:
-            raise ValueError(f"{name}: unknown value {value!r}; {allowed(', '.join(options), value, options)}")
 
 
 @dataclass(frozen=True)
@@ -126,13 +84,11 @@ class DataConfig(SyntheticConfig):
         if self.kind == "files":
             for split in ("forget", "retain"):
                 if not getattr(self, split):
-                    raise ValueError(f"{split}: kind files needs `forget` and `retain`, and {split} is empty; "
-                                     f"{allowed(DATA_SOURCES)}")
-        from bench.data.sources import TOFU_FORGET_SPLITS
-
+                    raise FieldError(split, DATA_SOURCES,
+                                     problem=f"kind files needs `forget` and `retain`, and {split} is empty")
         if self.kind == "tofu" and self.tofu_forget not in TOFU_FORGET_SPLITS:
-            raise ValueError(f"forget: {self.forget!r} is not a TOFU forget split; "
-                             f"{allowed(', '.join(TOFU_FORGET_SPLITS), self.forget, TOFU_FORGET_SPLITS)}")
+            raise FieldError("forget", ", ".join(TOFU_FORGET_SPLITS), problem=f"{self.forget!r} is not a TOFU forget split",
+                             near=self.forget, choices=TOFU_FORGET_SPLITS)
 
     @property
     def tofu_forget(self) -> str:
@@ -197,9 +153,9 @@ class PrepareConfig:
         check_ranges(vars(self), self.RANGES)
         shares = self.finetune_text_share + self.finetune_general_share
         if shares >= 1:  # the rest of the batches are the forget/retain questions
-            raise ValueError(f"finetune_general_share: {self.finetune_general_share!r} with finetune_text_share "
-                             f"{self.finetune_text_share!r} leaves no batch for the questions; "
-                             f"{allowed('shares whose sum is below 1')}")
+            raise FieldError("finetune_general_share", "shares whose sum is below 1",
+                             problem=f"{self.finetune_general_share!r} with finetune_text_share "
+                                     f"{self.finetune_text_share!r} leaves no batch for the questions")
 
 
 @dataclass(frozen=True)
@@ -272,14 +228,14 @@ def _checkpoint_steps(values: Any, steps: int) -> tuple[int, ...]:
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = [values]
     if not isinstance(values, (list, tuple)):
-        raise ValueError(f"eval_at: {values!r} is not a list of steps; allowed: {wanted}")
+        raise FieldError("eval_at", f"{wanted}", problem=f"{values!r} is not a list of steps")
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer() or not 1 <= v <= max(steps, 1):
-            raise ValueError(f"eval_at: {v!r} is not a step of the run; allowed: {wanted}")
+            raise FieldError("eval_at", f"{wanted}", problem=f"{v!r} is not a step of the run")
         out.append(int(v))
     if len(set(out)) != len(out):
-        raise ValueError(f"eval_at: {values!r} repeats a step; allowed: {wanted}")
+        raise FieldError("eval_at", f"{wanted}", problem=f"{values!r} repeats a step")
     return tuple(sorted(out))
 
 
@@ -332,7 +288,7 @@ class TrialSpec:
     prepare: PrepareConfig
     eval: EvalConfig
     method_version: int = 0
-    prepare_version: int = 0  # the recipe the starting models were built by (bench.models.prepare.PREPARE_VERSION)
+    prepare_version: int = 0  # the recipe the starting models were built by (PREPARE_VERSION)
     attacks: tuple = ()  # variants {"label", "name", "settings"} (bench.config.attacks), run after evaluation
     sequential_parts: int = 0  # > 1: the forget set is unlearned in this many parts, one after another
 
@@ -415,7 +371,7 @@ class Suite:
                 args = dataclasses.asdict(method.make_args(method_args))  # defaults filled in
                 for seed in self.seeds:
                     specs.append(TrialSpec(model, entry.name, args, dataclasses.replace(self.unlearn, **unlearn_over),
-                                           seed, data, self.prepare, self.eval, method.version, _prepare_version(),
+                                           seed, data, self.prepare, self.eval, method.version, PREPARE_VERSION,
                                            self.attacks, self.sequential_parts))
         return specs
 
@@ -423,59 +379,14 @@ class Suite:
         """One evaluation of the target (`none`) and of the retain model (`retain`) per model and dataset
         (each forget fraction has its own retain model)."""
         return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, data, self.prepare, self.eval,
-                          prepare_version=_prepare_version(), attacks=self.attacks)
+                          prepare_version=PREPARE_VERSION, attacks=self.attacks)
                 for m in self.models for data in self.data_configs() for ref in REFERENCE_METHODS]
-
-
-def _prepare_version() -> int:
-    from bench.models.prepare import PREPARE_VERSION  # prepare imports this module
-
-    return PREPARE_VERSION
 
 
 def _fields(cls) -> dict[str, type]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
-
-@dataclass(frozen=True)
-class _At:
-    """Where a value sits: the suite file and the key path (`methods[2].grid.lr[1]`), for messages."""
-
-    file: str
-    path: str = ""
-
-    def key(self, name: Any) -> _At:
-        return _At(self.file, f"{self.path}.{name}" if self.path else str(name))
-
-    def item(self, index: int) -> _At:
-        return _At(self.file, f"{self.path}[{index}]")
-
-    def error(self, problem: str, values: str, near: Any = None, choices: Iterable[str] = ()) -> SuiteError:
-        return SuiteError(f"{self}: {problem}; {allowed(values, near, choices)}")
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.path}" if self.path else self.file
-
-
-def _field_error(err: Exception, at: _At, locate: Callable[[str], _At | None]) -> SuiteError:
-    """A config or method class's error put at the key it is about. Those classes start each message
-    with the field's name (`lr: -1.0 is out of range; ...` or `beta must be > 0, ...`); `locate` maps
-    a field name to its key path, or None when it is not one of the keys checked here."""
-    message = str(err)
-    name, sep, rest = message.partition(": ")
-    if sep and " " not in name and locate(name) is not None:
-        return SuiteError(f"{locate(name)}: {rest}")
-    must = _MUST_BE.match(message)  # the methods' form: "<name> must be <allowed>, got <value>"
-    if must and locate(must["name"]) is not None:
-        return SuiteError(f"{locate(must['name'])}: {must['value']} is not allowed; allowed: {must['allowed']}")
-    first_word = message.split(" ", 1)[0]
-    if locate(first_word) is not None:
-        return SuiteError(f"{locate(first_word)}: {message}")
-    return SuiteError(f"{at}: {message}")
-
-
-_MUST_BE = re.compile(r"^(?P<name>\w+) must be (?P<allowed>.+?),? got (?P<value>.+)$")
 
 
 def _number(value: Any) -> float | int | None:
@@ -678,10 +589,9 @@ def _required() -> dict[str, str]:
     """The keys every suite needs, with what they hold."""
     from methods import METHODS
 
-    from bench.models.zoo import ZOO
 
     return {
-        "models": f"a non-empty list of model names: zoo models ({', '.join(ZOO)}), hub ids (owner/name) or "
+        "models": f"a non-empty list of model names: zoo models ({', '.join(ZOO_NAMES)}), hub ids (owner/name) or "
                   "local save_pretrained directories",
         "methods": f"a non-empty list of methods, each a name ({', '.join(METHODS.names())}) or a mapping with "
                    "`name` and optional `args` and `grid`",
@@ -843,8 +753,6 @@ def _sequential(raw: Any, at: _At, unlearn: UnlearnConfig, methods: tuple[Method
 
 def _absolute(name: str) -> str:
     """A local path made absolute (trials run in other working directories); names and hub ids as they are."""
-    from bench.config.availability import looks_like_path
-
     return str(Path(name).expanduser().resolve()) if name and looks_like_path(name) else name
 
 
@@ -855,8 +763,6 @@ def _absolute_sources(data: DataConfig) -> DataConfig:
 
 
 def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> None:
-    from bench.models.zoo import ZOO, is_zoo
-
     if prepare.target == "as_is":
         zoo = [m for m in models if is_zoo(m)]
         if zoo:
@@ -869,7 +775,7 @@ def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> No
             "a retain model only in a single-model suite (split the suite)")
     if prepare.retain_model and is_zoo(prepare.retain_model):
         raise at.key("prepare").key("retain_model").error(
-            f"{prepare.retain_model!r} is a zoo name ({', '.join(ZOO)} are built by the harness)",
+            f"{prepare.retain_model!r} is a zoo name ({', '.join(ZOO_NAMES)} are built by the harness)",
             "a hub id or path of a model never trained on the forget data")
 
 

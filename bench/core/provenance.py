@@ -48,7 +48,7 @@ def hub_revision(repo_id: str, repo_type: str = "model") -> tuple[str | None, st
     ("<sha>", "cache") from the local copy when the hub is offline, (None, why) when neither answers."""
     from huggingface_hub import HfApi, try_to_load_from_cache
 
-    from bench.config.availability import HUB_TIMEOUT_S, hub_reachable
+    from bench.core.hub import HUB_TIMEOUT_S, hub_reachable
 
     reachable, reason = hub_reachable()
     if reachable:
@@ -66,7 +66,7 @@ def hub_revision(repo_id: str, repo_type: str = "model") -> tuple[str | None, st
 def model_identity(name_or_path: str) -> str:
     """A model's identity for cache keys and rows: `sha256:<hash>` of a local directory's files,
     `<hub id>@<commit>` of a hub model, the name itself for zoo models (their recipe is the key)."""
-    from bench.models.zoo import is_zoo
+    from bench.core.names import is_zoo
 
     if is_zoo(name_or_path):
         return name_or_path

@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 TOFU_REPO = "locuslab/TOFU"
-TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
+from bench.core.names import TOFU_FORGET_SPLITS  # noqa: E402,F401  (re-exported)
 
 # TOFU columns carried through besides question/answer; every other key is dropped.
 _OPTIONAL_KEYS = ("paraphrased_answer", "perturbed_answer", "alternate_answer", "paraphrased_question")

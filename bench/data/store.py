@@ -131,10 +131,11 @@ def load_splits(data) -> tuple[dict[str, list[dict]], dict]:
 
 def check_data_sources(data) -> None:
     """Reads a `files` or `tofu` config's sources, so a missing file, a missing key or a hub dataset
-    that cannot be fetched fails at suite load; raises `bench.config.availability.SourceUnavailable` naming
+    that cannot be fetched fails at suite load; raises `bench.core.errors.SourceUnavailable` naming
     the source and the reason (the keys found, offline, not found). Hub datasets are cached by
     `datasets`, so the prepare stage reads them again without the network."""
-    from bench.config.availability import SourceUnavailable, hub_reachable, looks_like_path, offline_mode
+    from bench.core.errors import SourceUnavailable
+    from bench.core.hub import hub_reachable, looks_like_path, offline_mode
     from bench.data.sources import TOFU_REPO, DataSourceError, tofu_splits
 
     kind = getattr(data, "kind", "")

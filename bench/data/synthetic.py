@@ -44,6 +44,7 @@ import json
 import math
 import random
 from dataclasses import dataclass
+from bench.core.errors import FieldError
 
 GENERATOR_VERSION = 4  # 3: author QA records gain `paraphrased_question`; 4: forget_val and retain_eval
 
@@ -594,9 +595,9 @@ def _check_int(field: str, value: object, low: int, high: int | None = None) -> 
     )
     # Messages start with the field's name, so a suite error can name the key (data.n_authors).
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{field}: {value!r} is not an integer; allowed: {allowed}")
+        raise FieldError(field, f"{allowed}", problem=f"{value!r} is not an integer")
     if value < low or (high is not None and value > high):
-        raise ValueError(f"{field}: {value!r} is out of range; allowed: {allowed}")
+        raise FieldError(field, f"{allowed}", problem=f"{value!r} is out of range")
 
 
 @dataclass(frozen=True)
@@ -649,31 +650,22 @@ class SyntheticConfig:
             or not math.isfinite(fraction)
             or not 0.0 < fraction < 1.0
         ):
-            raise ValueError(
-                f"forget_fraction: {fraction!r} is out of range; "
-                "allowed: a number in (0, 1)"
-            )
+            raise FieldError("forget_fraction", "a number in (0, 1)", problem=f"{fraction!r} is out of range")
         if self.n_forget >= self.n_authors:
-            raise ValueError(
-                f"forget_fraction: {fraction!r} leaves no retain author of "
-                f"n_authors={self.n_authors}; allowed: a number with "
-                "round(n_authors * forget_fraction) < n_authors"
-            )
+            raise FieldError("forget_fraction", "a number with round(n_authors * forget_fraction) < n_authors",
+                             problem=f"{fraction!r} leaves no retain author of n_authors={self.n_authors}")
         _check_forget_val(self)
         _check_int("n_holdout_authors", self.n_holdout_authors, 0)
         _check_int("n_general_authors", self.n_general_authors, 0)
         _check_int("n_perturbed", self.n_perturbed, 3, MAX_PERTURBED)
         _check_int("general_fact_repeats", self.general_fact_repeats, 0)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed: {self.seed!r} is not an integer; allowed: any integer")
+            raise FieldError("seed", f"any integer", problem=f"{self.seed!r} is not an integer")
         total = self.n_authors + self.n_holdout_authors + self.n_general_authors
         if total > _NAME_CAPACITY:
-            raise ValueError(
-                f"n_general_authors: {self.n_general_authors!r} is too large "
-                f"(n_authors + n_holdout_authors + n_general_authors = {total}); "
-                f"allowed: a total of at most {_NAME_CAPACITY}, so that every "
-                "author name is unique"
-            )
+            raise FieldError("n_general_authors", f"a total of at most {_NAME_CAPACITY}, so that every author name is unique",
+                             problem=f"{self.n_general_authors!r} is too large "
+                                     f"(n_authors + n_holdout_authors + n_general_authors = {total})")
 
     @property
     def n_forget(self) -> int:
@@ -699,18 +691,14 @@ def _check_forget_val(config: SyntheticConfig) -> None:
         or not math.isfinite(fraction)
         or not 0.0 <= fraction < 1.0
     ):
-        raise ValueError(
-            f"forget_val_fraction: {fraction!r} is out of range; "
-            "allowed: a number in [0, 1)"
-        )
+        raise FieldError("forget_val_fraction", "a number in [0, 1)", problem=f"{fraction!r} is out of range")
     if config.n_forget + config.n_forget_val >= config.n_authors:
-        raise ValueError(
-            f"forget_val_fraction: {fraction!r} with forget_fraction "
-            f"{config.forget_fraction!r} leaves no retain author of "
-            f"n_authors={config.n_authors} ({config.n_forget} forget + "
-            f"{config.n_forget_val} forget_val); allowed: a number with "
-            "round(n_authors * forget_fraction) + round(n_authors * forget_val_fraction) < n_authors"
-        )
+        raise FieldError("forget_val_fraction",
+                         "a number with round(n_authors * forget_fraction) + round(n_authors * forget_val_fraction) "
+                         "< n_authors",
+                         problem=f"{fraction!r} with forget_fraction {config.forget_fraction!r} leaves no retain author "
+                                 f"of n_authors={config.n_authors} ({config.n_forget} forget + {config.n_forget_val} "
+                                 "forget_val)")
 
 
 def fingerprint(config: SyntheticConfig) -> str:

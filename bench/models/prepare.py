@@ -41,13 +41,7 @@ from bench.core.atomic import atomic_dir
 from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
 from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
-# The recipe's version: part of every cache key and trial id. Bump it whenever a change to the data
-# generator, the tokenizer or the training stages changes what the same settings build, so models
-# (and rows computed on them) from the old recipe are never taken for the new one's. 2: version 1's
-# keys built different weights before and after the data-source work (same settings, same key).
-# 3: the target also trains on forget_val; tokenizer texts in sorted order; keys shared across fractions.
-# 4: zoo weights initialised by the harness (bench.models.zoo.init_weights); CPU kernels pinned (bench.core.numerics).
-PREPARE_VERSION = 4
+from bench.config.suite import PREPARE_VERSION  # noqa: E402  (the recipe's version, beside the settings it keys)
 CACHE_ENV = "BENCH_CACHE"
 GENERAL_SPLITS = ("world_facts", "real_authors")
 

@@ -29,7 +29,7 @@ hf_logging.disable_progress_bar()
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"}
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from bench.core.names import PRECISIONS, ZOO_NAMES, is_zoo  # noqa: F401  (is_zoo: re-exported for callers)
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,6 @@ ZOO: dict[str, ZooModel] = {
         ),
     ]
 }
-
-
-def is_zoo(name: str) -> bool:
-    return name in ZOO
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:

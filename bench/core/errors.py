@@ -1,0 +1,121 @@
+"""Structured errors for values a setting cannot take, and the one way of checking them.
+
+Every check in the harness (the suite's keys, a method's or an attack's hyperparameters, the
+evaluation and training settings, the data generator's sizes) raises a `FieldError` that carries the
+key, the value and what is allowed, so the suite parser can put the file and the full key path in
+front (`suite.yaml: methods[2].args.beta: -1.0 is not allowed; allowed: a number > 0`) without
+reading the message back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from bench.core.registry import did_you_mean
+
+_UNSET = object()
+
+# What a data source may be, in the words of an error message.
+DATA_SOURCES = "a .json or .jsonl file, a save_to_disk directory or a hub dataset id (owner/name[:config])"
+
+
+def allowed(values: str, near: Any = None, choices: Iterable[str] = ()) -> str:
+    """The `allowed: ...` tail of an error message, with a "Did you mean" for `near`."""
+    hint = did_you_mean(near, choices) if near is not None else ""
+    return f"allowed: {values}" + (f". {hint}" if hint else "")
+
+
+class FieldError(ValueError):
+    """A setting's value that is not allowed.
+
+    Args:
+        key: the setting's name, relative to whoever raised it (`beta`, `data.forget`).
+        value: the value given (unset where the problem is a missing or inconsistent setting).
+        allowed: what the setting may be, in words.
+        problem: what is wrong; default `<value> is not allowed`.
+        near, choices: a near miss of one of `choices` gets a "Did you mean".
+    """
+
+    def __init__(self, key: str, allowed: str, value: Any = _UNSET, problem: str = "", near: Any = None,
+                 choices: Iterable[str] = ()):
+        self.key, self.value, self.allowed = key, value, allowed
+        self.problem = problem or (f"{value!r} is not allowed" if value is not _UNSET else "not allowed")
+        self.hint = did_you_mean(near, choices) if near is not None else ""
+        super().__init__(f"{key}: {self.detail}")
+
+    @property
+    def detail(self) -> str:
+        """The message without the key: `<problem>; allowed: <allowed>[. Did you mean x?]`."""
+        return f"{self.problem}; allowed: {self.allowed}" + (f". {self.hint}" if self.hint else "")
+
+    def under(self, prefix: str) -> FieldError:
+        """The same error with its key placed under `prefix` (`args` + `beta` -> `args.beta`)."""
+        err = FieldError.__new__(FieldError)
+        err.__dict__.update(self.__dict__, key=f"{prefix}.{self.key}" if prefix else self.key)
+        ValueError.__init__(err, f"{err.key}: {err.detail}")
+        return err
+
+
+class SourceUnavailable(FieldError):
+    """A model or dataset that cannot be loaded; the message names it and says why."""
+
+    def __init__(self, message: str):
+        key, _, rest = message.partition(": ")
+        problem, _, allowed_text = rest.partition("; allowed: ")
+        FieldError.__init__(self, key, allowed_text, problem=problem)
+        ValueError.__init__(self, message)  # as written, whatever its shape
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take; `str()` says them in words for messages."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False  # `low` itself is not allowed
+    high_open: bool = False
+    integer: bool = False
+    note: str = ""  # what a special value means, e.g. "0: off"
+
+    def __contains__(self, value: Any) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.high is None:
+            text = f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            text = f"{kind} in {left}{self.low:g}, {self.high:g}{right}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+def check_range(key: str, value: Any, limits: Range) -> None:
+    """Raises FieldError unless `value` is within `limits` (NaN never is)."""
+    if value not in limits:
+        raise FieldError(key, str(limits), value, problem=f"{value!r} is out of range")
+
+
+def check_ranges(values: dict[str, Any], ranges: dict[str, Range]) -> None:
+    """`check_range` for each of `values` that `ranges` names (a config checks `vars(self)`)."""
+    for key, limits in ranges.items():
+        if key in values:
+            check_range(key, values[key], limits)
+
+
+def check_choice(key: str, value: Any, options: Iterable[str]) -> None:
+    """Raises FieldError unless `value` is one of `options`, with a "Did you mean" for a near miss."""
+    options = tuple(options)
+    if value not in options:
+        raise FieldError(key, ", ".join(map(str, options)), value, problem=f"unknown value {value!r}",
+                         near=value, choices=options)
+
+
+def check_choices(values: dict[str, Any], choices: dict[str, tuple[str, ...]]) -> None:
+    """`check_choice` for each of `values` that `choices` names."""
+    for key, options in choices.items():
+        if key in values:
+            check_choice(key, values[key], options)

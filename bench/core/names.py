@@ -1,0 +1,19 @@
+"""Names more than one part of the harness spells: the zoo's model names, weight precisions, the
+published TOFU forget splits. One place, so a check in the suite and the code that builds the thing
+cannot drift apart."""
+
+from __future__ import annotations
+
+# The tiny architectures built from scratch (bench.models.zoo builds them; a test keeps the two equal).
+ZOO_NAMES = ("tiny-llama", "tiny-gpt2")
+
+# Weight precisions a model is loaded and trained in.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+# The forget splits of the hub benchmark locuslab/TOFU (1, 5 and 10 % of its 200 authors).
+TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
+
+
+def is_zoo(name: str) -> bool:
+    """Whether `name` is a zoo model (built by the harness) rather than a hub id or a local path."""
+    return name in ZOO_NAMES
