@@ -13,26 +13,13 @@ from bench.core.atomic import LockedError
 from bench.report.leaderboard import ReportError
 from bench.core.registry import PluginError
 from bench.eval import DTYPES
+from bench.config.smoke import smoke_suite
 from bench.config.suite import SuiteError, load_suite
-
-
-def _smoke(suite):
-    """A minutes-long version of a suite: tiny data, few steps, first seed and first grid value."""
-    from bench.config.suite import MethodEntry
-
-    methods = tuple(MethodEntry(m.name, m.args, {k: v[:1] for k, v in m.grid.items()}) for m in suite.methods)
-    return dataclasses.replace(
-        suite, name=f"{suite.name}_smoke", seeds=suite.seeds[:1], methods=methods,
-        data=dataclasses.replace(suite.data, n_authors=10, n_holdout_authors=4, n_general_authors=60),
-        prepare=dataclasses.replace(suite.prepare, pretrain_steps=20, finetune_steps=20, vocab_size=512),
-        unlearn=dataclasses.replace(suite.unlearn, steps=3),
-        eval=dataclasses.replace(suite.eval, max_new_tokens=16),
-    )
 
 
 def _load(path: str, smoke: bool = False):
     suite = load_suite(path)
-    return _smoke(suite) if smoke else suite
+    return smoke_suite(suite) if smoke else suite
 
 
 def _storage_paths(args) -> tuple[Path, Path]:

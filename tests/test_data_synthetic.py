@@ -17,6 +17,7 @@ import pytest
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 from bench.data import synthetic as ds
+from bench.data import synthetic_config
 from bench.data.synthetic import (
     BIO_SPLITS,
     QA_SPLITS,
@@ -432,7 +433,7 @@ def test_fingerprint_is_stable_and_sensitive(monkeypatch):
     assert fingerprint(SyntheticConfig()) == base
     assert fingerprint(SyntheticConfig(seed=1)) != base
     assert fingerprint(SyntheticConfig(n_perturbed=4)) != base
-    monkeypatch.setattr(ds, "GENERATOR_VERSION", ds.GENERATOR_VERSION + 1)
+    monkeypatch.setattr(synthetic_config, "GENERATOR_VERSION", ds.GENERATOR_VERSION + 1)
     assert fingerprint(SyntheticConfig()) != base
 
 

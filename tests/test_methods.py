@@ -24,9 +24,14 @@ def run(name, batch, reference=None, **args):
 
 
 def test_mean_nll_is_token_weighted():
-    """Two examples of 1 and 3 answer tokens: 4 tokens of NLL ln 2 -> mean ln 2 (not per-example)."""
-    model = FixedLogits([0.0, 0.0])
-    assert mean_nll(model, qa_inputs([[1], [0, 1, 1]])).item() == pytest.approx(LN2)
+    """p(0) = 3/4, p(1) = 1/4 at every position. One example of 1 token (NLL ln 4) and one of 3 tokens
+    (NLL ln 4/3 each): the token-weighted mean is (ln 4 + 3 ln 4/3) / 4; the mean of the two examples'
+    means, (ln 4 + ln 4/3) / 2, would be another number."""
+    model = FixedLogits([math.log(3.0), 0.0])
+    token_weighted = (math.log(4) + 3 * math.log(4 / 3)) / 4
+    per_example = (math.log(4) + math.log(4 / 3)) / 2
+    assert abs(token_weighted - per_example) > 0.1
+    assert mean_nll(model, qa_inputs([[1], [0, 0, 0]])).item() == pytest.approx(token_weighted)
 
 
 def test_sequence_logp_sums_tokens():
