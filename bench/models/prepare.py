@@ -41,7 +41,7 @@ from bench.core.atomic import atomic_dir
 from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
 from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
-from bench.config.suite import PREPARE_VERSION  # noqa: E402  (the recipe's version, beside the settings it keys)
+from bench.config.schema import PREPARE_VERSION  # noqa: E402  (the recipe's version, beside the settings it keys)
 CACHE_ENV = "BENCH_CACHE"
 GENERAL_SPLITS = ("world_facts", "real_authors")
 
