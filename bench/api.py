@@ -174,7 +174,8 @@ class Unlearning:
         from bench.models.prepare import default_cache, prepare_model
         from bench.models.retain_stats import compute_references
         from bench.config.suite import parse_suite
-        from bench.run.trial import row_header, start_trial, unlearn
+        from bench.run.rows import row_header
+        from bench.run.trial import start_trial, unlearn
 
         raw = self.suite(batch_size, learning_rate, num_epochs, steps, **training)
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,8 @@ class Unlearning:
         from bench.run.results import row_schema, write_row
         from bench.config.suite import SuiteError, _At, _metric_families
         from bench.config.attacks import parse_attacks
-        from bench.run.trial import evaluate_trial, peak_memory_mb, result_columns, utc_now
+        from bench.run.rows import finished, result_columns
+        from bench.run.trial import evaluate_trial
 
         if self.model is None:
             raise RuntimeError("call run(...) before evaluate()")
@@ -236,9 +238,8 @@ class Unlearning:
         if unavailable:
             out["metrics_unavailable"] = json.dumps({**json.loads(out["metrics_unavailable"] or "{}"), **unavailable},
                                                     sort_keys=True)
-        row = {**self.header, "trial_id": spec.trial_id, **out, **attacked, "suite": self.output_dir.name,
-               "run_id": "api", "step": self.train_stats["steps_done"], "is_final": True,
-               "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
+        row = finished({**self.header, "trial_id": spec.trial_id, **out, **attacked, "suite": self.output_dir.name,
+                        "run_id": "api", "step": self.train_stats["steps_done"], "is_final": True})
         write_row(self.output_dir / "results", row, row_schema([spec], metric_columns()))
         columns = metric_columns(families or None) + attack_columns(variants)
         notes = json.loads(out["metric_notes"] or "{}")

@@ -11,12 +11,12 @@ model; without `--retain-model` they are reported missing, never as 0.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
 
-from bench.run.trial import EVAL_SPLITS, RETAIN_EVAL, utc_now, peak_memory_mb, reset_peak_memory
+from bench.run.rows import finished, reset_peak_memory, utc_now
+from bench.run.trial import EVAL_SPLITS, RETAIN_EVAL
 
 
 def resolve_data(data: str, cache: Path):
@@ -60,6 +60,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     from bench.data.store import read_splits
     from bench.models.retain_stats import retain_statistics
     from bench.core.environment import fingerprint, versions
+    from bench.core.ids import settings_id
     from bench.core.provenance import row_provenance
     from bench.run.trial import evaluate_model
 
@@ -68,8 +69,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     eval_cfg = dataclasses.replace(eval_cfg, **{k: v for k, v in eval_overrides.items() if v is not None},
                                    **({"metrics": tuple(metrics)} if metrics else {}))
     splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL])  # the retain questions a trial evaluates
-    trial_id = hashlib.sha256(json.dumps([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)],
-                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
+    trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)])
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
            "started_at": utc_now(), "versions": versions(),
            "provenance": json.dumps(row_provenance(model, data_dir, retain_dir=retain_model or ""), sort_keys=True),
@@ -84,5 +84,4 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
         del retain
     evaluated, tokenizer = _load(model, device, dtype)
     row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference))
-    row.update(status="ok", error=None, peak_mem_mb=peak_memory_mb(), finished_at=utc_now())
-    return row
+    return finished({**row, "status": "ok", "error": None})

@@ -282,7 +282,7 @@ def test_no_guard_trains_through_a_nan_loss():
 def test_a_diverged_row_says_why_its_metrics_are_missing():
     import json
 
-    from bench.run.trial import result_columns
+    from bench.run.rows import result_columns
 
     evaluation = {"forget_quality": float("nan"), "model_utility": 0.5,
                   "metrics_unavailable": json.dumps({"privleak": "no retain model"})}

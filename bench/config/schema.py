@@ -5,15 +5,14 @@ trial id. `bench.config.suite` reads a YAML file into them."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
-import json
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from metrics.context import EvalConfig
 
+from bench.core.ids import settings_id
 from bench.core.errors import DATA_SOURCES, FieldError, Range, check_choices, check_ranges
 from bench.core.names import PRECISIONS, TOFU_FORGET_SPLITS
 from bench.core.numerics import kernel_key
@@ -318,8 +317,7 @@ class TrialSpec:
         kernels = kernel_key()
         if kernels:  # BENCH_CPU_KERNELS=native or kernel variables of the user's: other numbers, another id
             settings["cpu_kernels"] = kernels
-        canonical = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return settings_id(settings)
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,18 @@ import contextlib
 import copy
 import dataclasses
 import json
-import math
 import random
-import resource
 import time
 import traceback
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from bench.run import results
 from bench.data.synthetic import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
-from bench.core.environment import fingerprint, versions
+from bench.core.environment import fingerprint
 from bench.models.prepare import Prepared
 from bench.config.suite import REFERENCE_METHODS, TrialSpec
+from bench.run.rows import finished, provenance_notes, reset_peak_memory, result_columns, row_header
 
 EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
 # A dataset may keep a separate retain split for evaluation (TOFU's `retain_perturbed` carries the
@@ -37,10 +35,6 @@ VALIDATION_COLUMNS = dict(zip(("forget_prob", "forget_rouge", "forget_truth_rati
                               results.VALIDATION_COLUMNS))
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _seed_everything(seed: int) -> None:
     import numpy as np
     import torch
@@ -48,38 +42,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
-
-
-def reset_peak_memory() -> None:
-    """Starts a new peak-memory window: CUDA's allocator statistics, and on Linux the process's RSS
-    high-water mark (trials share reused worker processes, so a lifetime maximum would carry over)."""
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    try:
-        _CLEAR_REFS.write_text("5")  # resets VmHWM (Linux >= 4.0)
-    except OSError:
-        pass
-
-
-def peak_memory_mb() -> float:
-    """Peak memory since `reset_peak_memory`: CUDA allocated on GPU, else the RSS high-water mark
-    (the process's lifetime maximum where the kernel cannot reset it)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Callable | None = None,
@@ -218,34 +180,6 @@ def _evaluation_mode(model):
             torch.cuda.set_rng_state_all(states[3])
 
 
-def outcome(train_stats: dict) -> dict:
-    """The status columns after unlearning: `diverged` with the reason when training stopped early."""
-    if train_stats.get("diverged_step"):
-        return {"status": "diverged", "error": train_stats["divergence"], "diverged_step": train_stats["diverged_step"]}
-    return {"status": "ok", "error": None, "diverged_step": None}
-
-
-def result_columns(train_stats: dict, evaluation: dict) -> dict:
-    """A row's training, evaluation and status columns; a diverged model's NaN metrics get the reason."""
-    from metrics import metric_columns
-
-    status = outcome(train_stats)
-    if status["status"] == "diverged":
-        evaluation = mark_non_finite(evaluation, metric_columns(), "not finite: the model diverged")
-    training = {k: v for k, v in train_stats.items() if k not in ("diverged_step", "divergence")}
-    return {**training, **evaluation, **status}
-
-
-def mark_non_finite(evaluation: dict, columns: list[str], why: str) -> dict:
-    """Records `why` as the reason of every NaN metric that has no reason yet (a diverged model's)."""
-    unavailable = json.loads(evaluation.get("metrics_unavailable") or "{}")
-    for col in columns:
-        value = evaluation.get(col)
-        if isinstance(value, float) and math.isnan(value) and col not in unavailable:
-            unavailable[col] = why
-    return {**evaluation, "metrics_unavailable": json.dumps(unavailable, sort_keys=True) if unavailable else None}
-
-
 def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> dict:
     """Runs the chosen metric families (all by default) and the probes; returns metrics and cost.
 
@@ -289,51 +223,6 @@ def load_trial_model(spec: TrialSpec, prepared: Prepared):
     model_dir = prepared.retain_dir if spec.method == "retain" else prepared.target_dir
     model = load_model(model_dir, spec.prepare.precision)
     return model.to("cuda" if torch.cuda.is_available() else "cpu"), load_tokenizer(model_dir)
-
-
-def provenance_notes(prepared: Prepared) -> dict:
-    """What a row's numbers rest on besides the metrics: the retain model, answers the data lacked."""
-    from bench.data.store import read_derived
-
-    notes = {"retain_model": prepared.retain_source} if prepared.retain_source else {}
-    derived = read_derived(Path(prepared.data_dir))
-    if derived:
-        fields = ("paraphrased_answer", "perturbed_answer", "alternate_answer")
-        notes["derived_answers"] = "; ".join(
-            f"{split}: " + ", ".join(f"{f} {d[f]}/{d['records']}" for f in fields if f in d) + " derived"
-            for split, d in sorted(derived.items())) + " (README: Your own data: what is derived)"
-    return notes
-
-
-TOFU_FRACTIONS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.1}
-
-
-def forget_fraction(data) -> float | None:
-    """The forget set's share of the authors: the generator's setting, or TOFU's split name; None for
-    data whose split sizes are the user's own."""
-    if data.kind == "synthetic_authors":
-        return float(data.forget_fraction)
-    if data.kind == "tofu":
-        return TOFU_FRACTIONS.get(data.tofu_forget)
-    return None
-
-
-def row_header(spec: TrialSpec, prepared: Prepared) -> dict:
-    """The identity and provenance columns of a trial's row."""
-    from methods import METHODS
-    from metrics import METRICS
-
-    from bench.core.provenance import row_provenance
-
-    return {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
-            "forget_fraction": forget_fraction(spec.data),
-            **{f"hp.{k}": v for k, v in spec.hyperparameters().items()},
-            "hp_changed": json.dumps(spec.changed_hyperparameters()),
-            "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
-            "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
-            "versions": versions(), "started_at": utc_now(),
-            "provenance": json.dumps(row_provenance(spec.model, prepared.data_dir, prepared.target_dir,
-                                                    prepared.retain_dir), sort_keys=True)}
 
 
 def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
@@ -413,16 +302,12 @@ def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, refere
     return row
 
 
-def _finished(row: dict) -> dict:
-    return {**row, "peak_mem_mb": peak_memory_mb(), "finished_at": utc_now()}
-
-
 def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
                   reference: dict, rows: list[dict]) -> None:
     """Unlearns once (no training for reference rows), appending a row at each checkpoint and the last step."""
     def at_checkpoint(step: int, stats: dict) -> None:
         evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference, checkpoint=True)
-        rows.append(_finished({**header, **result_columns(stats, evaluation), "step": step, "is_final": False}))
+        rows.append(finished({**header, **result_columns(stats, evaluation), "step": step, "is_final": False}))
 
     if spec.method not in REFERENCE_METHODS:
         stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint)
@@ -430,7 +315,7 @@ def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Pre
         stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": fingerprint(precision=spec.prepare.precision)}
     row = {**header, **result_columns(stats, evaluate_trial(model, tokenizer, spec, prepared, splits, reference)),
            "step": stats["steps_done"], "is_final": True}
-    rows.append(_finished(_attacked(row, model, tokenizer, spec, splits, reference) if spec.attacks else row))
+    rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference) if spec.attacks else row))
 
 
 def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
@@ -453,7 +338,7 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
         evaluation = evaluate_trial(model, tokenizer, spec, prepared, {**so_far, VALIDATION_SPLIT: []}, part_reference)
         row = {**header, **result_columns(total, evaluation), "step": total["steps_done"], "is_final": last,
                "sequential_part": k + 1, "sequential_parts": len(parts)}
-        rows.append(_finished(_attacked(row, model, tokenizer, spec, splits, reference) if last and spec.attacks else row))
+        rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference) if last and spec.attacks else row))
         if last:
             return
 
@@ -473,7 +358,7 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dic
         run(header, model, tokenizer, spec, prepared, splits, reference, rows)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         rows = [{**r, "is_final": False} for r in rows]
-        rows.append(_finished({**header, "status": "failed", "is_final": True,
+        rows.append(finished({**header, "status": "failed", "is_final": True,
                                "step": rows[-1]["step"] if rows else None,
                                "error": f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}"}))
     return rows
