@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 import yaml
 

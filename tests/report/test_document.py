@@ -18,7 +18,7 @@ from bench.report.leaderboard import FQ_FLOOR, ReportError, log10_fq, mean_ci
 from bench.report.document import (UTILITY_RATIO, build_report, format_fq, mark_front, pareto_mask, select_settings,
                           settings_table, significance)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 from bench.data import synthetic as ds
 from bench.data import synthetic_config
