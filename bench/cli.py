@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bench.core.atomic import LockedError
-from bench.report.leaderboard import ReportError
+from bench.report.aggregate import ReportError
 from bench.core.registry import PluginError
 from bench.eval import DTYPES
 from bench.config.smoke import smoke_suite
@@ -39,22 +39,30 @@ def _storage_paths(args) -> tuple[Path, Path]:
 
 
 def cmd_run(args) -> int:
-    from bench.report.leaderboard import render
-    from bench.report.document import build_report
+    from bench.core.atomic import atomic_file
+    from bench.report.document import build_report, leaderboard_section
+    from bench.report.every_setting import render
     from bench.run.results import read_rows
     from bench.run.runner import run_suite
-    from bench.core.atomic import atomic_file
 
     suite = _load(args.suite, args.smoke)
     cache, results_root = _storage_paths(args)
     out_dir = run_suite(suite, results_root, cache, args.address, args.max_concurrent, args.retry_failed)
-    table = render(read_rows(out_dir))
+    rows = read_rows(out_dir)
+    with atomic_file(out_dir / "_settings.md") as tmp:
+        tmp.write_text(f"# Every setting: {suite.name}\n\n{render(rows)}")
+    try:
+        table = leaderboard_section(rows, out_dir)
+    except ReportError as err:  # e.g. every trial failed: the rows and _settings.md are still written
+        print(f"\n{render(rows)}\nNo leaderboard: {err}")
+        return 0
     with atomic_file(out_dir / "_leaderboard.md") as tmp:
         tmp.write_text(f"# Leaderboard: {suite.name}\n\n{table}")
-    print(f"\n{table}\nRows: {out_dir}   Leaderboard: {out_dir / '_leaderboard.md'}")
+    print(f"\n{table}\nRows: {out_dir}   Leaderboard: {out_dir / '_leaderboard.md'}   "
+          f"Every setting: {out_dir / '_settings.md'}")
     try:
         report = build_report(out_dir)
-    except ReportError as err:  # e.g. every trial failed: the rows and the leaderboard above are still written
+    except ReportError as err:
         print(f"No report: {err}")
     else:
         print(f"Report: {report.path} (figures: {', '.join(p.name for p in report.figures)})")
@@ -112,14 +120,15 @@ def cmd_list(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from bench.report.leaderboard import render
+    from bench.report.document import leaderboard_section
+    from bench.report.every_setting import render
     from bench.run.results import read_rows
 
     df = read_rows(Path(args.results))
     if df.empty:
         print(f"{args.results}: no result rows", file=sys.stderr)
         return 1
-    print(render(df))
+    print(render(df) if args.every_setting else leaderboard_section(df, args.results))
     return 0
 
 
@@ -266,8 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered methods, metrics or zoo models")
     p.add_argument("what", choices=["methods", "metrics", "attacks", "models"])
     p.set_defaults(fn=cmd_list)
-    p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory")
+    p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory: each method at the setting "
+                                           "and checkpoint selected on the validation authors (as _leaderboard.md)")
     p.add_argument("results", help="e.g. results/tofu_small")
+    p.add_argument("--every-setting", action="store_true",
+                   help="every setting at its last step instead, without selection (as _settings.md)")
     p.set_defaults(fn=cmd_leaderboard)
     p = sub.add_parser("status", help="done / diverged / failed / pending trials per model and method of a results "
                                       "directory (works while the suite runs)")

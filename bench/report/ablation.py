@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report.leaderboard import (FORMATS, FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq,
-                          varying_hp_columns, with_protocol_columns)
+from bench.report.aggregate import FORMATS, FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq, varying_hp_columns, with_protocol_columns
 from bench.report.plots import axis_label, heatmap
 
 LOG10_METRICS = ("forget_quality",)  # p-values spanning hundreds of orders of magnitude: averaged as log10

@@ -55,8 +55,8 @@ def robustness_table(rows: pd.DataFrame) -> pd.DataFrame:
     the strongest attack, and each model attack's recovery; empty when no row was attacked.
     `_fq_before` / `_fq_worst` hold the plain means of log10 forget quality, for the plot. Attacks run at a
     trial's final checkpoint, so earlier checkpoint rows are left out; with several forget fractions the
-    model is named per fraction (bench.report.leaderboard.with_protocol_columns)."""
-    from bench.report.leaderboard import REFERENCE_ORDER, final_rows, format_fq, format_hp, log10_fq, mean_ci, setting_groups
+    model is named per fraction (bench.report.every_setting.with_protocol_columns)."""
+    from bench.report.aggregate import REFERENCE_ORDER, final_rows, format_fq, format_hp, log10_fq, mean_ci, setting_groups
 
     rows = final_rows(rows)
     ok = add_worst_case(rows[rows["status"] == "ok"])

@@ -5,7 +5,7 @@ A trial may write a row per evaluated checkpoint (`step`, `is_final`), a row per
 trial (`sequential_part` of `sequential_parts`: the forget set split into K parts unlearned one after the
 other, each row's forget metrics on every part forgotten so far), and a suite may sweep the forget set's
 size (`forget_fraction`, each with its own target and retain rows). The row protocol itself (defaults for
-older results, labels per fraction, final rows) is in bench.report.leaderboard; this module builds the report's
+older results, labels per fraction, final rows) is in bench.report.every_setting; this module builds the report's
 sections on it: tables of means over seeds, and their figures through bench.report.plots.
 
 Forget quality is averaged over seeds as log10 (like everywhere in the report); every band is the 95%
@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.leaderboard import (REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq,
-                          markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns)
+from bench.report.aggregate import REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq, markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns
 
 from bench.report.plots import REFERENCE_STYLE, curve_plot
 

@@ -43,6 +43,11 @@ PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "
                       "started_at": pa.string(), "finished_at": pa.string()}
 
 
+
+class ReportError(ValueError):
+    """Results that cannot be reported as asked; the message names the directory or column and what is allowed."""
+
+
 def _arrow_type(values: list) -> pa.DataType:
     if any(isinstance(v, str) for v in values):
         return pa.string()

@@ -13,8 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tabulate import tabulate
 
-from bench.report.leaderboard import ReportError
-from bench.run.results import STATUS, row_files
+from bench.run.results import STATUS, ReportError, row_files
 
 PLAN_FILE = "_trials.json"
 COUNTS = (*STATUS, "pending")

@@ -14,9 +14,10 @@ import pytest
 from scipy import stats
 
 from bench.report.ablation import ablation_grid
-from bench.report.leaderboard import FQ_FLOOR, ReportError, log10_fq, mean_ci
-from bench.report.document import (UTILITY_RATIO, build_report, format_fq, mark_front, pareto_mask, select_settings,
-                          settings_table, significance)
+from bench.report.aggregate import FQ_FLOOR, ReportError, log10_fq, mean_ci
+from bench.report.selection import UTILITY_RATIO, select_settings, settings_table
+from bench.report.document import build_report, mark_front, pareto_mask, significance
+from bench.report.aggregate import format_fq
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,9 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.report.ablation import ablation_grid
-from bench.report.leaderboard import has_checkpoints, leaderboard_table, render, with_protocol_columns
+from bench.report.aggregate import has_checkpoints, with_protocol_columns
+from bench.report.every_setting import leaderboard_table, render
 from bench.report.sections import learning_curves, selection_comparison, sequential_table
-from bench.report.document import build_report, select_settings, selection_basis, selection_note, settings_table
+from bench.report.document import build_report, leaderboard_section
+from bench.report.selection import select_settings, selection_basis, selection_note, settings_table
 from bench.report.robustness import robustness_table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -197,12 +199,15 @@ def test_robustness_reads_final_rows_only(checkpoints):
     assert table.loc[table["method"] == "npo", "n"].tolist() == [2]
 
 
-def test_render_states_the_selection(checkpoints):
-    text = render(checkpoints)
-    board, selection = text.split("Selected per model and method.")
+def test_every_setting_table_and_leaderboard_say_what_they_show(checkpoints):
+    """`_settings.md` shows every setting at its final checkpoint and points to the leaderboard; the
+    leaderboard (`_leaderboard.md`, the report's first section) shows the setting and checkpoint chosen on
+    forget_val: step 25 (forget_val FQ 1e-2) over step 50 (1e-7)."""
+    board = render(checkpoints)
     assert "| npo " in board and "step 25" not in board  # all settings at their final checkpoint
-    assert "chosen on forget_val forget quality at utility ≥ 0.9x target" in selection
-    assert "forget columns are on the forget (test) split" in selection and "step 25" in selection
+    assert "the leaderboard (`_leaderboard.md`) selects" in board
+    leaderboard = leaderboard_section(checkpoints)
+    assert "forget_val" in leaderboard and "step 25" in leaderboard and "step 50" not in leaderboard
 
 
 # --------------------------------------------------------------------------------------- fractions, sequential

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.leaderboard import format_ci, leaderboard_table, mean_ci, render, unstable_table, varying_hp_columns
+from bench.report.aggregate import format_ci, mean_ci, varying_hp_columns
+from bench.report.every_setting import leaderboard_table, render, unstable_table
 
 # --------------------------------------------------------------------------------------- mean_ci
 

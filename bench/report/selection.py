@@ -1,0 +1,239 @@
+"""Which setting (hyperparameters and checkpoint) represents each method, and the leaderboard of those
+settings: the table `bench run` prints and writes as `_leaderboard.md`, and the report's first section.
+
+Settings are chosen on the forget_val split (authors unlearned with the forget set but scored apart)
+among those keeping model utility at UTILITY_RATIO of the target's; the forget (test) split is only
+reported. Choosing on the split one reports is the optimistic bias of model selection on test data
+(Cawley & Talbot, "On Over-fitting in Model Selection and Subsequent Selection Bias in Performance
+Evaluation", JMLR 2010); where a suite has no forget_val split, the choice is on test and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tabulate import tabulate
+
+from bench.report.aggregate import FORMATS, REFERENCE_ORDER, REPORT_COLUMNS, candidate_rows, format_ci, format_fq, hp_text, log10_fq, markdown_table, mean_ci, setting_groups, varying_hp_columns, with_protocol_columns
+from bench.report.robustness import add_worst_case
+
+UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least this share of the target's
+# Shown beside forget quality, as mean ± 95% CI over seeds (headers from the leaderboard's).
+# What each selection reads: mean log10 forget quality on the forget_val split, or on the forget (test) split.
+SCORES = {"validation": "fq_val_log10", "test": "fq_log10"}
+
+
+def _cell(column: str, mean: float, half: float, n: int, n_setting: int) -> str:
+    text = format_ci(mean, half, FORMATS.get(column, "{:.3f}"))
+    return f"{text} (n={n})" if 0 < n < n_setting else text  # a metric missing on some seeds says so
+
+
+def _order(key: dict, first: pd.Series) -> tuple:
+    """Sort key of a setting: model (then forget fraction, numerically), references first, method, then its
+    hyperparameter values (numbers numerically), part count and step."""
+    numbers = (int, float, np.integer, np.floating)
+    hp = tuple((0, v, "") if isinstance(v, numbers) and not isinstance(v, bool) else (1, 0, str(v))
+               for k, v in key.items() if k.startswith("hp."))
+    extra = tuple(-1 if key.get(c, "") == "" else float(key[c]) for c in ("sequential_parts", "step"))
+    fraction = -1.0 if pd.isna(first["forget_fraction"]) else float(first["forget_fraction"])
+    return (first["base_model"], fraction, key["model"], REFERENCE_ORDER.get(key["method"], len(REFERENCE_ORDER)),
+            key["method"], hp, extra)
+
+
+def _number(value) -> float:
+    """A grouped key's value as a float: "" (setting_groups' stand-in for missing) and NaN are NaN."""
+    return np.nan if isinstance(value, str) or pd.isna(value) else float(value)
+
+
+def _setting_text(first: pd.Series, hp_cols: list[str], several_steps: bool) -> str:
+    """The setting's hyperparameters, then its sequential part count and (where the method has several) its step."""
+    extra = []
+    if not math.isnan(parts := _number(first["sequential_parts"])):
+        extra.append(f"sequential {int(parts)} parts")
+    if several_steps and not math.isnan(step := _number(first["step"])):
+        extra.append(f"step {int(step)}")
+    hp = hp_text(first, hp_cols)
+    return ", ".join(([hp] if hp != "defaults" or not extra else []) + extra)
+
+
+def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, method, hyperparameter setting, checkpoint) of the ok rows, aggregated over seeds.
+
+    A checkpoint (`step`) is part of the setting: the rows a trial wrote at steps 25 and 50 are two settings,
+    never averaged together. A sequential trial counts with its final row only (`candidate_rows`). With
+    several forget fractions, `model` is the fraction's label (`with_protocol_columns`).
+
+    Args:
+        rows: result rows (`bench.run.results.read_rows`).
+
+    Returns:
+        Sorted by model, references first, then method, hyperparameter values and step. Columns model,
+        base_model, forget_fraction, method, setting (the hyperparameters that vary among the method's settings
+        or were set away from their defaults, "defaults" if none, "" for reference rows, then "step N" where the
+        method has several steps), step, sequential_parts, n, seeds,
+        fq_log10 / fq_log10_ci / fq_log10_values (mean, 95% CI half-width and the per-seed values of log10
+        forget quality clipped at FQ_FLOOR), forget_quality (10^fq_log10), the same for the forget_val split
+        (fq_val_log10, fq_val_log10_ci, fq_val_log10_values, forget_val_quality; NaN without that split), and
+        for each column of REPORT_COLUMNS present: <col>, <col>_ci, <col>_n; probes (the probe_generations JSON of
+        the lowest seed).
+    """
+    rows = with_protocol_columns(rows)
+    ok = add_worst_case(candidate_rows(rows[rows["status"] == "ok"]))
+    if ok.empty:
+        return pd.DataFrame()
+    shown = {method: varying_hp_columns(part) for method, part in ok.groupby("method", sort=False)}
+    several_steps = {method: part["step"].nunique() > 1 for method, part in ok.groupby("method", sort=False)}
+    out = []
+    for key, part in sorted(setting_groups(ok)[1], key=lambda group: _order(group[0], group[1].iloc[0])):
+        part = part.sort_values("seed", kind="stable")
+        first = part.iloc[0]
+        method = key["method"]
+        setting = "" if method in REFERENCE_ORDER else _setting_text(first, shown[method], several_steps[method])
+        row = {"model": key["model"], "base_model": first["base_model"], "forget_fraction": first["forget_fraction"],
+               "method": method, "setting": setting, "step": _number(first["step"]),
+               "sequential_parts": _number(first["sequential_parts"]), "n": len(part), "seeds": part["seed"].tolist()}
+        for prefix, column in (("fq", "forget_quality"), ("fq_val", "forget_val_quality")):
+            if column in part:
+                logs = log10_fq(part[column])
+                mean, half, _ = mean_ci(logs)
+                row.update({f"{prefix}_log10": mean, f"{prefix}_log10_ci": half,
+                            f"{prefix}_log10_values": logs[~np.isnan(logs)].tolist(), column: 10 ** mean})
+        if "worst_forget_quality" in part:  # after the strongest attack (bench.report.robustness)
+            mean, half, _ = mean_ci(log10_fq(part["worst_forget_quality"]))
+            row.update(worst_fq_log10=mean, worst_fq_log10_ci=half, worst_forget_quality=10 ** mean)
+        for col in REPORT_COLUMNS:
+            if col in part:
+                row[col], row[f"{col}_ci"], row[f"{col}_n"] = mean_ci(part[col].tolist())
+        row["probes"] = first.get("probe_generations")
+        out.append(row)
+    table = pd.DataFrame(out)
+    # forget quality and utility drive selection and the front: present (NaN) even when not measured
+    for col in ("fq_log10", "fq_log10_ci", "forget_quality", "fq_val_log10", "fq_val_log10_ci", "forget_val_quality",
+                "model_utility", "model_utility_ci", "model_utility_n"):
+        if col not in table:
+            table[col] = np.nan
+    for col in ("fq_log10_values", "fq_val_log10_values"):
+        if col not in table:
+            table[col] = [[] for _ in range(len(table))]
+    return table
+
+
+def selection_basis(settings: pd.DataFrame) -> str:
+    """"validation" when some unlearned setting has a finite forget_val forget quality, else "test" (data
+    without a forget_val split, or sequential trials: the only choice left, and an optimistic one). The
+    reference rows do not count: they are never selected. Reads fq_val_log10 and method only."""
+    unlearned = settings[~settings["method"].isin(list(REFERENCE_ORDER))] if "method" in settings else settings
+    values = unlearned["fq_val_log10"].to_numpy(dtype=float) if "fq_val_log10" in unlearned else np.array([])
+    return "validation" if np.isfinite(values).any() else "test"
+
+
+def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO) -> str:
+    """The rule a selection followed, as its tables state it."""
+    if basis == "validation":
+        return (f"Setting and checkpoint chosen on forget_val forget quality at utility ≥ {ratio:g}x target; "
+                "forget columns are on the forget (test) split.")
+    if has_validation:
+        return (f"Setting and checkpoint chosen on forget (test) forget quality at utility ≥ {ratio:g}x target: "
+                "selected on the test split itself: optimistic.")
+    return (f"No forget_val forget quality on the unlearned rows (no forget_val split, or sequential trials): setting "
+            f"and checkpoint selected on test (forget quality at utility ≥ {ratio:g}x target), optimistic: the forget "
+            "columns are on the split the choice was made on.")
+
+
+def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """The selection rule on a frame of exactly model, method, model_utility and score (mean log10 forget
+    quality on the split chosen by the caller); returns target_utility, threshold, eligible, selected,
+    qualifies and rank on the same index. It sees no other column, so it cannot read what it must not."""
+    table = pd.DataFrame(index=candidates.index)
+    for col, value in (("target_utility", np.nan), ("threshold", np.nan), ("eligible", False), ("selected", False),
+                       ("qualifies", False), ("rank", np.nan)):
+        table[col] = value
+    # NaN never wins: missing forget quality or utility ranks last.
+    fq = candidates["score"].astype(float).fillna(-np.inf)
+    utility = candidates["model_utility"].astype(float).fillna(-np.inf)
+    references = candidates["method"].isin(list(REFERENCE_ORDER))
+    for model in candidates["model"].drop_duplicates():
+        in_model = candidates["model"] == model
+        target = candidates.loc[in_model & (candidates["method"] == "none"), "model_utility"].astype(float)
+        threshold = ratio * target.mean() if target.notna().any() else np.nan
+        table.loc[in_model, ["target_utility", "threshold"]] = [target.mean(), threshold]
+        eligible = in_model & ~references
+        if not math.isnan(threshold):
+            eligible &= candidates["model_utility"].astype(float) >= threshold
+        table.loc[eligible, "eligible"] = True
+        chosen = []
+        for method in candidates.loc[in_model & ~references, "method"].drop_duplicates():
+            mine = in_model & (candidates["method"] == method)
+            good = mine & eligible
+            pool, order = (good, ["fq", "utility"]) if good.any() else (mine, ["utility", "fq"])
+            ranked = pd.DataFrame({"fq": fq[pool], "utility": utility[pool]})
+            best = ranked.sort_values(order, ascending=False, kind="stable").index[0]
+            table.loc[best, ["selected", "qualifies"]] = [True, bool(good.any())]
+            chosen.append(best)
+        ranked = pd.DataFrame({"q": table.loc[chosen, "qualifies"], "fq": fq[chosen], "utility": utility[chosen]})
+        ranked = ranked.sort_values(["q", "fq", "utility"], ascending=False, kind="stable")
+        table.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1)
+    return table
+
+
+def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: str = "auto") -> pd.DataFrame:
+    """Marks each method's selected setting per model, and ranks the selected ones.
+
+    The rule: among a method's settings (hyperparameters and checkpoint) whose mean model utility is at least
+    `ratio` x the mean utility of that model's target (method `none`), the one with the highest mean log10
+    forget quality on the split `on` names (ties: higher utility, then the first in `settings` order). If none
+    qualifies, its highest-utility setting is selected and marked as not qualifying. Without a target row the
+    constraint cannot be applied and every setting qualifies. Ranks: qualifying methods first, then by the
+    same forget quality, then utility. Model utility is measured on retain and general-knowledge data, never
+    on the forget set, so reading it does not peek at the test split.
+
+    Args:
+        settings: `settings_table` output.
+        ratio: the share of the target's utility a setting must keep.
+        on: "validation" reads only fq_val_log10 (the forget_val split) and model_utility; "test" reads
+            fq_log10 (the forget split itself: optimistic); "auto" is `selection_basis(settings)`.
+
+    Returns:
+        A copy with columns target_utility, threshold (utility a setting needs; NaN without a target),
+        eligible (meets it), selected, qualifies (selected and eligible), rank (1 = best; NaN where not
+        selected) and selected_on ("validation" or "test").
+    """
+    if on == "auto":
+        on = selection_basis(settings)
+    if on not in SCORES:
+        raise ValueError(f"on={on!r}: expected one of {', '.join(SCORES)} or auto")
+    candidates = settings[["model", "method", "model_utility", SCORES[on]]].rename(columns={SCORES[on]: "score"})
+    table = settings.copy()
+    for col, values in _choose(candidates, ratio).items():
+        table[col] = values
+    table["selected_on"] = on
+    return table
+
+
+def _has_val(table: pd.DataFrame) -> bool:
+    return "fq_val_log10" in table and bool(np.isfinite(table["fq_val_log10"].to_numpy(dtype=float)).any())
+
+
+def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
+    """Each method at its selected setting, one table over all models (the end-of-run leaderboard shows it
+    below every setting's final checkpoint); "" without ok rows."""
+    settings = settings_table(rows)
+    if settings.empty:
+        return ""
+    basis = selection_basis(settings)
+    table = select_settings(settings, ratio, on=basis)
+    table = table.assign(_model=pd.factorize(table["model"])[0]).sort_values(["_model", "rank"], kind="stable")
+    val = _has_val(table)
+    lines = [{"model": r["model"], "method": r["method"], "rank": int(r["rank"]), "setting": r["setting"], "n": r["n"],
+              "forget quality": format_fq(r["fq_log10"], r["fq_log10_ci"]),
+              **({"FQ (forget_val)": format_fq(r["fq_val_log10"], r["fq_val_log10_ci"])} if val else {}),
+              "model utility": format_ci(r["model_utility"], r["model_utility_ci"]),
+              "qualifies": "yes" if r["qualifies"] else "no"}
+             for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
+    # The basis is automatic here: "test" means no unlearned row has validation values, whatever the references have.
+    return f"Selected per model and method. {selection_note(basis, basis == 'validation', ratio)}\n\n{markdown_table(lines)}"
