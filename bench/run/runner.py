@@ -151,11 +151,17 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+# The headline numbers of a progress line, where the suite's `metrics:` measured them.
+PROGRESS_METRICS = (("forget_quality", "forget quality", "{:.2e}"), ("model_utility", "utility", "{:.3f}"))
+
+
 def _describe(row: dict) -> str:
+    """One trial's progress line: its headline metrics (those it has) and its cost."""
     if row["status"] == "failed":
         return f"FAILED: {row['error'].splitlines()[0]}"
-    what = (f"forget quality {row['forget_quality']:.2e}, utility {row['model_utility']:.3f} "
-            f"({row['train_s']:.1f} s + {row['eval_s']:.1f} s eval)")
+    shown = [f"{label} {fmt.format(row[key])}" for key, label, fmt in PROGRESS_METRICS if row.get(key) is not None]
+    cost = f"({row.get('train_s', 0.0):.1f} s + {row.get('eval_s', 0.0):.1f} s eval)"
+    what = ", ".join(shown) + f" {cost}" if shown else cost
     return f"DIVERGED ({row['error']}): {what}" if row["status"] == "diverged" else what
 
 
