@@ -78,10 +78,11 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
         ax.scatter(part["forget_quality"], part["model_utility"], marker=METHOD_MARKERS[i % len(METHOD_MARKERS)],
                    color=colours[i % len(colours)], edgecolors="black", linewidths=0.6, s=55, label=method, zorder=3)
     for method, (fq, utility) in references.items():
+        # Named in the legend only: a text label centred under a marker at the right edge spread left over
+        # the methods' points (the retain label read as NPO's).
         marker, label = REFERENCE_STYLE.get(method, ("X", method))
         ax.scatter([fq], [utility], marker=marker, s=220, color="white", edgecolors="black", linewidths=1.5,
                    label=label, zorder=4)
-        ax.annotate(label, (fq, utility), textcoords="offset points", xytext=(0, -18), ha="center", fontsize=9)
     ax.set_xscale("log")
     ax.margins(x=0.08, y=0.08)
     if threshold is not None and np.isfinite(threshold):
@@ -215,6 +216,8 @@ def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title:
         _with_band(mu_ax, part["x"], part["model_utility"], part["model_utility_ci"], colour, False, marker=marker,
                    label=label)
     for method, ref in references.groupby("method", sort=False) if not references.empty else []:
+        # Named in the legend only: a text label centred under a marker at the right edge spread left over
+        # the methods' points (the retain label read as NPO's).
         marker, label = REFERENCE_STYLE.get(method, ("X", method))
         style = {"color": "black", "linestyle": ":" if method == "none" else "-.", "linewidth": 1.2, "label": label}
         if ref["x"].isna().all():
