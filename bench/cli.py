@@ -12,12 +12,16 @@ from pathlib import Path
 from bench.core.atomic import LockedError
 from bench.report.aggregate import ReportError
 from bench.core.registry import PluginError
-from bench.eval import DTYPES
-from bench.config.smoke import smoke_suite
-from bench.config.suite import SuiteError, load_suite
+from bench.config.errors import SuiteError
+from bench.core.names import DTYPES
 
 
 def _load(path: str, smoke: bool = False):
+    # Imported here, not at the top: the suite schema loads torch (the metrics' settings), and the
+    # report, leaderboard and status commands must print without it.
+    from bench.config.smoke import smoke_suite
+    from bench.config.suite import load_suite
+
     suite = load_suite(path)
     return smoke_suite(suite) if smoke else suite
 
@@ -83,6 +87,8 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from bench.config.suite import load_suite
+
     for path in args.suites:
         suite = load_suite(path, check_sources=not args.skip_sources)
         print(f"{path}: ok ({len(suite.trials())} trials over {len(suite.models)} model(s) and seeds {list(suite.seeds)},"
@@ -140,10 +146,15 @@ def cmd_status(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from bench.report.document import build_report
+    from bench.report.document import build_report, leaderboard_section
+    from bench.run.results import read_rows
 
+    # The leaderboard first (a second or two), then the figures, which take matplotlib several seconds.
+    rows = read_rows(Path(args.results))
+    if not rows.empty:
+        print(leaderboard_section(rows, args.results), flush=True)
     report = build_report(Path(args.results))
-    print(f"{report.leaderboard}\n\nReport: {report.path}\nFigures: " + ", ".join(str(p) for p in report.figures))
+    print(f"\nReport: {report.path}\nFigures: " + ", ".join(str(p) for p in report.figures))
     return 0
 
 

@@ -39,7 +39,7 @@ def resolve_data(data: str, cache: Path):
     raise SuiteError(f"{data}: neither a suite file (.yaml) nor a directory of split .jsonl files")
 
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+from bench.core.names import DTYPES  # noqa: E402,F401  (re-exported)
 
 
 def _load(name_or_path: str, device: str, dtype: str | None):

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from bench.cli import _storage_paths, build_parser
 
 
@@ -27,3 +29,27 @@ def test_paths_are_absolute_for_other_nodes(monkeypatch, tmp_path):
     assert cache == tmp_path / "shared" / "cache" and cache.is_absolute()
     assert paths() == (tmp_path / "env_cache", tmp_path / "results")  # no --storage: the defaults
     assert Path(paths("--results-dir", "r")[1]) == tmp_path / "r"
+
+
+@pytest.mark.slow  # a subprocess
+@pytest.mark.parametrize("command", ["report", "leaderboard", "status"])
+def test_reading_commands_never_import_torch(tmp_path, command):
+    """`bench report`, `leaderboard` and `status` read Parquet with pandas: loading torch (seconds) before
+    printing anything would be waste. Run in a fresh interpreter, so nothing else has loaded torch."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "results" / "mini"
+    out.mkdir(parents=True)
+    for seed in (0, 1):
+        for method, fq in (("none", 1e-6), ("retain", 1.0), ("npo", 0.1 + seed / 10)):
+            pd.DataFrame([{"suite": "mini", "trial_id": f"{method}{seed}", "model": "m", "method": method,
+                           "seed": seed, "status": "ok", "error": "", "forget_quality": fq, "model_utility": 0.8,
+                           "step": 10, "is_final": True}]).to_parquet(out / f"{method}{seed}.parquet")
+    assert not pd.read_parquet(out).empty
+    code = ("import sys; from bench.cli import main; code = main([%r, %r]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(code)" % (command, str(out)))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
