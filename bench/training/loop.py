@@ -106,9 +106,17 @@ def lr_factor(step: int, cfg: OptimConfig) -> float:
 
 
 def make_accelerator(mixed_precision: str = "no"):
-    """An accelerate `Accelerator` on the GPU when there is one, else on the CPU."""
-    from accelerate import Accelerator
+    """An accelerate `Accelerator` on the GPU when there is one, else on the CPU.
 
+    accelerate keeps one mixed-precision setting per process (`AcceleratorState`, a singleton) and
+    refuses another, but `mixed_precision` may be a grid axis and Ray reuses a worker process for
+    the next trial: the state is reset when the setting asked for differs from the process's."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision", mixed_precision)) != mixed_precision:
+        AcceleratorState._reset_state()
     return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed_precision)
 
 
@@ -162,6 +170,11 @@ def train(
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    if accelerator.scaler is not None:
+        # fp16: the loss is scaled in `accelerator.backward`; accelerate's optimizer wrapper unscales
+        # before clipping, skips steps with inf/NaN gradients and updates the scale. Without it the
+        # scaled gradients would be applied as they are.
+        optimizer = accelerator.prepare_optimizer(optimizer)
     model.train()
     result = TrainResult()
     before_last_step = _WeightCopy(params) if guard and guard.keep_last_finite else None

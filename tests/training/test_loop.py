@@ -295,3 +295,57 @@ def test_a_diverged_row_says_why_its_metrics_are_missing():
     fine = result_columns({**stats, "diverged_step": None, "divergence": None}, evaluation)
     assert (fine["status"], fine["error"], fine["diverged_step"]) == ("ok", None, None)
     assert fine["metrics_unavailable"] == evaluation["metrics_unavailable"]  # a NaN of an ok row is the metric's own
+
+
+class _RecordingScaler(torch.amp.GradScaler):
+    """torch's own loss scaler on the CPU, recording what the training loop asks of it."""
+
+    def __init__(self):
+        super().__init__("cpu", init_scale=1024.0)
+        self.calls = []
+
+    def unscale_(self, optimizer):
+        self.calls.append("unscale_")
+        return super().unscale_(optimizer)
+
+    def step(self, optimizer, *args, **kwargs):
+        self.calls.append("step")
+        return super().step(optimizer, *args, **kwargs)
+
+    def update(self, new_scale=None):
+        self.calls.append("update")
+        return super().update(new_scale)
+
+
+def _one_weight_run(accelerator, steps=3):
+    model = FixedLogits([0.0, 0.0])
+    stream = iter(lambda: qa_inputs([[1], [0, 1]]), None)
+    cfg = OptimConfig(steps=steps, lr=0.1, warmup_steps=0, schedule="constant", max_grad_norm=1.0)
+    train(model, lambda m, b, _s: (mean_nll(m, b), {}), stream, cfg, accelerator)
+    return model.logits.detach().clone()
+
+
+def test_fp16_loss_scaling_goes_through_the_scaler(monkeypatch):
+    """With a loss scaler (fp16 on a GPU), every step unscales the gradients before clipping, steps
+    through the scaler and updates its scale; the weights then move as without scaling. (CPU: accelerate
+    makes no scaler there, so the accelerator is set up as on a GPU with fp16, with torch's CPU scaler.)"""
+    plain = _one_weight_run(make_accelerator("no"))
+    accelerator = make_accelerator("no")
+    accelerator.scaler = scaler = _RecordingScaler()
+    accelerator.native_amp = True
+    monkeypatch.setattr(type(accelerator), "mixed_precision", property(lambda self: "fp16"))
+    scaled = _one_weight_run(accelerator)
+    assert scaler.calls == ["unscale_", "step", "update"] * 3
+    torch.testing.assert_close(scaled, plain)
+
+
+def test_mixed_precision_may_change_between_trials_of_one_process():
+    """Ray reuses a worker process for the next trial, and `mixed_precision` may be a grid axis:
+    accelerate's per-process state must follow each trial's setting."""
+    assert make_accelerator("bf16").mixed_precision == "bf16"
+    assert make_accelerator("no").mixed_precision == "no"
+    bf16 = make_accelerator("bf16")
+    assert bf16.mixed_precision == "bf16"
+    with bf16.autocast():
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    make_accelerator("no")
