@@ -223,7 +223,7 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_perf(args) -> int:
-    from bench.perf import DEFAULT_SUITE, run_perf
+    from benchperf import DEFAULT_SUITE, run_perf
     from bench.models.prepare import default_cache
 
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from bench.perf import (
+from benchperf.report import (
     TARGETS,
     Measurement,
     assemble,
@@ -58,7 +58,7 @@ def test_counting_context_counts_a_hand_made_evaluation():
     from helpers import THREE_QA
 
     from bench.models.zoo import build_model, train_tokenizer
-    from bench.perf import counting_context
+    from benchperf.counting import CountingContext as counting_context
     from metrics import EvalConfig
 
     qa = THREE_QA

@@ -1,171 +1,31 @@
-"""`bench perf`: what the harness costs on top of the work it does, measured on this machine in one run.
-
-The workload is the first model of a suite (default: the shipped `tofu_small`, so `tiny-llama`) and
-its `grad_diff` trial at the suite's settings without attacks, prepared through the normal cache. Four ratios, each
-printed with its target:
-
-- **overhead** = seconds of one trial through `run_suite` (Ray already started, cache warm: the whole
-  Tune phase, which includes starting the trial's worker process and its first imports) / seconds of
-  the same TrialSpec run here by `start_trial` + `unlearn` + `evaluate_trial`. Ray start-up (`ray.init`
-  and importing Ray Tune in the driver, both once per `bench run`) is timed apart. The details split
-  the runner's seconds at the row's timestamps, say whether both gave identical metrics, and add
-  what one more trial on the already running worker costs: the seconds between the two rows of the
-  concurrency-1 run of the scaling measurement (row files' modification times), against that trial's
-  own unlearning + evaluation seconds; and the floor under a first trial: the wall seconds of a new
-  Python process that imports what a worker imports and loads the model (`fresh_process_seconds`).
-- **scaling** = wall seconds of the same 2 trials (seeds 0 and 1, one CPU each) through `run_suite`
-  at `max_concurrent` 1 / at 2; Ray is started before, so its start-up is in neither. Beside it, the
-  machine's own ceiling at the time (`machine_ceiling`): other load on the cores bounds this ratio.
-- **train_vs_bare** = tokens/s of `bench.training.loop.train` (as a trial calls it, divergence guard
-  included) / tokens/s of a plain PyTorch loop (forward and loss, backward, clip, AdamW step,
-  zero_grad) over the same target model, the same batches (the first TRAIN_STEPS the trial's stream
-  draws), the same loss (`grad_diff`'s) and the same AdamW settings, one torch thread, both warmed up
-  first; the median of `repeats` interleaved runs of each.
-- **eval_passes_ratio** = what the full metric set runs through the target model / the minimum, per
-  sequence: actual = sequences run through scoring forward passes (`EvalContext.scored_sequences`; a
-  batch scored with a shared prompt runs the prompt once and its answers on its KV cache, which is one
-  pass over each of those sequences, in two calls) + prompts decoded (`generated_prompts`); minimum =
-  S + P, S the distinct (question, answer) sequences scored over every split, P the distinct prompts
-  decoded (questions not answered by teacher forcing, text prefixes, probes): one forward pass over
-  every evaluated sequence and one generation per decoded prompt. A sequence scored again (no cache,
-  or the same one in two splits) or a prompt decoded twice raises it. A forward hook on the model
-  checks that every scoring call went through those counters (a metric calling the model itself would
-  be work they miss). The details add the same work in batched model calls (at most B sequences
-  each, B = the suite's `eval.batch_size`; a shared-prompt batch is 2 calls) against ceil(S / B) +
-  ceil(P / B), the positions the scoring passes ran (batch x length, padding included) against the
-  tokens of the distinct sequences scored whole, and the evaluation seconds per trial.
-
-Timings share the machine with whatever else runs on it: they are benchmarks, not tests.
-"""
+"""`bench perf`'s measurements: harness overhead, scaling over workers, the train loop against a bare one, evaluation work."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.metadata as md
 import itertools
 import json
 import math
 import os
-import platform
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from bench.config.suite import SuiteError, load_suite
 
-DEFAULT_SUITE = Path(__file__).resolve().parent.parent / "suites" / "tofu_small.yaml"
-METHOD = "grad_diff"
-TRAIN_STEPS = 30  # optimizer steps of each train-loop run (the batches are drawn once, before timing)
-WARMUP_STEPS = 3
-THREADS = 1  # what a trial gets with `resources: {cpu: 1}`
-
-# key -> (label, comparison, bound)
-TARGETS = {
-    "overhead": ("overhead: `bench run` trial / in-process trial", "<=", 1.15),
-    "scaling": ("scaling: 2 trials, wall at concurrency 1 / 2", ">=", 1.6),
-    "train_vs_bare": ("train loop: harness tokens/s / bare PyTorch", ">=", 0.85),
-    "eval_passes_ratio": ("evaluation: sequences scored + prompts decoded / minimum", "<=", 1.5),
-}
-
-
-@dataclass
-class Measurement:
-    """One ratio, the figures it was computed from (JSON) and a line of them for people."""
-
-    value: float
-    details: dict = field(default_factory=dict)
-    figures: str = ""
-
-
-def meets(key: str, value: float) -> bool:
-    """Whether `value` reaches the target of measurement `key` (NaN never does)."""
-    _, op, bound = TARGETS[key]
-    return value <= bound if op == "<=" else value >= bound
-
-
-def target_text(key: str) -> str:
-    _, op, bound = TARGETS[key]
-    return f"{op} {bound:g}"
-
-
-def entry(key: str, m: Measurement) -> dict:
-    """A measurement as it appears in the JSON: value, target, verdict, raw figures."""
-    return {"value": m.value, "target": target_text(key), "meets": meets(key, m.value), "details": m.details}
-
-
-def assemble(measurements: dict[str, Measurement], machine: dict, extra: dict | None = None) -> dict:
-    """The report: one entry per measurement (in TARGETS order), then the machine and `extra`."""
-    return {**{k: entry(k, measurements[k]) for k in TARGETS if k in measurements}, "machine": machine, **(extra or {})}
-
-
-def to_json(report: dict) -> str:
-    """The report as strict JSON: a ratio that could not be measured (NaN) becomes null."""
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(report), indent=2, default=str)
-
-
-def render(report: dict, figures: dict[str, str]) -> str:
-    """The printed table (GitHub format) and, under it, each measurement's raw figures."""
-    from tabulate import tabulate
-
-    def verdict(e: dict) -> str:
-        return "not measured" if math.isnan(e["value"]) else "meets" if e["meets"] else "falls short"
-
-    rows = [[TARGETS[k][0], f"{report[k]['value']:.2f}", report[k]["target"], verdict(report[k])]
-            for k in TARGETS if k in report]
-    table = tabulate(rows, headers=["measurement", "value", "target", "verdict"], tablefmt="github")
-    return table + "\n\n" + "\n".join(f"- {k}: {figures[k]}" for k in TARGETS if k in figures)
-
-
-def minimum_calls(n_sequences: int, n_prompts: int, batch_size: int) -> int:
-    """The fewest batched model calls that score `n_sequences` and decode `n_prompts`: one forward pass
-    per full batch of sequences, one generation call per full batch of prompts."""
-    return math.ceil(n_sequences / batch_size) + math.ceil(n_prompts / batch_size)
-
-
-def eval_work(scored_sequences: int, generated_prompts: int, sequences: int, prompts: int,
-              forward_passes: int, generate_calls: int, batch_size: int) -> dict:
-    """Actual and minimal evaluation work: per sequence (the ratio) and in batched model calls."""
-    actual, minimum = scored_sequences + generated_prompts, sequences + prompts
-    calls, fewest_calls = forward_passes + generate_calls, minimum_calls(sequences, prompts, batch_size)
-    return {"actual": actual, "minimum": minimum, "ratio": actual / minimum if minimum else float("nan"),
-            "scored_sequences": scored_sequences, "sequences": sequences,
-            "generated_prompts": generated_prompts, "prompts": prompts,
-            "actual_calls": calls, "minimum_calls": fewest_calls,
-            "calls_ratio": calls / fewest_calls if fewest_calls else float("nan"),
-            "forward_passes": forward_passes, "minimum_forward_passes": math.ceil(sequences / batch_size),
-            "generate_calls": generate_calls, "minimum_generate_calls": math.ceil(prompts / batch_size),
-            "batch_size": batch_size}
-
-
-def seconds_between(started_at: str, finished_at: str) -> float:
-    """Seconds between two of a row's ISO timestamps (whole seconds: that is their resolution)."""
-    return (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds()
-
-
-def same_metrics(a: dict, b: dict, columns: list[str]) -> list[str]:
-    """The columns whose values differ between two rows (NaN equals NaN; a column missing from both is equal)."""
-    def same(x, y):
-        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
-            return True
-        return x == y
-
-    return [c for c in columns if not same(a.get(c), b.get(c))]
-
-
-# --- the workload -------------------------------------------------------------------------------
+from benchperf.report import (
+    METHOD,
+    Measurement,
+    THREADS,
+    TRAIN_STEPS,
+    WARMUP_STEPS,
+    eval_work,
+    same_metrics,
+    seconds_between,
+)
+from benchperf.counting import CountingContext
 
 def workload(suite_path: str | Path, steps: int | None):
     """The suite cut to its first model, the `grad_diff` entry and seeds 0 and 1 (steps: `steps`, else
@@ -478,56 +338,6 @@ def measure_train_vs_bare(spec, prepared, repeats: int) -> Measurement:
     return Measurement(harness_rate / bare_rate, details, figures)
 
 
-def counting_context(*args, **kwargs):
-    """An `EvalContext` that also records what a minimal evaluation would run: the distinct (question,
-    answer) sequences scored, the distinct prompts decoded, and its own batched `generate()` calls;
-    and, from a hook on the model, every call and the positions (batch x length, padding included) of
-    the scoring calls, i.e. those outside generation."""
-    from metrics.context import PERTURBED, EvalContext
-
-    class CountingContext(EvalContext):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, **kw)
-            self.sequences: dict[str, set] = {}  # split -> {(question, answer)}
-            self.prompts: set[tuple[int, ...]] = set()
-            self.generate_calls = 0
-            self.positions = self.generation_positions = self.calls = self.generation_calls = 0
-            self.model.register_forward_pre_hook(self._count_call, with_kwargs=True)
-
-        def _count_call(self, _module, args, kwargs):
-            ids = kwargs.get("input_ids", args[0] if args else None)
-            self.positions += ids.numel() if ids is not None else 0
-            self.calls += 1
-
-        @property
-        def scoring_positions(self) -> int:
-            return self.positions - self.generation_positions
-
-        @property
-        def scoring_calls(self) -> int:
-            """Model calls outside generation, whoever made them."""
-            return self.calls - self.generation_calls
-
-        def score(self, split, fields):
-            super().score(split, fields)
-            seen = self.sequences.setdefault(split, set())
-            for r in self.records(split):
-                for f in fields:
-                    seen.update((r["question"], a) for a in (r[f] if f == PERTURBED else [r[f]]))
-
-        def generate_from_ids(self, prompts, max_new_tokens):
-            self.prompts.update(tuple(p) for p in prompts)
-            self.generate_calls += math.ceil(len(prompts) / self.config.batch_size)  # its loop's batches
-            positions, calls = self.positions, self.calls
-            try:
-                return super().generate_from_ids(prompts, max_new_tokens)
-            finally:
-                self.generation_positions += self.positions - positions
-                self.generation_calls += self.calls - calls
-
-    return CountingContext(*args, **kwargs)
-
-
 def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
     """The full metric set on the target, counted against the minimum (see the module docstring)."""
     from metrics import evaluate
@@ -547,7 +357,7 @@ def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
         eval_splits["retain"] = splits[RETAIN_EVAL]
     if "retain" in eval_splits:
         eval_splits["retain"] = evenly_spaced(eval_splits["retain"], cfg.retain_questions)
-    ctx = counting_context(model, tokenizer, eval_splits, cfg, reference=load_references(prepared.references))
+    ctx = CountingContext(model, tokenizer, eval_splits, cfg, reference=load_references(prepared.references))
     evaluate(ctx, cfg.metrics or None)
     if cfg.probes:
         ctx.generate(list(cfg.probes))
@@ -584,90 +394,3 @@ def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
 
 
 # --- the command --------------------------------------------------------------------------------
-
-def machine_info() -> dict:
-    """Where the figures were taken: cores, threads per trial, versions."""
-    import torch
-
-    out = {"cpus": os.cpu_count(), "torch_threads": THREADS,  # per trial, and in every in-process measurement
-           "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-           "python": platform.python_version(), "cuda": torch.cuda.is_available()}
-    for pkg in ("torch", "transformers", "accelerate", "ray", "unlearning-bench"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def run_perf(cache: Path, suite_path: str | Path = DEFAULT_SUITE, steps: int | None = None, repeats: int = 5,
-             json_path: str | Path | None = None) -> dict:
-    """Takes the four measurements, prints the table and returns the report (also written to `json_path`)."""
-    import ray
-    import torch
-
-    from bench.core.atomic import atomic_file
-    from bench.run.runner import _init_ray
-
-    started = time.perf_counter()
-    suite, specs = workload(suite_path, steps)
-    u = specs[0].unlearn
-    print(f"Workload: {specs[0].model} {METHOD}, {u.steps} steps of batch {u.batch_size}, "
-          f"eval batch {suite.eval.batch_size}; cache {cache}", flush=True)
-    t = time.perf_counter()
-    _init_ray(None, suite.resources)  # the runner's own settings; timed apart from every trial
-    ray_init_s = time.perf_counter() - t
-    t = time.perf_counter()
-    import ray.tune  # once per `bench run` in its driver, like ray.init: start-up, timed apart
-    tune_import_s = time.perf_counter() - t
-    measurements: dict[str, Measurement] = {}
-    try:
-        prepared, prepare_s = ensure_prepared(suite, cache)
-        print("Measuring overhead: one trial through the runner, then in this process", flush=True)
-        measurements["overhead"] = measure_overhead(suite, specs[0], prepared, cache, ray_init_s + tune_import_s)
-        print("Measuring scaling: 2 trials at concurrency 1, then 2", flush=True)
-        measurements["scaling"] = measure_scaling(suite, specs, prepared, cache)
-    finally:
-        ray.shutdown()
-    overhead, scaling = measurements["overhead"], measurements["scaling"]
-    # The concurrency-1 run is this trial plus one more on the same worker, started by then: the time
-    # from one row to the next is what a trial costs through the runner once its worker runs, to be
-    # set against that trial's own unlearning and evaluation seconds (another seed: other work).
-    written = scaling.details["rows_written_s_concurrency_1"]
-    work_s = scaling.details["train_s_concurrency_1"][-1:] + scaling.details["eval_s_concurrency_1"][-1:]
-    if not math.isnan(overhead.value) and len(written) == 2 and None not in work_s:
-        next_s, own_s = written[1] - written[0], sum(work_s)
-        d = overhead.details
-        first_outside = d["harness_s"] - (d["harness_train_s"] or math.nan) - (d["harness_eval_s"] or math.nan)
-        d.update(next_trial_s=next_s, next_trial_work_s=own_s, next_trial_ratio=next_s / own_s,
-                 fresh_worker_s=first_outside - (next_s - own_s))
-        overhead.figures += (f" A second trial on the already running worker (the concurrency-1 run of scaling): "
-                             f"{next_s:.1f} s from one row to the next for {own_s:.1f} s of its own unlearning + "
-                             f"evaluation ({next_s / own_s:.2f}x); the fresh worker cost the first trial about "
-                             f"{d['fresh_worker_s']:.1f} s more than that.")
-    torch.set_num_threads(THREADS)
-    print(f"Measuring the train loop: {TRAIN_STEPS} steps, harness vs bare, {repeats} times each", flush=True)
-    measurements["train_vs_bare"] = measure_train_vs_bare(specs[0], prepared, repeats)
-    print("Measuring evaluation work on the target model", flush=True)
-    # Evaluation seconds of the grad_diff trials that had a core to themselves.
-    trial_eval_s = [overhead.details["in_process_eval_s"], overhead.details["harness_eval_s"],
-                    *scaling.details["eval_s_concurrency_1"]]
-    measurements["eval_passes_ratio"] = measure_eval(suite, prepared, [s for s in trial_eval_s
-                                                                       if s is not None and not math.isnan(s)])
-    wall_s = time.perf_counter() - started
-    extra = {"workload": {"suite": str(suite_path), "model": specs[0].model, "method": METHOD, "steps": u.steps,
-                          "batch_size": u.batch_size, "eval_batch_size": suite.eval.batch_size},
-             "setup": {"ray_init_s": ray_init_s, "tune_import_s": tune_import_s, "cache": str(cache),
-                       "cache_was_cold": prepare_s is not None, "prepare_s": prepare_s},
-             "wall_s": wall_s}
-    report = assemble(measurements, machine_info(), extra)
-    print("\n" + render(report, {k: m.figures for k, m in measurements.items()}))
-    print(f"\nRay start-up {ray_init_s + tune_import_s:.1f} s (ray.init {ray_init_s:.1f} s, importing Ray Tune "
-          f"{tune_import_s:.1f} s); "
-          + (f"preparing (cold cache) {prepare_s:.0f} s; " if prepare_s is not None else "prepare cache warm; ")
-          + f"whole `bench perf` {wall_s:.0f} s on {os.cpu_count()} CPUs")
-    if json_path:
-        with atomic_file(Path(json_path)) as tmp:
-            tmp.write_text(to_json(report))
-        print(f"JSON: {json_path}")
-    return report
