@@ -42,5 +42,4 @@ def field_error(err: Exception, at: At, locate: Callable[[str], At | None]) -> S
         where = locate(head)
         if where is not None:
             return SuiteError(f"{where.key(rest) if rest else where}: {err.detail}")
-        return SuiteError(f"{at}: {err}")
     return SuiteError(f"{at}: {err}")

@@ -49,13 +49,6 @@ class FieldError(ValueError):
         """The message without the key: `<problem>; allowed: <allowed>[. Did you mean x?]`."""
         return f"{self.problem}; allowed: {self.allowed}" + (f". {self.hint}" if self.hint else "")
 
-    def under(self, prefix: str) -> FieldError:
-        """The same error with its key placed under `prefix` (`args` + `beta` -> `args.beta`)."""
-        err = FieldError.__new__(FieldError)
-        err.__dict__.update(self.__dict__, key=f"{prefix}.{self.key}" if prefix else self.key)
-        ValueError.__init__(err, f"{err.key}: {err.detail}")
-        return err
-
 
 class SourceUnavailable(FieldError):
     """A model or dataset that cannot be loaded; the message names it and says why."""
