@@ -220,7 +220,7 @@ class Unlearning:
         from bench.config.suite import SuiteError, _At, _metric_families
         from bench.config.attacks import parse_attacks
         from bench.run.rows import finished, result_columns
-        from bench.run.trial import evaluate_trial
+        from bench.run.evaluation import evaluate_trial
 
         if self.model is None:
             raise RuntimeError("call run(...) before evaluate()")
@@ -231,10 +231,10 @@ class Unlearning:
             raise ValueError(str(err)) from None
         spec = dataclasses.replace(self.spec, attacks=variants,
                                    eval=dataclasses.replace(self.spec.eval, metrics=families or self.spec.eval.metrics))
-        out = result_columns(self.train_stats, evaluate_trial(self.model, self.tokenizer, spec, self.prepared,
-                                                              self.splits))
+        evaluation = evaluate_trial(self.model, self.tokenizer, spec, self.prepared, self.splits)
+        out = result_columns(self.train_stats, evaluation.columns)
         attacked, unavailable = run_attacks(self.model, self.tokenizer, spec, self.splits,
-                                            load_references(self.prepared.references))
+                                            load_references(self.prepared.references), evaluation.context)
         if unavailable:
             out["metrics_unavailable"] = json.dumps({**json.loads(out["metrics_unavailable"] or "{}"), **unavailable},
                                                     sort_keys=True)

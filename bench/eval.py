@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from bench.run.rows import finished, reset_peak_memory, utc_now
-from bench.run.trial import EVAL_SPLITS, RETAIN_EVAL
+from bench.core.names import RETAIN_EVAL_SPLIT
+from bench.run.evaluation import EVAL_SPLITS
 
 
 def resolve_data(data: str, cache: Path):
@@ -62,13 +63,13 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     from bench.core.environment import fingerprint, versions
     from bench.core.ids import settings_id
     from bench.core.provenance import row_provenance
-    from bench.run.trial import evaluate_model
+    from bench.run.evaluation import evaluate_model
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     data_dir, eval_cfg = resolve_data(data, cache)
     eval_cfg = dataclasses.replace(eval_cfg, **{k: v for k, v in eval_overrides.items() if v is not None},
                                    **({"metrics": tuple(metrics)} if metrics else {}))
-    splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL])  # the retain questions a trial evaluates
+    splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL_SPLIT])  # the retain questions a trial evaluates
     trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)])
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
            "started_at": utc_now(), "versions": versions(),
@@ -83,5 +84,5 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
         print(f"retain model statistics in {time.perf_counter() - started:.1f} s", flush=True)
         del retain
     evaluated, tokenizer = _load(model, device, dtype)
-    row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference))
+    row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference).columns)
     return finished({**row, "status": "ok", "error": None})

@@ -95,7 +95,8 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
     """One trial through `run_suite` vs the same TrialSpec in this process (see the module docstring)."""
     from metrics import metric_columns
 
-    from bench.run.trial import evaluate_trial, start_trial, unlearn
+    from bench.run.evaluation import evaluate_trial
+    from bench.run.trial import start_trial, unlearn
 
     harness_s, rows = _suite_run(suite, [spec], cache, max_concurrent=1)
     harness = rows[0] if rows else {}
@@ -105,7 +106,7 @@ def measure_overhead(suite, spec, prepared, cache: Path, ray_start_s: float) -> 
     loaded = time.perf_counter()
     stats = unlearn(model, tokenizer, spec, splits)
     trained = time.perf_counter()
-    local = {**stats, **evaluate_trial(model, tokenizer, spec, prepared, splits)}
+    local = {**stats, **evaluate_trial(model, tokenizer, spec, prepared, splits).columns}
     in_process_s = time.perf_counter() - started
     fresh_s = fresh_process_seconds(spec, prepared)
     floor = (in_process_s - (loaded - started) + fresh_s) / in_process_s
@@ -342,22 +343,17 @@ def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
     """The full metric set on the target, counted against the minimum (see the module docstring)."""
     from metrics import evaluate
 
-    from bench.data.store import evenly_spaced
     from bench.core.encoding import encode_many
     from bench.models.retain_stats import load_references
-    from bench.run.trial import EVAL_SPLITS, RETAIN_EVAL, evaluate_trial, start_trial
+    from bench.run.evaluation import evaluate_trial, evaluation_splits
+    from bench.run.trial import start_trial
 
     spec = next(s for s in suite.reference_trials() if s.method == "none")  # the target, as its reference row
     model, tokenizer, splits = start_trial(spec, prepared, THREADS)
-    harness = evaluate_trial(model, tokenizer, spec, prepared, splits)
+    harness = evaluate_trial(model, tokenizer, spec, prepared, splits).columns
     cfg = spec.eval
-    # The splits as `bench.run.trial.evaluate_model` hands them to the metrics.
-    eval_splits = {s: splits[s] for s in EVAL_SPLITS if s in splits}
-    if splits.get(RETAIN_EVAL):
-        eval_splits["retain"] = splits[RETAIN_EVAL]
-    if "retain" in eval_splits:
-        eval_splits["retain"] = evenly_spaced(eval_splits["retain"], cfg.retain_questions)
-    ctx = CountingContext(model, tokenizer, eval_splits, cfg, reference=load_references(prepared.references))
+    ctx = CountingContext(model, tokenizer, evaluation_splits(splits, cfg), cfg,
+                          reference=load_references(prepared.references))
     evaluate(ctx, cfg.metrics or None)
     if cfg.probes:
         ctx.generate(list(cfg.probes))

@@ -12,12 +12,19 @@ import functools
 import numpy as np
 from scipy.stats import hmean, ks_2samp
 
+from bench.core.names import VALIDATION_SPLIT
+
 from .base import METRICS, MetricUnavailable, per_split
 from .context import PERTURBED, EvalContext
 
 QA_SPLITS = ("forget", "retain")
 GENERAL_SPLITS = ("real_authors", "world_facts")
 UTILITY_SPLITS = ("retain",) + GENERAL_SPLITS
+# Questions about the fictitious authors carry paraphrased answers: their truth ratio is taken against the
+# paraphrase. The validation authors are such questions, scored for selection by the trial, not a family.
+AUTHOR_SPLITS = QA_SPLITS + (VALIDATION_SPLIT,)
+# What the model was asked to forget: its truth ratio reads min(R, 1/R), not how well it keeps the truth.
+FORGET_SIDE_SPLITS = ("forget", VALIDATION_SPLIT)
 
 @functools.lru_cache(maxsize=1)
 def _rouge_l_scorer():
@@ -78,7 +85,7 @@ def harmonic_mean(values: list[float]) -> float:
 
 def tofu_fields(split: str) -> tuple[str, ...]:
     """The answer forms TOFU scores on a split."""
-    return ("answer", "paraphrased_answer", PERTURBED) if split in QA_SPLITS else ("answer", PERTURBED)
+    return ("answer", "paraphrased_answer", PERTURBED) if split in AUTHOR_SPLITS else ("answer", PERTURBED)
 
 
 def tofu_reads(splits) -> dict[str, tuple[str, ...]]:
@@ -92,13 +99,13 @@ def score_split(ctx: EvalContext, split: str) -> None:
 
 def split_truth_ratio(ctx: EvalContext, split: str) -> np.ndarray:
     score_split(ctx, split)
-    correct_field = "paraphrased_answer" if split in QA_SPLITS else "answer"
+    correct_field = "paraphrased_answer" if split in AUTHOR_SPLITS else "answer"
     return truth_ratio(ctx.mean_logprob(split, correct_field), ctx.mean_logprob(split, PERTURBED))
 
 
 def split_probability(ctx: EvalContext, split: str) -> float:
     score_split(ctx, split)
-    if split in QA_SPLITS:
+    if split in AUTHOR_SPLITS:
         return float(np.exp(ctx.mean_logprob(split, "answer")).mean())
     return float(normalized_option_prob(ctx.mean_logprob(split, "answer"), ctx.mean_logprob(split, PERTURBED)).mean())
 
@@ -110,7 +117,7 @@ def split_rouge(ctx: EvalContext, split: str) -> float:
 
 def split_truth_ratio_stat(ctx: EvalContext, split: str) -> float:
     r = split_truth_ratio(ctx, split)
-    return forget_truth_ratio_stat(r) if split == "forget" else kept_truth_ratio_stat(r)
+    return forget_truth_ratio_stat(r) if split in FORGET_SIDE_SPLITS else kept_truth_ratio_stat(r)
 
 
 ALL_SPLITS = QA_SPLITS + GENERAL_SPLITS

@@ -1,5 +1,5 @@
 """Names more than one part of the harness spells: the zoo's model names, weight precisions, the
-published TOFU forget splits. One place, so a check in the suite and the code that builds the thing
+published TOFU forget splits, the splits that are not simply read by their own name. One place, so a check in the suite and the code that builds the thing
 cannot drift apart."""
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 # The forget splits of the hub benchmark locuslab/TOFU (1, 5 and 10 % of its 200 authors).
 TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
+
+
+# The validation authors: unlearned with the forget set, scored apart; settings and checkpoints are chosen on them.
+VALIDATION_SPLIT = "forget_val"
+# A separate retain split for evaluation, where the data has one (it then stands in for `retain` there).
+RETAIN_EVAL_SPLIT = "retain_eval"
 
 
 def is_zoo(name: str) -> bool:

@@ -45,6 +45,7 @@ import math
 import random
 from dataclasses import dataclass
 from bench.core.errors import FieldError
+from bench.core.names import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT  # noqa: F401  (re-exported)
 from bench.data.synthetic_config import (  # noqa: F401  (re-exported: the generator's settings)
     GENERATOR_VERSION,
     PARTITION_FIELDS,
@@ -80,10 +81,7 @@ from bench.data.words import (  # noqa: F401  (the tables the generator draws fr
 QA_SPLITS = ("forget", "retain", "holdout", "world_facts", "real_authors")
 BIO_SPLITS = ("forget_bio", "retain_bio", "holdout_bio")
 # Written only when the config has forget_val authors (forget_val_fraction > 0).
-VALIDATION_SPLIT = "forget_val"
 VALIDATION_SPLITS = (VALIDATION_SPLIT, "forget_val_bio")
-# The retain questions a trial evaluates (the same for every forget fraction up to 0.5).
-RETAIN_EVAL_SPLIT = "retain_eval"
 
 # Share of general-corpus authors that also get a biography; it only has to
 # be large enough for the biography form to be learned during pre-training.

@@ -45,14 +45,14 @@ def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg)
 
 
 def forget_val_truth_ratios(model, tokenizer, records: list[dict], eval_cfg) -> list[float]:
-    """Raw truth ratios on the forget_val questions, scored as a trial scores them: its forget_val
-    evaluation (`bench.run.attacks.forget_side`) puts them in a context of their own as `forget`,
-    and batching the same records the same way is what makes the numbers identical."""
+    """Raw truth ratios on the forget_val questions, scored as a trial scores them (its validation
+    metrics, `bench.run.evaluation.validation_metrics`, read them first from its context's forget_val
+    split): the same records batched the same way give identical numbers."""
     from metrics import EvalContext
     from metrics.tofu import split_truth_ratio
 
-    ctx = EvalContext(model, tokenizer, {"forget": records}, eval_cfg)
-    return split_truth_ratio(ctx, "forget").tolist()
+    ctx = EvalContext(model, tokenizer, {VALIDATION_SPLIT: records}, eval_cfg)
+    return split_truth_ratio(ctx, VALIDATION_SPLIT).tolist()
 
 
 def probe_answers(model, tokenizer, probes, eval_cfg) -> list[str]:

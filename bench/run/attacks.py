@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
+from bench.run.evaluation import FORGET_METRICS as _FORGET_SIDE, forget_probabilities, forget_side
 
-FORGET_METRICS = ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality", "recovery")
-# Unlearning that took less than this share of the target's forget probability has nothing to recover:
-# the ratio would divide by noise, so recovery is left undefined (NaN).
-MIN_LOSS_SHARE = 0.01
+FORGET_METRICS = _FORGET_SIDE + ("recovery",)
 
 
 def attack_columns(variants) -> list[str]:
@@ -29,44 +26,15 @@ def attack_columns(variants) -> list[str]:
     return [f"attack.{v['label']}.{m}" for v in variants for m in FORGET_METRICS]
 
 
-def _question_index(records: list[dict]) -> dict[str, int]:
-    return {r["question"]: i for i, r in enumerate(records)}
-
-
-def forget_side(model, tokenizer, records: list[dict], eval_cfg, rows: list[int] | None, reference: dict,
-                before_prob: np.ndarray | None) -> dict[str, float]:
-    """The forget metrics of `model` on `records`; `rows`: their indices in the forget split when they
-    are forget questions as asked there (None: rewritten questions, no forget quality or recovery)."""
-    from metrics import EvalContext
-    from metrics.tofu import (
-        forget_truth_ratio_stat,
-        ks_forget_quality,
-        split_probability,
-        split_rouge,
-        split_truth_ratio,
-    )
-
-    ctx = EvalContext(model, tokenizer, {"forget": records}, eval_cfg)
-    ratios = split_truth_ratio(ctx, "forget")
-    out = {"forget_prob": split_probability(ctx, "forget"), "forget_rouge": split_rouge(ctx, "forget"),
-           "forget_truth_ratio": forget_truth_ratio_stat(ratios)}
-    if rows is None:
-        return out
-    retain_ratios = reference.get("retain_forget_truth_ratio")
-    if retain_ratios is not None:
-        out["forget_quality"] = ks_forget_quality(ratios, np.asarray(retain_ratios)[rows])
-    target = reference.get("target_forget_prob")
-    if target is not None and before_prob is not None:
-        # Means over the same questions of P̄(answer): attacked (forget_prob), before, and the target's.
-        target_p, before_p = float(np.mean(np.asarray(target)[rows])), float(before_prob[rows].mean())
-        gap = target_p - before_p
-        out["recovery"] = (out["forget_prob"] - before_p) / gap if gap > MIN_LOSS_SHARE * target_p else float("nan")
-    return out
-
-
-def run_attacks(model, tokenizer, spec, splits: dict, reference: dict) -> tuple[dict, dict[str, str]]:
+def run_attacks(model, tokenizer, spec, splits: dict, reference: dict,
+                evaluated=None) -> tuple[dict, dict[str, str]]:
     """Every attack variant of `spec` on `model`: the row's attack columns and `attack_s`, and why a
-    variant's columns are missing (its data lacks what it reads, e.g. `paraphrased_question`)."""
+    variant's columns are missing (its data lacks what it reads, e.g. `paraphrased_question`).
+
+    Args:
+        evaluated: the context `model` was evaluated in (`bench.run.evaluation.Evaluation.context`),
+            holding `splits["forget"]`: its scores are the "before" of recovery. None: scored here.
+    """
     from attacks import AttackContext, MissingKeyError, run_attack
     from metrics import EvalContext
 
@@ -74,9 +42,10 @@ def run_attacks(model, tokenizer, spec, splits: dict, reference: dict) -> tuple[
         return {}, {}
     started = time.perf_counter()
     forget = splits["forget"]
-    index = _question_index(forget)
-    ctx = EvalContext(model, tokenizer, {"forget": forget}, spec.eval)
-    before = np.exp(ctx.mean_logprob("forget", "answer"))  # the model as evaluated, per forget question
+    index = {r["question"]: i for i, r in enumerate(forget)}
+    if evaluated is None or evaluated.model is not model or evaluated.splits.get("forget") is not forget:
+        evaluated = EvalContext(model, tokenizer, {"forget": forget}, spec.eval)
+    before = forget_probabilities(evaluated)  # the model as evaluated, per forget question
     attack_ctx = AttackContext(tokenizer=tokenizer, splits={k: splits[k] for k in ("forget", "retain") if splits.get(k)},
                                seed=spec.seed, max_length=spec.prepare.max_length,
                                mixed_precision=spec.unlearn.mixed_precision)  # one setting per process (accelerate)
@@ -89,10 +58,14 @@ def run_attacks(model, tokenizer, spec, splits: dict, reference: dict) -> tuple[
             unavailable.update({c: f"attack {variant['name']}: {err}" for c in attack_columns([variant])})
             continue
         records = forget if result.forget is None else result.forget
-        as_asked = all(r["question"] in index for r in records)
-        rows = [index[r["question"]] for r in records] if as_asked else None
-        metrics = forget_side(result.model, tokenizer, records, spec.eval, rows, reference, before)
+        ctx = EvalContext(result.model, tokenizer, {"forget": records}, spec.eval)
+        if all(r["question"] in index for r in records):  # forget questions as asked: comparable to the references
+            rows = [index[r["question"]] for r in records]
+            metrics = forget_side(ctx, "forget", reference.get("retain_forget_truth_ratio"), rows,
+                                  reference.get("target_forget_prob"), before)
+        else:  # reworded: no reference model answered these questions
+            metrics = forget_side(ctx, "forget")
         out.update({f"attack.{variant['label']}.{k}": v for k, v in metrics.items()})
-        del result
+        del result, ctx
     model.eval()
     return {**out, "attack_s": time.perf_counter() - started}, unavailable

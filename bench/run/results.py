@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from bench.core.atomic import atomic_file
 from bench.run.attacks import attack_columns
+from bench.run.evaluation import VALIDATION_COLUMNS
 
 ID_COLUMNS = {"suite": pa.string(), "run_id": pa.string(), "trial_id": pa.string(), "model": pa.string(),
               "method": pa.string(), "seed": pa.int64()}
@@ -33,8 +34,6 @@ COST_COLUMNS = {"train_s": pa.float64(), "eval_s": pa.float64(), "tokens": pa.in
 # is the trial's last row, the sequential part (1..K of K; null when not sequential), the forget set's size.
 PROTOCOL_COLUMNS = {"step": pa.int64(), "is_final": pa.bool_(), "sequential_part": pa.int64(),
                     "sequential_parts": pa.int64(), "forget_fraction": pa.float64()}
-# The forget-side metrics on the validation authors (bench.run.trial.validation_metrics).
-VALIDATION_COLUMNS = ("forget_val_prob", "forget_val_rouge", "forget_val_truth_ratio", "forget_val_quality")
 DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "metric_notes": pa.string(),  # JSON
                   "probe_generations": pa.string()}
 PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(),
@@ -69,7 +68,7 @@ def row_schema(specs, metric_columns: list[str]) -> pa.Schema:
     if attack:
         attack["attack_s"] = pa.float64()
     fields = {**ID_COLUMNS, **{k: _arrow_type(v) for k, v in sorted(hp_values.items())}, **PROTOCOL_COLUMNS,
-              **STATUS_COLUMNS, **{m: pa.float64() for m in [*metric_columns, *VALIDATION_COLUMNS]}, **attack,
+              **STATUS_COLUMNS, **{m: pa.float64() for m in [*metric_columns, *VALIDATION_COLUMNS.values()]}, **attack,
               **COST_COLUMNS, **DETAIL_COLUMNS,
               **PROVENANCE_COLUMNS}
     return pa.schema(list(fields.items()))

@@ -19,20 +19,13 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from bench.run import results
-from bench.data.synthetic import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
+from bench.core.names import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
 from bench.core.environment import fingerprint
 from bench.models.prepare import Prepared
 from bench.config.suite import REFERENCE_METHODS, TrialSpec
-from bench.run.rows import finished, provenance_notes, reset_peak_memory, result_columns, row_header
+from bench.run.evaluation import EVAL_SPLITS, Evaluation, evaluate_trial
+from bench.run.rows import finished, reset_peak_memory, result_columns, row_header
 
-EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
-# A dataset may keep a separate retain split for evaluation (TOFU's `retain_perturbed` carries the
-# paraphrases and perturbations its 3,600 training questions lack); trials then train on `retain`.
-RETAIN_EVAL = RETAIN_EVAL_SPLIT
-# Forget-side metrics on validation authors (see validation_metrics): forget metric -> column.
-VALIDATION_COLUMNS = dict(zip(("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality"),
-                              results.VALIDATION_COLUMNS))
 
 
 def _seed_everything(seed: int) -> None:
@@ -180,39 +173,6 @@ def _evaluation_mode(model):
             torch.cuda.set_rng_state_all(states[3])
 
 
-def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> dict:
-    """Runs the chosen metric families (all by default) and the probes; returns metrics and cost.
-
-    Args:
-        splits: evaluation splits by name (see EVAL_SPLITS); the retain split is cut to
-            `eval_cfg.retain_questions` here.
-        reference: what the metrics compare against (`bench.models.retain_stats`); without the retain
-            model's statistics, forget quality and privacy leakage are NaN with the reason recorded.
-    """
-    from metrics import EvalContext, evaluate
-
-    from bench.data.store import evenly_spaced
-
-    eval_splits = {s: splits[s] for s in EVAL_SPLITS if s in splits}
-    if splits.get(RETAIN_EVAL):
-        eval_splits["retain"] = splits[RETAIN_EVAL]
-    if "retain" in eval_splits:
-        eval_splits["retain"] = evenly_spaced(eval_splits["retain"], eval_cfg.retain_questions)
-    started = time.perf_counter()
-    ctx = EvalContext(model, tokenizer, eval_splits, eval_cfg, reference=reference)
-    metrics = evaluate(ctx, eval_cfg.metrics or None)
-    probes = []
-    if eval_cfg.probes:
-        before = reference.get("target_probe_answers") or [None] * len(eval_cfg.probes)
-        probes = [{"prompt": q, "before": b, "after": a}
-                  for q, b, a in zip(eval_cfg.probes, before, ctx.generate(list(eval_cfg.probes)))]
-    return {**metrics, "eval_s": time.perf_counter() - started, "eval_forward_passes": ctx.forward_passes,
-            "eval_generated_prompts": ctx.generated_prompts, "eval_decode_steps": ctx.decode_steps,
-            "metrics_unavailable": json.dumps(ctx.unavailable, sort_keys=True) if ctx.unavailable else None,
-            "metric_notes": json.dumps(ctx.notes, sort_keys=True) if ctx.notes else None,
-            "probe_generations": json.dumps(probes) if probes else None}
-
-
 def load_trial_model(spec: TrialSpec, prepared: Prepared):
     """The model a trial starts from (the retain model for `retain` rows, else the target), in the
     suite's precision, on the GPU when there is one; and its tokenizer."""
@@ -235,66 +195,18 @@ def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
     torch.set_num_threads(max(1, int(threads)))
     _seed_everything(spec.seed)
     reset_peak_memory()
-    splits = read_splits(Path(prepared.data_dir), list(EVAL_SPLITS) + [RETAIN_EVAL, VALIDATION_SPLIT])
+    splits = read_splits(Path(prepared.data_dir), list(EVAL_SPLITS) + [RETAIN_EVAL_SPLIT, VALIDATION_SPLIT])
     model, tokenizer = load_trial_model(spec, prepared)
     return model, tokenizer, splits
 
 
-def validation_metrics(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> tuple[dict, dict[str, str]]:
-    """The forget-side metrics on the `forget_val` split (authors unlearned with the forget set, see
-    `unlearning_request`, and left out of the retain model, but scored apart): what hyperparameters and
-    checkpoints are selected on, so the forget (test) split is only ever reported. Forget quality is the
-    KS test against the retain model's truth ratios on the same questions. Returns the `forget_val_*`
-    columns and the reasons of those that are NaN."""
-    from bench.run.attacks import forget_side
-
-    records = splits.get(VALIDATION_SPLIT) or []
-    if not records:
-        why = ("not measured: the data has no forget_val split, or the trial is sequential (its requests are the "
-               "forget parts; README: The honest protocol)")
-        return {c: float("nan") for c in VALIDATION_COLUMNS.values()}, {c: why for c in VALIDATION_COLUMNS.values()}
-    ratios = reference.get("retain_forget_val_truth_ratio")
-    side = forget_side(model, tokenizer, records, eval_cfg, list(range(len(records))),
-                       {"retain_forget_truth_ratio": ratios} if ratios is not None else {}, None)
-    out = {VALIDATION_COLUMNS[k]: float(side.get(k, float("nan"))) for k in VALIDATION_COLUMNS}
-    missing = {} if ratios is not None else {"forget_val_quality": "needs the retain model's forget_val truth ratios"}
-    return out, missing
-
-
-def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict, reference: dict | None = None,
-                   checkpoint: bool = False) -> dict:
-    """The trial's evaluation, the validation metrics included, with the provenance notes merged into
-    `metric_notes`. `reference`: default the prepared reference file (a sequential trial passes the
-    part's subset); `checkpoint`: an intermediate checkpoint, evaluated with `eval.checkpoint_metrics`
-    and without probes."""
-    from metrics import metric_columns
-
-    from bench.models.retain_stats import load_references
-
-    reference = load_references(prepared.references) if reference is None else reference
-    eval_cfg, skipped = spec.eval, {}
-    if checkpoint and spec.eval.checkpoint_metrics:
-        eval_cfg = dataclasses.replace(spec.eval, metrics=spec.eval.checkpoint_metrics, probes=())
-        kept = set(metric_columns(eval_cfg.metrics))
-        skipped = {c: "not evaluated at intermediate checkpoints (eval.checkpoint_metrics)"
-                   for c in metric_columns(spec.eval.metrics or None) if c not in kept}
-    elif checkpoint:
-        eval_cfg = dataclasses.replace(spec.eval, probes=())
-    out = evaluate_model(model, tokenizer, eval_cfg, splits, reference)
-    started = time.perf_counter()
-    validation, missing = validation_metrics(model, tokenizer, eval_cfg, splits, reference)
-    unavailable = {**json.loads(out["metrics_unavailable"] or "{}"), **skipped, **missing}
-    notes = {**provenance_notes(prepared), **json.loads(out["metric_notes"] or "{}")}
-    return {**out, **{c: float("nan") for c in skipped}, **validation, "eval_s": out["eval_s"] + time.perf_counter() - started,
-            "metrics_unavailable": json.dumps(unavailable, sort_keys=True) if unavailable else None,
-            "metric_notes": json.dumps(notes, sort_keys=True) if notes else None}
-
-
-def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, reference: dict) -> dict:
-    """The row with its attack columns (the attacks run on the model as it is now: the final one)."""
+def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, reference: dict,
+              evaluation: Evaluation) -> dict:
+    """The row with its attack columns (the attacks run on the model as it is now: the final one,
+    evaluated in `evaluation`)."""
     from bench.run.attacks import run_attacks
 
-    columns, unavailable = run_attacks(model, tokenizer, spec, splits, reference)
+    columns, unavailable = run_attacks(model, tokenizer, spec, splits, reference, evaluation.context)
     row = {**row, **columns}
     if unavailable:
         reasons = {**json.loads(row.get("metrics_unavailable") or "{}"), **unavailable}
@@ -307,15 +219,15 @@ def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Pre
     """Unlearns once (no training for reference rows), appending a row at each checkpoint and the last step."""
     def at_checkpoint(step: int, stats: dict) -> None:
         evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference, checkpoint=True)
-        rows.append(finished({**header, **result_columns(stats, evaluation), "step": step, "is_final": False}))
+        rows.append(finished({**header, **result_columns(stats, evaluation.columns), "step": step, "is_final": False}))
 
     if spec.method not in REFERENCE_METHODS:
         stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint)
     else:
         stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": fingerprint(precision=spec.prepare.precision)}
-    row = {**header, **result_columns(stats, evaluate_trial(model, tokenizer, spec, prepared, splits, reference)),
-           "step": stats["steps_done"], "is_final": True}
-    rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference) if spec.attacks else row))
+    evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference)
+    row = {**header, **result_columns(stats, evaluation.columns), "step": stats["steps_done"], "is_final": True}
+    rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference, evaluation) if spec.attacks else row))
 
 
 def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
@@ -336,9 +248,11 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
         last = k == len(parts) - 1 or bool(stats.get("diverged_step"))
         so_far, part_reference = forgotten_so_far(splits, reference, parts, k)
         evaluation = evaluate_trial(model, tokenizer, spec, prepared, {**so_far, VALIDATION_SPLIT: []}, part_reference)
-        row = {**header, **result_columns(total, evaluation), "step": total["steps_done"], "is_final": last,
+        row = {**header, **result_columns(total, evaluation.columns), "step": total["steps_done"], "is_final": last,
                "sequential_part": k + 1, "sequential_parts": len(parts)}
-        rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference) if last and spec.attacks else row))
+        if last and spec.attacks:
+            row = _attacked(row, model, tokenizer, spec, splits, reference, evaluation)
+        rows.append(finished(row))
         if last:
             return
 

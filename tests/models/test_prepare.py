@@ -9,7 +9,8 @@ import dataclasses
 
 import pytest
 
-from bench.run.attacks import forget_side
+from bench.core.names import RETAIN_EVAL_SPLIT
+from bench.run.evaluation import EVAL_SPLITS, evaluate_model, validation_metrics
 from bench.data.store import data_key, prepare_data, read_splits, training_data_key
 from bench.models.zoo import load_model, load_tokenizer
 from bench.models.prepare import _target_records, artifact_dirs, find_prepared, prepare_model, prepare_tokenizer, target_built
@@ -74,22 +75,25 @@ def test_second_fraction_builds_only_its_retain_model(two_fractions):
 
 
 def test_references_hold_the_forget_val_truth_ratios_a_trial_computes(two_fractions, monkeypatch):
-    """Scoring forget_val as a trial does (`forget_side`) on the retain model itself must hand the
-    KS test exactly the reference ratios: the same numbers, not merely close ones."""
+    """Scoring forget_val as a trial does (in its evaluation context, after the metric families) on the
+    retain model itself must hand the KS test exactly the reference ratios: the same numbers, not
+    merely close ones."""
     import metrics.tofu
 
     _, first, second, *_ = two_fractions
     for prepared in (first, second):
         references = load_references(prepared.references)
-        forget_val = read_splits(prepared.data_dir, ["forget_val"])["forget_val"]
+        splits = read_splits(prepared.data_dir, [*EVAL_SPLITS, RETAIN_EVAL_SPLIT, "forget_val"])
+        forget_val = splits["forget_val"]
         assert len(forget_val) == 20  # 2 authors x 10 questions
         ratios = references["retain_forget_val_truth_ratio"]
         assert len(ratios) == len(forget_val)
         seen = []
         monkeypatch.setattr(metrics.tofu, "ks_forget_quality", lambda mine, ref: seen.append((mine, ref)) or 1.0)
         retain = load_model(prepared.retain_dir)
-        forget_side(retain, load_tokenizer(prepared.retain_dir), forget_val, EVAL, list(range(len(ratios))),
-                    {"retain_forget_truth_ratio": ratios}, None)
+        evaluation = evaluate_model(retain, load_tokenizer(prepared.retain_dir), EVAL, splits, references)
+        seen.clear()  # the forget split's forget quality
+        validation_metrics(evaluation.context, references)
         (mine, ref), = seen
         assert mine.tolist() == ratios and ref.tolist() == ratios
     assert first.references != second.references

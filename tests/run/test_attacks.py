@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.run.attacks import FORGET_METRICS, attack_columns, forget_side, run_attacks
+from bench.run.attacks import FORGET_METRICS, attack_columns, run_attacks
+from bench.run.evaluation import forget_probabilities, forget_side
 from bench.report.robustness import add_worst_case, robustness_table
 from bench.config.suite import SuiteError, parse_suite
 from bench.config.attacks import DEFAULT_ATTACKS, default_attacks, variant_label
@@ -121,7 +122,18 @@ def tiny():
 def _probs(model, tok, records, cfg):
     from metrics import EvalContext
 
-    return np.exp(EvalContext(model, tok, {"forget": records}, cfg).mean_logprob("forget", "answer"))
+    return forget_probabilities(EvalContext(model, tok, {"forget": records}, cfg))
+
+
+def _forget_side(model, tok, records, cfg, rows, reference, before):
+    """The forget metrics of `model` on `records` as an attack measures them (rows None: reworded)."""
+    from metrics import EvalContext
+
+    ctx = EvalContext(model, tok, {"forget": records}, cfg)
+    if rows is None:
+        return forget_side(ctx, "forget")
+    return forget_side(ctx, "forget", reference["retain_forget_truth_ratio"], rows, reference["target_forget_prob"],
+                       before)
 
 
 def test_recovery_is_zero_for_no_change_and_one_for_the_target(tiny):
@@ -134,14 +146,14 @@ def test_recovery_is_zero_for_no_change_and_one_for_the_target(tiny):
     assert target_p[rows].mean() > before[rows].mean()
     reference = {"target_forget_prob": target_p.tolist(), "retain_forget_truth_ratio": [1.0] * len(QA)}
     records = [QA[i] for i in rows]
-    same = forget_side(unlearned, tok, records, cfg, rows, reference, before)
+    same = _forget_side(unlearned, tok, records, cfg, rows, reference, before)
     assert same["recovery"] == pytest.approx(0.0, abs=1e-12)
     assert same["forget_prob"] == pytest.approx(before[rows].mean())
-    back = forget_side(target, tok, records, cfg, rows, reference, before)
+    back = _forget_side(target, tok, records, cfg, rows, reference, before)
     assert back["recovery"] == pytest.approx(1.0)
-    reworded = forget_side(unlearned, tok, records, cfg, None, reference, before)
+    reworded = _forget_side(unlearned, tok, records, cfg, None, reference, before)
     assert set(reworded) == {"forget_prob", "forget_rouge", "forget_truth_ratio"}  # no reference for new wordings
-    gone = forget_side(target, tok, records, cfg, rows, {**reference, "target_forget_prob": before.tolist()}, before)
+    gone = _forget_side(target, tok, records, cfg, rows, {**reference, "target_forget_prob": before.tolist()}, before)
     assert np.isnan(gone["recovery"])  # nothing was lost, so nothing can be recovered
 
 
@@ -163,6 +175,31 @@ def test_run_attacks_fills_every_column_and_leaves_the_model_bit_identical(tiny)
     for label in ("paraphrase", "prefix"):
         assert np.isfinite(out[f"attack.{label}.forget_prob"]) and f"attack.{label}.recovery" not in out
     assert out["attack_s"] > 0
+
+
+def test_attacks_read_recovery_before_from_the_evaluation_context_without_rescoring(tiny, monkeypatch):
+    """Given the context the model was evaluated in, run_attacks scores no new context of that model on
+    the forget split (only the attacked copies), and its columns are the same as when it scores one."""
+    import metrics
+
+    from bench.config.suite import TrialSpec
+
+    unlearned, _, tok = tiny
+    suite = parse_suite({**BASE, "attacks": [{"name": "relearn", "steps": 2, "fraction": 0.3}]}, "s.yaml")
+    spec: TrialSpec = dataclasses.replace(suite.trials()[0], eval=EvalConfig(batch_size=8, max_new_tokens=4))
+    reference = {"target_forget_prob": [1.0] * len(QA), "retain_forget_truth_ratio": [1.0] * len(QA)}
+    splits = {"forget": QA, "retain": QA[:5]}
+    built = []
+    real = metrics.EvalContext
+    monkeypatch.setattr(metrics, "EvalContext", lambda model, *a, **k: built.append(model) or real(model, *a, **k))
+    scored_alone, _ = run_attacks(unlearned, tok, spec, splits, reference)
+    assert sum(m is unlearned for m in built) == 1  # "before" scored here
+    evaluated = real(unlearned, tok, {"forget": QA}, spec.eval)
+    forget_probabilities(evaluated)
+    passes, built[:] = evaluated.forward_passes, []
+    read, _ = run_attacks(unlearned, tok, spec, splits, reference, evaluated)
+    assert not any(m is unlearned for m in built) and evaluated.forward_passes == passes
+    assert {k: v for k, v in read.items() if k != "attack_s"} == {k: v for k, v in scored_alone.items() if k != "attack_s"}
 
 
 def test_data_without_paraphrased_questions_marks_that_attack_unavailable(tiny):
