@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -13,7 +12,7 @@ from bench.core.atomic import LockedError
 from bench.report.aggregate import ReportError
 from bench.core.registry import PluginError
 from bench.config.errors import SuiteError
-from bench.core.names import DTYPES
+from bench.core.names import PRECISIONS
 
 
 def _load(path: str, smoke: bool = False):
@@ -189,7 +188,7 @@ def cmd_eval(args) -> int:
         raise SuiteError(f"--metrics: {err}") from None
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
     row = evaluate_external(args.model, args.data, cache, args.retain_model, args.metrics, args.label,
-                            args.device, args.dtype, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                            args.device, args.precision, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     unavailable = json.loads(row["metrics_unavailable"] or "{}")
     shown = [c for c in metric_columns(args.metrics) if c in row]
     width = max(map(len, shown))
@@ -273,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="the row goes to <results-dir>/eval/ (default: results)")
     p.add_argument("--cache-dir", help="where a suite's data is generated (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--dtype", choices=DTYPES, default="auto",
-                   help="weights' dtype (default: auto, as saved)")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                   help="the weights' precision, as a suite's `prepare.precision` names it (default: auto, as saved)")
     p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: the suite's, or 64)")
     p.add_argument("--max-new-tokens", type=int, help="greedy answer budget (default: the suite's, or 200)")
     p.set_defaults(fn=cmd_eval)

@@ -40,27 +40,22 @@ def resolve_data(data: str, cache: Path):
     raise SuiteError(f"{data}: neither a suite file (.yaml) nor a directory of split .jsonl files")
 
 
-from bench.core.names import DTYPES  # noqa: E402,F401  (re-exported)
-
-
-def _load(name_or_path: str, device: str, dtype: str | None):
-    import torch
-
+def _load(name_or_path: str, device: str, precision: str | None):
     from bench.models.zoo import load_model, load_tokenizer
 
-    torch_dtype = None if dtype in (None, "auto") else getattr(torch, dtype)
-    return load_model(name_or_path, torch_dtype).to(device), load_tokenizer(name_or_path)
+    loaded_as = None if precision in (None, "auto") else precision  # None: the checkpoint's own dtype
+    return load_model(name_or_path, loaded_as).to(device), load_tokenizer(name_or_path)
 
 
 def evaluate_external(model: str, data: str, cache: Path, retain_model: str | None = None,
                       metrics: list[str] | None = None, label: str = "external", device: str | None = None,
-                      dtype: str | None = None, **eval_overrides) -> dict:
+                      precision: str | None = None, **eval_overrides) -> dict:
     """Evaluates one saved model; returns the results row (metrics, cost, reasons for missing ones)."""
     import torch
 
     from bench.data.store import read_splits
     from bench.models.retain_stats import retain_statistics
-    from bench.core.environment import fingerprint, versions
+    from bench.core.environment import environment_json, versions
     from bench.core.ids import settings_id
     from bench.core.provenance import row_provenance
     from bench.run.evaluation import evaluate_model
@@ -74,15 +69,15 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
            "started_at": utc_now(), "versions": versions(),
            "provenance": json.dumps(row_provenance(model, data_dir, retain_dir=retain_model or ""), sort_keys=True),
-           "environment": fingerprint(precision=str(dtype or "auto")), "train_s": 0.0, "tokens": 0, "steps_done": 0}
+           "environment": environment_json(precision=str(precision or "auto")), "train_s": 0.0, "tokens": 0, "steps_done": 0}
     reset_peak_memory()
     reference = {}
     if retain_model:
         started = time.perf_counter()
-        retain, retain_tok = _load(retain_model, device, dtype)
+        retain, retain_tok = _load(retain_model, device, precision)
         reference = retain_statistics(retain, retain_tok, splits, eval_cfg)
         print(f"retain model statistics in {time.perf_counter() - started:.1f} s", flush=True)
         del retain
-    evaluated, tokenizer = _load(model, device, dtype)
+    evaluated, tokenizer = _load(model, device, precision)
     row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference).columns)
     return finished({**row, "status": "ok", "error": None})

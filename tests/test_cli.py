@@ -53,3 +53,11 @@ def test_reading_commands_never_import_torch(tmp_path, command):
             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(code)" % (command, str(out)))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_eval_names_precisions_as_suites_do():
+    """`bench eval --precision` takes a suite's precision names (and auto), not torch's dtype names."""
+    assert build_parser().parse_args(["eval", "--model", "m", "--data", "d", "--precision", "bf16"]).precision == "bf16"
+    assert build_parser().parse_args(["eval", "--model", "m", "--data", "d"]).precision == "auto"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "--model", "m", "--data", "d", "--precision", "bfloat16"])

@@ -97,7 +97,7 @@ def _git_commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def fingerprint(*, precision: str, mixed_precision: str = "no", batch_size: int = 0, grad_accum_steps: int = 1,
+def environment_json(*, precision: str, mixed_precision: str = "no", batch_size: int = 0, grad_accum_steps: int = 1,
                 workers: int = 1) -> str:
     """The runtime facts of this process as JSON: device type, count and name, the CPU kernels in
     effect (`bench.core.numerics`), torch threads, weight precision and autocast, and the effective batch

@@ -10,9 +10,6 @@ ZOO_NAMES = ("tiny-llama", "tiny-gpt2")
 # Weight precisions a model is loaded and trained in.
 PRECISIONS = ("fp32", "bf16", "fp16")
 
-# The torch dtypes `bench eval` may load a model in ("auto": the checkpoint's own).
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 # The forget splits of the hub benchmark locuslab/TOFU (1, 5 and 10 % of its 200 authors).
 TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
 

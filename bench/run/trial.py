@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import random
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from bench.core.names import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
-from bench.core.environment import fingerprint
+from bench.core.environment import environment_json
 from bench.models.prepare import Prepared
 from bench.config.suite import REFERENCE_METHODS, TrialSpec
 from bench.run.evaluation import EVAL_SPLITS, Evaluation, evaluate_trial
@@ -93,7 +92,7 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
     guard = DivergenceGuard(max_loss=u.max_loss, keep_last_finite=u.keep_last_finite)
     batches = _TokenCounter(merge_streams(*streams))
     checkpoints = set(u.checkpoints()) if on_checkpoint else set()
-    environment = fingerprint(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
+    environment = environment_json(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
                               batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
                               workers=accelerator.num_processes)  # every row, checkpoint rows included
     started, paused = time.perf_counter(), [0.0]
@@ -224,7 +223,7 @@ def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Pre
     if spec.method not in REFERENCE_METHODS:
         stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint)
     else:
-        stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": fingerprint(precision=spec.prepare.precision)}
+        stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": environment_json(precision=spec.prepare.precision)}
     evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference)
     row = {**header, **result_columns(stats, evaluation.columns), "step": stats["steps_done"], "is_final": True}
     rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference, evaluation) if spec.attacks else row))
