@@ -174,7 +174,7 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from metrics import METRICS, metric_columns
+    from metrics import METRICS, metric_columns, metric_outputs
 
     from bench.models.prepare import default_cache
     from bench.core.registry import UnknownNameError
@@ -198,7 +198,7 @@ def cmd_eval(args) -> int:
           f"{row['eval_generated_prompts']} prompts decoded ({row['eval_decode_steps']} decode steps), "
           f"peak memory {row['peak_mem_mb']:.0f} MB")
     out_dir = Path(args.results_dir) / "eval"
-    path = write_row(out_dir, row, row_schema([], metric_columns()))
+    path = write_row(out_dir, row, row_schema([], metric_outputs()))
     print(f"Row: {path}")
     return 0
 

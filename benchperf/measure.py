@@ -68,7 +68,7 @@ def _suite_run(suite, specs, cache: Path, max_concurrent: int) -> tuple[float, l
     start until the driver wrote it (the row file's modification time). The reference rows get
     placeholder rows first, as if an earlier run had written them, so only the measured trials run
     (a real suite computes them once too)."""
-    from metrics import metric_columns
+    from metrics import metric_outputs
 
     from bench.run.results import read_rows, row_path, row_schema, write_row
     from bench.run.runner import run_suite
@@ -77,7 +77,7 @@ def _suite_run(suite, specs, cache: Path, max_concurrent: int) -> tuple[float, l
     wanted = {s.trial_id for s in specs}
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as root:
         out_dir = Path(root) / suite.name
-        schema = row_schema(suite.reference_trials() + suite.trials(), metric_columns())
+        schema = row_schema(suite.reference_trials() + suite.trials(), metric_outputs())
         for ref in suite.reference_trials():
             write_row(out_dir, {"trial_id": ref.trial_id, "model": ref.model, "method": ref.method, "seed": ref.seed,
                                 "status": "ok"}, schema)

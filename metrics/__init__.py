@@ -7,12 +7,15 @@ from .base import (
     METRICS,
     MetricSpec,
     MetricUnavailable,
+    Output,
     evaluate,
     metric_columns,
+    metric_outputs,
     prefetch,
 )
 from .context import EvalConfig, EvalContext
 
 load_plugins()  # a user's own metrics, after the built-in ones
 
-__all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "evaluate", "metric_columns", "prefetch"]
+__all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "Output", "evaluate",
+           "metric_columns", "metric_outputs", "prefetch"]

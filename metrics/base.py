@@ -1,13 +1,17 @@
 """The metric registry.
 
 A metric family reads from a shared `EvalContext` and returns named scalars. It declares each
-output's direction (`higher_is_better`), a version that is bumped whenever its numbers move, and
+output column (`Output`: direction, table header, axis label, scale, number format, and where the
+report's tables show it), a version that is bumped whenever its numbers move, and
 which answer fields of which splits it reads, so `evaluate` can score every field a split needs in
 one sweep (each question's prompt runs once, whatever order the families run in).
 
 A family that cannot be computed on this evaluation (no retain model to compare against, a split
 the data does not have) raises `MetricUnavailable`: its columns are NaN and the reason is kept,
 never a made-up 0.
+
+The result writer stores the output declarations with the rows (`metric_outputs`), so the report shows
+a new metric's columns, under its names, without importing this package.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.core.outputs import Output
 from bench.core.registry import Registry
 
 from .context import MissingSplit
@@ -28,7 +33,7 @@ class MetricUnavailable(Exception):
 class MetricSpec:
     name: str
     fn: Callable
-    outputs: dict[str, bool]  # output column -> higher is better
+    outputs: dict[str, Output]  # output column -> its declaration
     version: int
     reads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # split -> answer fields scored
 
@@ -50,8 +55,19 @@ def per_split(ctx, splits, column: str, fn: Callable[[str], float]) -> dict[str,
     return out
 
 
+def _output(family: str, column: str, value) -> Output:
+    """A declaration as registered: an `Output`, or a bare bool (the direction alone; tables do not show it)."""
+    if isinstance(value, Output):
+        return value
+    if isinstance(value, bool):
+        return Output(higher_is_better=value)
+    raise TypeError(f"metric {family!r}: outputs[{column!r}] is {value!r}; expected an Output or a bool "
+                    "(higher is better)")
+
+
 def _make_spec(name, fn, *, outputs, version, reads=None) -> MetricSpec:
-    return MetricSpec(name, fn, dict(outputs), version, {s: tuple(f) for s, f in (reads or {}).items()})
+    return MetricSpec(name, fn, {column: _output(name, column, v) for column, v in outputs.items()}, version,
+                      {s: tuple(f) for s, f in (reads or {}).items()})
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", _make_spec)
@@ -100,4 +116,10 @@ def evaluate(ctx, metrics: list[str] | tuple[str, ...] | None = None) -> dict[st
 
 def metric_columns(families: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """Every output column the families produce, in registry order."""
-    return [col for name in (families or METRICS.names()) for col in METRICS.get(name).outputs]
+    return list(metric_outputs(families))
+
+
+def metric_outputs(families: list[str] | tuple[str, ...] | None = None) -> dict[str, Output]:
+    """Every output column the families produce -> its declaration, in registry order (what the result
+    writer stores with the rows)."""
+    return {col: output for name in (families or METRICS.names()) for col, output in METRICS.get(name).outputs.items()}

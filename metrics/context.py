@@ -117,10 +117,10 @@ class EvalConfig:
         object.__setattr__(self, "checkpoint_metrics", tuple(self.checkpoint_metrics))
         # Messages start with the field's name, so a suite error can name the key (eval.mink_k).
         if not 0 < self.mink_k <= 1:
-            raise FieldError("mink_k", f"a number in (0, 1]", problem=f"{self.mink_k!r} is out of range")
+            raise FieldError("mink_k", "a number in (0, 1]", problem=f"{self.mink_k!r} is out of range")
         for name in ("batch_size", "max_new_tokens", "max_length", "verbatim_prefix_tokens", "verbatim_new_tokens"):
             if getattr(self, name) < 1:
-                raise FieldError(name, f"an integer >= 1", problem=f"{getattr(self, name)!r} is out of range")
+                raise FieldError(name, "an integer >= 1", problem=f"{getattr(self, name)!r} is out of range")
         if self.retain_questions < 0:
             raise FieldError("retain_questions", "an integer >= 0 (0: all)",
                              problem=f"{self.retain_questions!r} is out of range")

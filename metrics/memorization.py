@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import METRICS, per_split
+from .base import METRICS, Output, per_split
 from .context import EvalContext
 from .tofu import rouge_l
 
@@ -67,7 +67,8 @@ def extraction_strength_family(ctx: EvalContext) -> dict[str, float]:
                      lambda s: float(np.mean([extraction_strength(t.hit) for t in ctx.token_scores(s)])))
 
 
-@METRICS.register("verbatim_memorization", outputs={"forget_verbmem": False}, version=1)
+@METRICS.register("verbatim_memorization", outputs={"forget_verbmem": Output(
+    False, header="forget VerbMem", axis="forget VerbMem (ROUGE-L F1, 0–1)", every_setting=70)}, version=1)
 def verbatim_memorization(ctx: EvalContext) -> dict[str, float]:
     """MUSE VerbMem: ROUGE-L F1 of the greedy continuation of each forget text's prefix vs the true continuation."""
     return {"forget_verbmem": float(np.mean([rouge_l_f1(truth, gen) for gen, truth in ctx.continuations(TEXT_SPLIT)]))}

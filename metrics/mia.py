@@ -28,7 +28,7 @@ import zlib
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from .base import METRICS, MetricUnavailable
+from .base import METRICS, MetricUnavailable, Output
 from .context import EvalContext, TokenScores
 
 MEMBERS, NON_MEMBERS = "forget", "holdout"
@@ -87,9 +87,12 @@ def attack_auroc(ctx: EvalContext, attack: str) -> float:
 
 ATTACKS = ("loss", "zlib", "mink", "mink_pp")
 READS = {MEMBERS: ("answer",), NON_MEMBERS: ("answer",)}
+# The attack the report's tables show (Min-K%++, Zhang et al. 2024); the others declare their direction only.
+SHOWN_ATTACKS = {"mink_pp": Output(False, header="MIA AUROC (Min-K%++)", axis="membership AUROC, Min-K%++ (0.5 = retain-like)",
+                                   leaderboard=50, every_setting=80)}
 
 
-@METRICS.register("mia", outputs={f"mia_{a}_auc": False for a in ATTACKS}, version=1, reads=READS)
+@METRICS.register("mia", outputs={f"mia_{a}_auc": SHOWN_ATTACKS.get(a, False) for a in ATTACKS}, version=1, reads=READS)
 def mia(ctx: EvalContext) -> dict[str, float]:
     """Membership-inference AUROC, forget (members) vs holdout: LOSS, zlib, Min-K%, Min-K%++ (0.5 = retain-like)."""
     return {f"mia_{a}_auc": attack_auroc(ctx, a) for a in ATTACKS}
@@ -103,7 +106,9 @@ def privacy_leakage_score(auc_unlearned: float, auc_retain: float) -> float:
     return 100.0 * ((1.0 - auc_unlearned) - a_retain) / a_retain
 
 
-@METRICS.register("privacy_leakage", outputs={"privleak": False}, version=1, reads=READS)
+@METRICS.register("privacy_leakage", outputs={"privleak": Output(
+    False, header="privacy leakage", axis="privacy leakage (PrivLeak, %; 0 = retain-like)", fmt="{:.1f}", leaderboard=60,
+    every_setting=90)}, version=1, reads=READS)
 def privacy_leakage(ctx: EvalContext) -> dict[str, float]:
     """MUSE PrivLeak with Min-K%, relative to the retain model: 0 ideal, ≈ -100 remembers, > 0 over-unlearned."""
     if "retain_mia_mink_auc" not in ctx.reference:

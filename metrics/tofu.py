@@ -14,7 +14,7 @@ from scipy.stats import hmean, ks_2samp
 
 from bench.core.names import VALIDATION_SPLIT
 
-from .base import METRICS, MetricUnavailable, per_split
+from .base import METRICS, MetricUnavailable, Output, per_split
 from .context import PERTURBED, EvalContext
 
 QA_SPLITS = ("forget", "retain")
@@ -130,7 +130,17 @@ def probability(ctx: EvalContext) -> dict[str, float]:
     return per_split(ctx, ALL_SPLITS, "{split}_prob", lambda s: split_probability(ctx, s))
 
 
-@METRICS.register("rouge", outputs={f"{s}_rouge": s != "forget" for s in ALL_SPLITS}, version=1,
+# The per-split columns the report's tables show (the others declare their direction only).
+SHOWN_ROUGE = {"forget": Output(False, header="forget ROUGE", axis="forget ROUGE-L recall (0–1)", leaderboard=40,
+                                every_setting=30),
+               "retain": Output(True, header="retain ROUGE", axis="retain ROUGE-L recall (0–1)", every_setting=60)}
+SHOWN_EXACT_MATCH = {"forget": Output(False, header="forget EM", axis="forget greedy exact match (share, 0–1)",
+                                      every_setting=40),
+                     "retain": Output(True, header="retain EM", axis="retain greedy exact match (share, 0–1)",
+                                      leaderboard=30, every_setting=50)}
+
+
+@METRICS.register("rouge", outputs={f"{s}_rouge": SHOWN_ROUGE.get(s, s != "forget") for s in ALL_SPLITS}, version=1,
                   reads={s: ("answer",) for s in ALL_SPLITS})  # generations reuse teacher forcing
 def rouge(ctx: EvalContext) -> dict[str, float]:
     """ROUGE-L recall of the greedy answer against the true answer, per split."""
@@ -144,7 +154,9 @@ def truth_ratio_family(ctx: EvalContext) -> dict[str, float]:
     return per_split(ctx, ALL_SPLITS, "{split}_truth_ratio", lambda s: split_truth_ratio_stat(ctx, s))
 
 
-@METRICS.register("forget_quality", outputs={"forget_quality": True}, version=1, reads=tofu_reads(["forget"]))
+@METRICS.register("forget_quality", outputs={"forget_quality": Output(
+    True, header="forget quality", axis="forget quality (KS p-value, log scale)", scale="log", leaderboard=10,
+    every_setting=10)}, version=1, reads=tofu_reads(["forget"]))
 def forget_quality(ctx: EvalContext) -> dict[str, float]:
     """KS-test p-value of forget truth ratios against the retain model's (1 = indistinguishable)."""
     if "retain_forget_truth_ratio" not in ctx.reference:
@@ -153,7 +165,9 @@ def forget_quality(ctx: EvalContext) -> dict[str, float]:
     return {"forget_quality": ks_forget_quality(split_truth_ratio(ctx, "forget"), r_retain)}
 
 
-@METRICS.register("model_utility", outputs={"model_utility": True}, version=1, reads=tofu_reads(UTILITY_SPLITS))
+@METRICS.register("model_utility", outputs={"model_utility": Output(
+    True, header="model utility", axis="model utility (harmonic mean, 0–1)", leaderboard=20, every_setting=20)},
+    version=1, reads=tofu_reads(UTILITY_SPLITS))
 def model_utility(ctx: EvalContext) -> dict[str, float]:
     """Harmonic mean of probability, ROUGE and truth ratio on retain, real authors and world facts.
 
@@ -176,7 +190,8 @@ def normalize_text(text: str) -> str:
 
 
 @METRICS.register("greedy_exact_match",
-                  outputs={f"{s}_greedy_exact_match": s != "forget" for s in QA_SPLITS}, version=1,
+                  outputs={f"{s}_greedy_exact_match": SHOWN_EXACT_MATCH.get(s, s != "forget") for s in QA_SPLITS},
+                  version=1,
                   reads={s: ("answer",) for s in QA_SPLITS})
 def greedy_exact_match(ctx: EvalContext) -> dict[str, float]:
     """Share of questions whose greedy answer equals the true answer (whitespace and case ignored)."""

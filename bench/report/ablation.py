@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from bench.report.aggregate import FORMATS, FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import FQ_FLOOR, ReportError, candidate_rows, final_rows, format_hp, log10_fq, varying_hp_columns, with_protocol_columns
+from bench.report.columns import ReportColumns
 from bench.report.plots import axis_label, heatmap
-
-LOG10_METRICS = ("forget_quality",)  # p-values spanning hundreds of orders of magnitude: averaged as log10
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,12 @@ class AblationGrid:
         y: the column whose values are the grid's rows.
         means: rows = y values, columns = x values (sorted); log10 of the metric when `log10`; NaN = no rows.
         counts: rows with a value of the metric in each cell.
-        log10: whether `means` holds log10 of the metric.
+        log10: whether `means` holds log10 of the metric (a log-scale column: p-values over many decades).
         model: the --model filter, if any.
         method: the --method filter, if any.
         pooled: other hp columns that vary within the cells (averaged over, not separated).
+        fmt: the metric's number format (linear metrics).
+        metric_label: the metric's axis label, with its unit.
     """
 
     metric: str
@@ -53,10 +54,12 @@ class AblationGrid:
     model: str | None = None
     method: str | None = None
     pooled: tuple[str, ...] = ()
+    fmt: str = "{:.3f}"
+    metric_label: str = ""
 
     def cell_text(self) -> pd.DataFrame:
         """Each cell as shown: the mean (10^mean for log10 metrics), "n=k" appended when n varies, "—" if empty."""
-        fmt = "{:.2e}" if self.log10 else FORMATS.get(self.metric, "{:.3f}")
+        fmt = "{:.2e}" if self.log10 else self.fmt
         filled = self.counts.to_numpy()[self.counts.to_numpy() > 0]
         varies = len(set(filled.tolist())) > 1
 
@@ -141,7 +144,7 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
         df: result rows (`bench.run.results.read_rows`).
         x: column whose values become the grid's columns (the `hp.` prefix may be left out).
         y: column whose values become the grid's rows.
-        metric: a numeric column, averaged per cell (forget quality as log10).
+        metric: a numeric column, averaged per cell (a log-scale one, like forget quality, as log10).
         model: keep only this model's rows.
         method: keep only this method's rows.
 
@@ -152,6 +155,7 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
         ReportError: a column that does not exist (the message lists the available ones), a filter value no
             row has, no rows with both x and y, or rows of several models/methods left to mix in one cell.
     """
+    columns = ReportColumns.of(df)
     x, y = _column(df, x, "--x"), _column(df, y, "--y")
     metric = _column(df, metric, "--metric", numeric=True)
     if x == y:
@@ -167,7 +171,7 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
         if column not in (x, y) and len(present) > 1:
             raise ReportError(f"rows of {len(present)} {column}s have {x} and {y} ({', '.join(present)}); "
                               f"one cell would mix them: choose one with --{column}")
-    log10 = metric in LOG10_METRICS
+    log10 = columns.is_log(metric)
     values = ok.assign(_v=log10_fq(ok[metric]) if log10 else ok[metric].astype(float))
     stats = values.groupby([y, x])["_v"].agg(["mean", "count"])
     ys, xs = _sorted_values(ok[y]), _sorted_values(ok[x])
@@ -181,7 +185,8 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
     within = ok.groupby([y, x])  # only what varies inside one cell is averaged over
     pooled = tuple(c for c in ok.columns if c.startswith("hp.") and c not in (x, y)
                    and within[c].agg(lambda v: v.dropna().astype(str).nunique()).max() > 1)
-    return AblationGrid(metric, x, y, means, counts, log10, model, method, pooled)
+    return AblationGrid(metric, x, y, means, counts, log10, model, method, pooled, columns.fmt(metric),
+                        axis_label(metric, columns))
 
 
 def _protocol_rows(df: pd.DataFrame, axes: tuple[str, str]) -> pd.DataFrame:
@@ -206,8 +211,8 @@ def _label(value) -> str:
 
 def write_heatmap(grid: AblationGrid, out_dir: Path, suite: str = "") -> Path:
     """Draws the grid as an annotated heatmap `out_dir/<grid.filename()>`; returns its path."""
-    colour = (f"log10 {axis_label(grid.metric).replace(', log scale', '')}" if grid.log10
-              else axis_label(grid.metric))
+    label = grid.metric_label or axis_label(grid.metric)
+    colour = f"log10 {label.replace(', log scale', '')}" if grid.log10 else label
     title = f"{suite}: {grid.title()}" if suite else grid.title()
     return heatmap(grid.means, grid.cell_text(), Path(out_dir) / grid.filename(), title=title,
                    xlabel=axis_label(grid.x), ylabel=axis_label(grid.y), colorbar_label=colour)

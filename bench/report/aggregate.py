@@ -1,4 +1,4 @@
-"""What every report table shares: the columns and their formats, results rows grouped into settings
+"""What every report table shares: results rows grouped into settings
 (model, method, hyperparameters, checkpoint) over seeds, means with t-intervals, forget quality as
 log10 with its floor, and the report's error. Reads rows with pandas; never imports torch.
 
@@ -6,7 +6,8 @@ A trial may write several rows (the row protocol, `with_protocol_columns`): one 
 checkpoint (`step`, `is_final`), one per part of a sequential trial (`sequential_part` of
 `sequential_parts`), and a suite may sweep the forget set's size (`forget_fraction`). Rows of
 different steps are never averaged together: the step is part of a setting's key, and tables about
-the full budget read each trial's final row only.
+the full budget read each trial's final row only. Which metric columns a table shows, and how, is in
+bench.report.columns.
 """
 
 from __future__ import annotations
@@ -22,25 +23,8 @@ from tabulate import tabulate
 
 from bench.run.results import ReportError  # noqa: F401  (re-exported: the report's error)
 
-COLUMNS = {  # column -> header
-    "forget_quality": "forget quality",
-    "model_utility": "model utility",
-    "forget_rouge": "forget ROUGE",
-    "forget_greedy_exact_match": "forget EM",
-    "retain_greedy_exact_match": "retain EM",
-    "retain_rouge": "retain ROUGE",
-    "forget_verbmem": "forget VerbMem",
-    "mia_mink_pp_auc": "MIA AUROC (Min-K%++)",
-    "privleak": "privacy leakage",
-    # After the strongest attack (bench.report.robustness): present when the rows have attack columns.
-    "worst_forget_quality": "worst-case FQ",
-    "worst_forget_prob": "worst-case forget prob",
-    "max_recovery": "recovery",
-}
-LOG_COLUMNS = ("forget_quality", "worst_forget_quality")  # KS p-values: averaged and ranked as log10
 # PrivLeak within ±LEAK_BAND of 0 reads as the retain model's behaviour; outside it, the verdict says which way.
 LEAK_BAND = 20.0
-FORMATS = {"privleak": "{:.1f}"}  # a percentage; forget quality has its own format_fq
 REFERENCE_ORDER = {"none": 0, "retain": 1}
 # Forget quality is a KS p-value that reaches 1e-239 on real rows and can underflow to 0: it is averaged
 # and ranked as log10, clipped here first so a 0 does not become -inf (just above float64's smallest normal).
@@ -231,6 +215,3 @@ def setting_groups(ok: pd.DataFrame) -> tuple[list[str], list[tuple[dict, pd.Dat
               for group, part in ok.groupby(keys, sort=False, dropna=False)]
     return hp_cols, groups
 
-
-# The metric columns the report's setting tables carry, besides forget quality.
-REPORT_COLUMNS = ("model_utility", "retain_greedy_exact_match", "forget_rouge", "mia_mink_pp_auc", "privleak", "max_recovery")

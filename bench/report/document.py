@@ -28,14 +28,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.report.aggregate import REPORT_COLUMNS
 from bench.report.selection import UTILITY_RATIO, _cell, _has_val, select_settings, selection_basis, selection_note, settings_table
 from bench.report import sections as protocol
 from bench.report.ablation import ablation_grid, write_heatmap
 from bench.core.atomic import atomic_file
-from bench.report.aggregate import COLUMNS, FORMATS, FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows, final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups, markdown_table, slug, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows, final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups, markdown_table, slug, varying_hp_columns, with_protocol_columns
+from bench.report.columns import ReportColumns
 from bench.report.every_setting import unstable_markdown
-from bench.report.plots import pareto_plot, robustness_plot
+from bench.report.plots import axis_label, pareto_plot, robustness_plot
 from bench.run.results import read_rows
 from bench.report.robustness import add_worst_case, robustness_markdown, robustness_table
 
@@ -111,17 +111,20 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _metric_cells(row: pd.Series, val: bool = False) -> dict:
-    """The shown metrics of a setting (`val`: with forget quality on the forget_val split beside the test one)."""
-    cells = {"forget quality": format_fq(row["fq_log10"], row["fq_log10_ci"]),
-             "log10 FQ": format_ci(row["fq_log10"], row["fq_log10_ci"], "{:.2f}")}
-    if val:
-        cells["FQ (forget_val)"] = format_fq(row["fq_val_log10"], row["fq_val_log10_ci"])
-    if "worst_fq_log10" in row:
-        cells[COLUMNS["worst_forget_quality"]] = format_fq(row["worst_fq_log10"], row["worst_fq_log10_ci"])
-    for col in REPORT_COLUMNS:
-        if col in row:
-            cells[COLUMNS[col]] = _cell(col, row[col], row[f"{col}_ci"], row[f"{col}_n"], row["n"])
+def _metric_cells(row: pd.Series, columns: ReportColumns, val: bool = False) -> dict:
+    """The metrics the leaderboard shows of a setting (`settings_table` row), in their declared order (`val`:
+    with forget quality on the forget_val split beside the test one)."""
+    cells = {}
+    for col in columns.leaderboard():
+        if col == "forget_quality":  # what the selection ranks on: also in log10 units, and on forget_val
+            cells[columns.header(col)] = format_fq(row["fq_log10"], row["fq_log10_ci"])
+            cells["log10 FQ"] = format_ci(row["fq_log10"], row["fq_log10_ci"], "{:.2f}")
+            if val:
+                cells["FQ (forget_val)"] = format_fq(row["fq_val_log10"], row["fq_val_log10_ci"])
+        elif columns.is_log(col) and f"{col}_log10" in row:
+            cells[columns.header(col)] = format_fq(row[f"{col}_log10"], row[f"{col}_log10_ci"])
+        elif col in row and not columns.is_log(col):
+            cells[columns.header(col)] = _cell(row[col], row[f"{col}_ci"], row[f"{col}_n"], row["n"], columns.fmt(col))
     if "privleak" in row:
         cells["membership"] = membership_verdict(row["privleak"])
     return cells
@@ -131,17 +134,22 @@ def _method_label(method: str) -> str:
     return REFERENCE_LABELS.get(method, method)
 
 
-def leaderboard_markdown(table: pd.DataFrame) -> str:
-    """Per model: the reference rows, then each method at its selected setting, ranked; notes below."""
+def leaderboard_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
+    """Per model: the reference rows, then each method at its selected setting, ranked; notes below.
+
+    Args:
+        table: `select_settings` output.
+        columns: the rows' declared columns (`ReportColumns.of(rows)`).
+    """
     blocks = []
     val = _has_val(table)
     for model, part in table.groupby("model", sort=False):
         refs = part[part["method"].isin(list(REFERENCE_ORDER))]  # settings_table put them first, target on top
         chosen = part[part["selected"]].sort_values("rank")
         rows = [{"rank": "", "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
-                 **_metric_cells(r, val), "qualifies": ""} for _, r in refs.iterrows()]
+                 **_metric_cells(r, columns, val), "qualifies": ""} for _, r in refs.iterrows()]
         rows += [{"rank": int(r["rank"]), "method": r["method"], "setting": r["setting"], "n": r["n"],
-                  **_metric_cells(r, val), "qualifies": "yes" if r["qualifies"] else "**no**"}
+                  **_metric_cells(r, columns, val), "qualifies": "yes" if r["qualifies"] else "**no**"}
                  for _, r in chosen.iterrows()]
         threshold, target = part["threshold"].iloc[0], part["target_utility"].iloc[0]
         head = (f"### {model}\n\nSelected settings need model utility ≥ {UTILITY_RATIO:g} x the target's "
@@ -210,13 +218,13 @@ def probe_markdown(table: pd.DataFrame) -> str:
     return "\n\n".join(blocks) if blocks else "No probe generations in these rows (the suite has no `probes:`)."
 
 
-def full_markdown(table: pd.DataFrame) -> str:
+def full_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
     rows = []
     val = _has_val(table)
     for _, r in table.iterrows():
         reference = r["method"] in REFERENCE_ORDER
         rows.append({"model": r["model"], "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
-                     **_metric_cells(r, val),
+                     **_metric_cells(r, columns, val),
                      "utility ok": "" if reference else ("yes" if r["eligible"] else "no"),
                      "Pareto": "✓" if r["front"] else "", "selected": "✓" if r["selected"] else ""})
     return markdown_table(rows)
@@ -283,7 +291,7 @@ def _leaderboard(rows: pd.DataFrame, where: Path | str):
     basis = selection_basis(settings)
     note = selection_note(basis, basis == "validation")  # automatic: "test" only when unlearned rows lack them
     table = mark_front(select_settings(settings, on=basis))
-    return f"{note}\n\n{leaderboard_markdown(table)}", settings, basis, note, table
+    return f"{note}\n\n{leaderboard_markdown(table, ReportColumns.of(rows))}", settings, basis, note, table
 
 
 def leaderboard_section(rows: pd.DataFrame, where: Path | str = "rows") -> str:
@@ -318,9 +326,10 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     curves, curve_figures = protocol.learning_curve_section(rows, out_dir, suite)
     sizes, size_figures = protocol.forget_size_section(rows, table, out_dir, suite, note)
     sequential, sequential_figures = protocol.sequential_section(rows, out_dir, suite)
-    figures = _pareto_figures(table, out_dir, suite)
+    columns = ReportColumns.of(rows)
+    figures = _pareto_figures(table, out_dir, suite, columns)
     worst = worst_case_front(table)
-    worst_figures = _pareto_figures(worst, out_dir, suite, worst_case=True) if not worst.empty else []
+    worst_figures = _pareto_figures(worst, out_dir, suite, columns, worst_case=True) if not worst.empty else []
     figures += worst_figures
     failed = int((rows["status"] != "ok").sum())
     seeds = sorted(rows.loc[rows["status"] == "ok", "seed"].dropna().unique().tolist())
@@ -360,7 +369,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
             ablations.append(f"### {grid.title()}\n\n{grid.markdown()}\n![{path.stem}]({path.name})")
     if ablations:
         sections.append("## Ablations\n\n" + "\n\n".join(ablations))
-    sections.append(f"## Every setting\n\n{full_markdown(table)}")
+    sections.append(f"## Every setting\n\n{full_markdown(table, columns)}")
     path = out_dir / "report.md"
     with atomic_file(path) as tmp:
         tmp.write_text("\n\n".join(sections) + "\n")
@@ -409,16 +418,17 @@ def _robustness_section(rows: pd.DataFrame, out_dir: Path, suite: str, figures: 
 def worst_case_front(table: pd.DataFrame) -> pd.DataFrame:
     """The settings with `forget_quality` / `front` on the worst case after attacks (the lowest forget
     quality any attack left), for the second Pareto figure; empty when no row was attacked."""
-    if "worst_fq_log10" not in table or table["worst_fq_log10"].isna().all():
+    if "worst_forget_quality_log10" not in table or table["worst_forget_quality_log10"].isna().all():
         return pd.DataFrame()
-    worst = table.assign(forget_quality=table["worst_forget_quality"], fq_log10=table["worst_fq_log10"],
-                         fq_log10_ci=table["worst_fq_log10_ci"])
+    worst = table.assign(forget_quality=table["worst_forget_quality"], fq_log10=table["worst_forget_quality_log10"],
+                         fq_log10_ci=table["worst_forget_quality_log10_ci"])
     return mark_front(worst)
 
 
-def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str, worst_case: bool = False) -> list[Path]:
+def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str, columns: ReportColumns,
+                    worst_case: bool = False) -> list[Path]:
     """One scatter per model: every setting, the front, the references and the utility threshold
-    (`worst_case`: forget quality after the strongest attack, from `worst_case_front`)."""
+    (`worst_case`: forget quality after the strongest attack, from `worst_case_front`); `columns` names the axes."""
     figures = []
     kind = "worst-case forget quality after attacks" if worst_case else "forget quality"
     for model, part in table.groupby("model", sort=False):
@@ -435,5 +445,5 @@ def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str, worst_case: 
             points, refs, out_dir / f"pareto_{'worst_' if worst_case else ''}{slug(model)}.png",
             title=f"{suite}, {model}: {kind} vs model utility (mean over seeds)",
             threshold=threshold, threshold_label=f"{UTILITY_RATIO:g} x target utility",
-            xlabel=f"{kind} (KS p-value, log)" if worst_case else None))
+            xlabel=axis_label("worst_forget_quality", columns) if worst_case else None, columns=columns))
     return figures

@@ -25,13 +25,16 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
-from bench.report.aggregate import COLUMNS, FORMATS, LEAK_BAND, LOG_COLUMNS, REFERENCE_ORDER, final_rows, format_ci, format_fq, has_checkpoints, has_validation, log10_fq, mean_ci, membership_verdict, setting_groups, varying_hp_columns
-
+from bench.report.aggregate import LEAK_BAND, REFERENCE_ORDER, final_rows, format_ci, format_fq, has_checkpoints, has_validation, log10_fq, mean_ci, membership_verdict, setting_groups, varying_hp_columns
+from bench.report.columns import ReportColumns
 from bench.report.robustness import add_worst_case, most_common
+
 
 def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
     """Aggregates the final ok rows over seeds (the full budget: one row per trial); references first within
-    each model. `step` shows only where the final steps of the unlearned settings differ."""
+    each model. `step` shows only where the final steps of the unlearned settings differ. The metric columns
+    are those the rows' declarations show in this table (bench.report.columns), in their order."""
+    columns = ReportColumns.of(df)
     final = final_rows(df)
     hp_cols, groups = setting_groups(add_worst_case(final[final["status"] == "ok"]))
     rows = []
@@ -42,14 +45,16 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
         # hidden sort keys: a model's fractions in numeric order ("5%" before "10%")
         row["_base"], row["_fraction"] = part["base_model"].iloc[0], part["forget_fraction"].iloc[0]
         row["n"] = len(part)
-        for col, header in COLUMNS.items():
-            if col in LOG_COLUMNS and col in part:  # a geometric mean: p-values span hundreds of decades
+        for col in columns.every_setting():
+            if col not in part:
+                continue
+            if columns.is_log(col):  # a geometric mean: p-values span hundreds of decades
                 mean, half, _ = mean_ci(log10_fq(part[col].tolist()))
-                row[header] = format_fq(mean, half)
+                row[columns.header(col)] = format_fq(mean, half)
                 row[f"_{col}"] = 10**mean
-            elif col in part:
+            else:
                 mean, half, _ = mean_ci(part[col].tolist())
-                row[header] = format_ci(mean, half, FORMATS.get(col, "{:.3f}"))
+                row[columns.header(col)] = format_ci(mean, half, columns.fmt(col))
                 row[f"_{col}"] = mean
         if "privleak" in part:
             row["membership"] = membership_verdict(row.get("_privleak", float("nan")))

@@ -22,11 +22,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.core.atomic import atomic_file  # noqa: E402
+from bench.report.columns import ReportColumns  # noqa: E402
 
-# Axis labels with units; any other column is labelled with its own name.
+# Axis labels with units of the columns that are no metric output (metrics declare theirs: ReportColumns):
+# hyperparameters and the row protocol's step, forget fraction and part. Any other column: its own name.
 AXIS_LABELS = {
-    "forget_quality": "forget quality (KS p-value, log scale)",
-    "model_utility": "model utility (harmonic mean, 0–1)",
     "hp.lr": "learning rate (lr)",
     "hp.forget_factor": "forget factor (signed weight of forget-token NLL)",
     "hp.retain_factor": "retain factor (weight of retain-token NLL)",
@@ -43,9 +43,15 @@ REFERENCE_STYLE = {"none": ("X", "target (before)"), "retain": ("*", "retain (go
 DPI = 120
 
 
-def axis_label(column: str) -> str:
-    """The axis label of a results column: quantity and unit where known."""
-    return AXIS_LABELS.get(column, column)
+def axis_label(column: str, columns: ReportColumns | None = None) -> str:
+    """The axis label of a results column: quantity and unit where known.
+
+    Args:
+        column: the column.
+        columns: the rows' declared columns (`ReportColumns.of(rows)`; default: the built-in declarations).
+    """
+    columns = ReportColumns.of(pd.DataFrame()) if columns is None else columns
+    return columns.axis_label(column) if column in columns else AXIS_LABELS.get(column, column)
 
 
 def _save(fig, path: Path) -> Path:
@@ -56,7 +62,8 @@ def _save(fig, path: Path) -> Path:
 
 
 def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]], path: Path, title: str,
-                threshold: float | None = None, threshold_label: str = "", xlabel: str | None = None) -> Path:
+                threshold: float | None = None, threshold_label: str = "", xlabel: str | None = None,
+                columns: ReportColumns | None = None) -> Path:
     """Scatter of every setting, forget quality (log x) against model utility, with the Pareto front as a step line.
 
     Args:
@@ -68,6 +75,7 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
         threshold: a utility level drawn as a dotted horizontal line (the selection rule's), if given.
         threshold_label: its legend entry.
         xlabel: the x axis's label (default: forget quality's).
+        columns: the rows' declared columns, for the axis labels (`axis_label`).
 
     Returns:
         path.
@@ -102,8 +110,8 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
         ax.scatter(x, y, s=170, facecolors="none", edgecolors="black", linewidths=1.2, zorder=2)
         ax.set_xlim(left, ax.get_xlim()[1])
         ax.set_ylim(bottom, ax.get_ylim()[1])
-    ax.set_xlabel(xlabel or axis_label("forget_quality"))
-    ax.set_ylabel(axis_label("model_utility"))
+    ax.set_xlabel(xlabel or axis_label("forget_quality", columns))
+    ax.set_ylabel(axis_label("model_utility", columns))
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -185,7 +193,7 @@ def _with_band(ax, x, mean, half, colour, log: bool, **style) -> None:
 
 
 def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title: str, xlabel: str,
-               val: bool = True, integer_x: bool = False) -> Path:
+               val: bool = True, integer_x: bool = False, columns: ReportColumns | None = None) -> Path:
     """Two panels against one x: forget quality (log y) and model utility, one line per setting with its band.
 
     Args:
@@ -199,6 +207,7 @@ def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title:
         xlabel: the x axis's label, with its unit.
         val: draw the forget_val line too.
         integer_x: integer ticks only (counts of parts).
+        columns: the rows' declared columns, for the axis labels (`axis_label`).
 
     Returns:
         path.
@@ -229,8 +238,8 @@ def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title:
             fq_ax.plot(ref["x"], 10.0 ** ref["fq_log10"].astype(float), marker=marker, markersize=9, **style)
             mu_ax.plot(ref["x"], ref["model_utility"].astype(float), marker=marker, markersize=9, **style)
     fq_ax.set_yscale("log")
-    fq_ax.set_ylabel(axis_label("forget_quality"))
-    mu_ax.set_ylabel(axis_label("model_utility"))
+    fq_ax.set_ylabel(axis_label("forget_quality", columns))
+    mu_ax.set_ylabel(axis_label("model_utility", columns))
     for ax in (fq_ax, mu_ax):
         ax.set_xlabel(xlabel)
         ax.grid(True, which="major", alpha=0.3)

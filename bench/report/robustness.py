@@ -14,10 +14,21 @@ import re
 import numpy as np
 import pandas as pd
 
+from bench.core.outputs import Output
+
 ATTACK_COLUMN = re.compile(r"^attack\.(?P<variant>[^.]+)\.(?P<metric>[^.]+)$")
 # worst-case column -> (per-variant metric, reduction: which value is worst)
 WORST = {"worst_forget_quality": ("forget_quality", "min"), "worst_forget_prob": ("forget_prob", "max"),
          "max_recovery": ("recovery", "max")}
+# How the report's tables show the WORST columns (bench.report.columns), declared as metrics declare theirs.
+WORST_OUTPUTS = {
+    "worst_forget_quality": Output(True, header="worst-case FQ", scale="log", leaderboard=15, every_setting=100,
+                                   axis="worst-case forget quality after attacks (KS p-value, log scale)"),
+    "worst_forget_prob": Output(False, header="worst-case forget prob", every_setting=110,
+                                axis="worst-case forget probability after attacks (0–1)"),
+    "max_recovery": Output(False, header="recovery", leaderboard=70, every_setting=120,
+                           axis="recovery (share of the forget probability lost to unlearning that an attack brings back)"),
+}
 
 
 def attack_variants(df: pd.DataFrame, metric: str) -> list[str]:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from bench.report.aggregate import REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq, markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns
 
+from bench.report.columns import ReportColumns
 from bench.report.plots import REFERENCE_STYLE, curve_plot
 
 BAND = "95% t-interval over seeds"  # what the shaded bands of every figure here are
@@ -106,7 +107,7 @@ def learning_curve_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tup
         lines = part.assign(line=part["method"] + " (" + part["setting"] + ")", x=part["step"])
         path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"curves_{slug(model)}.png",
                           title=f"{suite}, {model}: learning curves (mean over seeds, band: {BAND})",
-                          xlabel="unlearning steps (optimizer steps)")
+                          xlabel="unlearning steps (optimizer steps)", columns=ReportColumns.of(rows))
         figures.append(path)
         table = [{"method": r["method"], "setting": r["setting"], "step": r["step"], "n": r["n"], **_cells(r)}
                  for _, r in part.iterrows()]
@@ -163,7 +164,7 @@ def forget_size_section(rows: pd.DataFrame, selected: pd.DataFrame, out_dir: Pat
         path = curve_plot(methods.assign(line=methods["method"], x=100 * methods["forget_fraction"]), refs,
                           Path(out_dir) / f"forget_size_{slug(model)}.png",
                           title=f"{suite}, {model}: forget-set size (selected settings; band: {BAND})",
-                          xlabel="forget set (% of authors)", val=False)
+                          xlabel="forget set (% of authors)", val=False, columns=ReportColumns.of(rows))
         figures.append(path)
         lines = [{"method": REFERENCE_STYLE.get(r["method"], ("", r["method"]))[1], "forget set": f"{p:g}%",
                   "setting": r["setting"], "n": r["n"], **_cells(r)} for p, (_, r) in zip(percent, part.iterrows())]
@@ -211,7 +212,8 @@ def sequential_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tuple[s
                             x=part["part"])
         path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"sequential_{slug(model)}.png",
                           title=f"{suite}, {model}: sequential unlearning (mean over seeds, band: {BAND})",
-                          xlabel="parts of the forget set unlearned so far", integer_x=True)
+                          xlabel="parts of the forget set unlearned so far", integer_x=True,
+                          columns=ReportColumns.of(rows))
         figures.append(path)
         lines = [{"method": r["method"], "setting": r["setting"], "after part": f"{r['part']}/{r['parts']}",
                   "step": "" if pd.isna(r["step"]) else int(r["step"]), "n": r["n"], **_cells(r)}

@@ -19,7 +19,8 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
-from bench.report.aggregate import FORMATS, REFERENCE_ORDER, REPORT_COLUMNS, candidate_rows, format_ci, format_fq, hp_text, log10_fq, markdown_table, mean_ci, setting_groups, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import REFERENCE_ORDER, candidate_rows, format_ci, format_fq, hp_text, log10_fq, markdown_table, mean_ci, setting_groups, varying_hp_columns, with_protocol_columns
+from bench.report.columns import ReportColumns
 from bench.report.robustness import add_worst_case
 
 UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least this share of the target's
@@ -28,8 +29,8 @@ UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least thi
 SCORES = {"validation": "fq_val_log10", "test": "fq_log10"}
 
 
-def _cell(column: str, mean: float, half: float, n: int, n_setting: int) -> str:
-    text = format_ci(mean, half, FORMATS.get(column, "{:.3f}"))
+def _cell(mean: float, half: float, n: int, n_setting: int, fmt: str = "{:.3f}") -> str:
+    text = format_ci(mean, half, fmt)
     return f"{text} (n={n})" if 0 < n < n_setting else text  # a metric missing on some seeds says so
 
 
@@ -79,9 +80,11 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
         fq_log10 / fq_log10_ci / fq_log10_values (mean, 95% CI half-width and the per-seed values of log10
         forget quality clipped at FQ_FLOOR), forget_quality (10^fq_log10), the same for the forget_val split
         (fq_val_log10, fq_val_log10_ci, fq_val_log10_values, forget_val_quality; NaN without that split), and
-        for each column of REPORT_COLUMNS present: <col>, <col>_ci, <col>_n; probes (the probe_generations JSON of
-        the lowest seed).
+        for each other column the leaderboard shows (bench.report.columns) present: <col>, <col>_ci, <col>_n, or
+        for a log-scale one <col>_log10, <col>_log10_ci and <col> (10^mean); probes (the probe_generations JSON
+        of the lowest seed).
     """
+    columns = ReportColumns.of(rows)
     rows = with_protocol_columns(rows)
     ok = add_worst_case(candidate_rows(rows[rows["status"] == "ok"]))
     if ok.empty:
@@ -103,11 +106,13 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
                 mean, half, _ = mean_ci(logs)
                 row.update({f"{prefix}_log10": mean, f"{prefix}_log10_ci": half,
                             f"{prefix}_log10_values": logs[~np.isnan(logs)].tolist(), column: 10 ** mean})
-        if "worst_forget_quality" in part:  # after the strongest attack (bench.report.robustness)
-            mean, half, _ = mean_ci(log10_fq(part["worst_forget_quality"]))
-            row.update(worst_fq_log10=mean, worst_fq_log10_ci=half, worst_forget_quality=10 ** mean)
-        for col in REPORT_COLUMNS:
-            if col in part:
+        for col in columns.leaderboard():
+            if col in row or col not in part:  # forget quality is above, with its forget_val twin
+                continue
+            if columns.is_log(col):  # e.g. forget quality after the strongest attack (bench.report.robustness)
+                mean, half, _ = mean_ci(log10_fq(part[col]))
+                row.update({f"{col}_log10": mean, f"{col}_log10_ci": half, col: 10 ** mean})
+            else:
                 row[col], row[f"{col}_ci"], row[f"{col}_n"] = mean_ci(part[col].tolist())
         row["probes"] = first.get("probe_generations")
         out.append(row)

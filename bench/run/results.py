@@ -7,10 +7,15 @@ partial curve and a rerun writes it whole.
 Every row of a suite shares one explicit schema (the union of the suite's hyperparameters, every
 registered metric, cost and provenance columns), so `pandas.read_parquet("results/<suite>")` reads
 the directory as one table. Files starting with "_" or "." (reports, temporaries) are not rows.
+
+The schema also carries the metric families' output declarations (bench.core.outputs: headers, scale,
+which tables show a column) as file metadata, and `read_rows` hands them to the report in the frame's
+`attrs`: the report shows a new metric as its family declared it without importing the metric code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.core.atomic import atomic_file
+from bench.core.outputs import OUTPUTS_KEY, Output, decode_outputs, encode_outputs
 from bench.run.attacks import attack_columns
 from bench.run.evaluation import VALIDATION_COLUMNS
 
@@ -57,8 +63,14 @@ def _arrow_type(values: list) -> pa.DataType:
     return pa.float64()
 
 
-def row_schema(specs, metric_columns: list[str]) -> pa.Schema:
-    """The schema of every row of a suite whose trials are `specs`."""
+def row_schema(specs, metric_outputs: Mapping[str, Output] | Iterable[str]) -> pa.Schema:
+    """The schema of every row of a suite whose trials are `specs`.
+
+    Args:
+        specs: the suite's trials (their hyperparameters and attacks give columns).
+        metric_outputs: the metric columns, as column -> `Output` (metrics.metric_outputs), stored as the
+            schema's metadata; or the column names alone (the rows then carry no declarations).
+    """
     hp_values: dict[str, list] = {}
     for spec in specs:
         for k, v in spec.hyperparameters().items():
@@ -68,10 +80,11 @@ def row_schema(specs, metric_columns: list[str]) -> pa.Schema:
     if attack:
         attack["attack_s"] = pa.float64()
     fields = {**ID_COLUMNS, **{k: _arrow_type(v) for k, v in sorted(hp_values.items())}, **PROTOCOL_COLUMNS,
-              **STATUS_COLUMNS, **{m: pa.float64() for m in [*metric_columns, *VALIDATION_COLUMNS.values()]}, **attack,
+              **STATUS_COLUMNS, **{m: pa.float64() for m in [*metric_outputs, *VALIDATION_COLUMNS.values()]}, **attack,
               **COST_COLUMNS, **DETAIL_COLUMNS,
               **PROVENANCE_COLUMNS}
-    return pa.schema(list(fields.items()))
+    metadata = {OUTPUTS_KEY: encode_outputs(metric_outputs)} if isinstance(metric_outputs, Mapping) else None
+    return pa.schema(list(fields.items()), metadata=metadata)
 
 
 def row_path(out_dir: Path, trial_id: str) -> Path:
@@ -126,8 +139,22 @@ def write_rows(out_dir: Path, rows: list[dict], schema: pa.Schema) -> Path:
 
 
 def read_rows(out_dir: Path) -> pd.DataFrame:
-    """Every row of a results directory, one file at a time (robust to schemas changed between runs)."""
+    """Every row of a results directory, one file at a time (robust to schemas changed between runs).
+
+    The files' output declarations, merged (the first file to declare a column wins), are in
+    `attrs[OUTPUTS_KEY]` as column -> `Output.to_json()`; absent when no file has any (results written
+    before rows carried them).
+    """
     files = row_files(out_dir)
     if not files:
         return pd.DataFrame()
-    return pd.concat([pq.read_table(p).to_pandas() for p in files], ignore_index=True)
+    tables = [pq.read_table(p) for p in files]
+    rows = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+    declared: dict[str, Output] = {}
+    for table in tables:
+        text = (table.schema.metadata or {}).get(OUTPUTS_KEY.encode())
+        for column, output in (decode_outputs(text) if text else {}).items():
+            declared.setdefault(column, output)
+    if declared:
+        rows.attrs[OUTPUTS_KEY] = {column: output.to_json() for column, output in declared.items()}
+    return rows

@@ -4,9 +4,12 @@ import math
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from bench.core.atomic import atomic_file
+from bench.core.outputs import OUTPUTS_KEY, Output, decode_outputs
+from bench.report.columns import declared_outputs
 from bench.run.results import existing_ids, read_rows, row_schema, row_statuses, write_row
 from bench.config.suite import load_suite
 
@@ -234,3 +237,22 @@ def test_lock_refuses_a_second_holder_and_temporaries_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "kept.parquet"]
     with exclusive_lock(tmp_path / ".lock", "results directory x"):  # released when the first let go
         pass
+
+
+def test_output_declarations_round_trip_through_the_row_files(tmp_path, specs, three_rows):
+    """Declarations given to the schema are stored in each file's metadata and come back in `attrs`, in order."""
+    outputs = {"forget_quality": Output(True, header="FQ", axis="forget quality (p)", scale="log", leaderboard=1),
+               "model_utility": Output(True, header="MU", fmt="{:.2f}", every_setting=2)}
+    out = tmp_path / "results"
+    for row in three_rows:
+        path = write_row(out, row, row_schema(specs, outputs))
+    assert decode_outputs(pq.read_schema(path).metadata[OUTPUTS_KEY.encode()]) == outputs
+    rows = read_rows(out)
+    assert list(declared_outputs(rows).items()) == list(outputs.items())
+
+
+def test_rows_written_with_column_names_only_carry_no_declarations(tmp_path, schema, three_rows):
+    out = tmp_path / "results"
+    for row in three_rows:
+        write_row(out, row, schema)
+    assert OUTPUTS_KEY not in read_rows(out).attrs
