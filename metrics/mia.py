@@ -1,7 +1,7 @@
 """Membership inference against the forget set, and MUSE's privacy leakage.
 
 Members are the forget answers (label 1), non-members the holdout answers (label 0, never trained
-on); each attack gives every answer a score where higher means "more likely a member", and the
+on); each membership score rates every answer, where higher means "more likely a member", and the
 AUROC (`sklearn.metrics.roc_auc_score`) says how well it separates them. A model that memorised
 the forget set scores near 1, one never trained on it near 0.5, and one unlearned past the retain
 model's behaviour *below* 0.5: the forget set now stands out by being unusually unlikely, which
@@ -67,8 +67,8 @@ def auroc(member_scores, non_member_scores) -> float:
     return float(roc_auc_score(labels, [*member_scores, *non_member_scores]))
 
 
-def attack_scores(ctx: EvalContext, split: str) -> dict[str, list[float]]:
-    """Every attack's score of every answer of a split (cached on the context)."""
+def membership_scores(ctx: EvalContext, split: str) -> dict[str, list[float]]:
+    """Every membership score of every answer of a split (cached on the context)."""
     k = ctx.config.mink_k
 
     def compute():
@@ -81,21 +81,22 @@ def attack_scores(ctx: EvalContext, split: str) -> dict[str, list[float]]:
     return ctx.cached(("mia_scores", split), compute)
 
 
-def attack_auroc(ctx: EvalContext, attack: str) -> float:
-    return auroc(attack_scores(ctx, MEMBERS)[attack], attack_scores(ctx, NON_MEMBERS)[attack])
+def score_auroc(ctx: EvalContext, score: str) -> float:
+    return auroc(membership_scores(ctx, MEMBERS)[score], membership_scores(ctx, NON_MEMBERS)[score])
 
 
-ATTACKS = ("loss", "zlib", "mink", "mink_pp")
+# The membership scores, each an AUROC column (not to be confused with the robustness attacks of attacks/).
+MIA_SCORES = ("loss", "zlib", "mink", "mink_pp")
 READS = {MEMBERS: ("answer",), NON_MEMBERS: ("answer",)}
 # The attack the report's tables show (Min-K%++, Zhang et al. 2024); the others declare their direction only.
-SHOWN_ATTACKS = {"mink_pp": Output(False, header="MIA AUROC (Min-K%++)", axis="membership AUROC, Min-K%++ (0.5 = retain-like)",
+SHOWN_SCORES = {"mink_pp": Output(False, header="MIA AUROC (Min-K%++)", axis="membership AUROC, Min-K%++ (0.5 = retain-like)",
                                    leaderboard=50, every_setting=80)}
 
 
-@METRICS.register("mia", outputs={f"mia_{a}_auc": SHOWN_ATTACKS.get(a, False) for a in ATTACKS}, version=1, reads=READS)
+@METRICS.register("mia", outputs={f"mia_{a}_auc": SHOWN_SCORES.get(a, False) for a in MIA_SCORES}, version=1, reads=READS)
 def mia(ctx: EvalContext) -> dict[str, float]:
     """Membership-inference AUROC, forget (members) vs holdout: LOSS, zlib, Min-K%, Min-K%++ (0.5 = retain-like)."""
-    return {f"mia_{a}_auc": attack_auroc(ctx, a) for a in ATTACKS}
+    return {f"mia_{a}_auc": score_auroc(ctx, a) for a in MIA_SCORES}
 
 
 def privacy_leakage_score(auc_unlearned: float, auc_retain: float) -> float:
@@ -113,4 +114,4 @@ def privacy_leakage(ctx: EvalContext) -> dict[str, float]:
     """MUSE PrivLeak with Min-K%, relative to the retain model: 0 ideal, ≈ -100 remembers, > 0 over-unlearned."""
     if "retain_mia_mink_auc" not in ctx.reference:
         raise MetricUnavailable("needs the retain model's Min-K% AUROC (give a retain model)")
-    return {"privleak": privacy_leakage_score(attack_auroc(ctx, "mink"), float(ctx.reference["retain_mia_mink_auc"]))}
+    return {"privleak": privacy_leakage_score(score_auroc(ctx, "mink"), float(ctx.reference["retain_mia_mink_auc"]))}

@@ -30,14 +30,14 @@ REFERENCE_SPLITS = ("forget", "holdout")
 def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg) -> dict:
     """The retain model's forget truth ratios and membership AUROCs (the same code a trial scores with)."""
     from metrics import EvalContext, prefetch
-    from metrics.mia import ATTACKS, attack_auroc
+    from metrics.mia import MIA_SCORES, score_auroc
     from metrics.tofu import split_truth_ratio
 
     ctx = EvalContext(model, tokenizer, {s: splits[s] for s in REFERENCE_SPLITS if s in splits}, eval_cfg)
     prefetch(ctx, eval_cfg.metrics or None)  # batches each split as a trial's evaluation does: identical numbers
     out = {"retain_forget_truth_ratio": split_truth_ratio(ctx, "forget").tolist()}
     if ctx.has("holdout"):
-        out.update({f"retain_mia_{a}_auc": attack_auroc(ctx, a) for a in ATTACKS})
+        out.update({f"retain_mia_{a}_auc": score_auroc(ctx, a) for a in MIA_SCORES})
     if splits.get(VALIDATION_SPLIT):
         out["retain_forget_val_truth_ratio"] = forget_val_truth_ratios(model, tokenizer, splits[VALIDATION_SPLIT],
                                                                        eval_cfg)

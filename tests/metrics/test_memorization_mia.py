@@ -63,7 +63,7 @@ def test_lowest_k_mean():
     assert lowest_k_mean(values, 1.0) == pytest.approx(-3.0)
 
 
-def test_attack_scores_leave_out_end_of_sequence():
+def test_membership_scores_leave_out_end_of_sequence():
     """Log-probs ln(1/2), ln(1/4), then EOS at ln(1/8): LOSS = -1.5 ln2 over the text tokens only."""
     t = scores(np.log([0.5, 0.25, 0.125]), zscore=[1.0, -3.0, -9.0], eos=True)
     assert loss_score(t) == pytest.approx(-1.5 * LN2)

@@ -110,8 +110,11 @@ def resumed(root):
     rows written before the interrupt, and the interrupted run's output."""
     suite = _suite(root, "resume", RESUME_METHODS, steps=40)
     out_dir = root / "results" / "resume"
+    # A shell without job control starts background jobs with SIGINT ignored, and the child would inherit
+    # that (CI scripts, `pytest &`): the driver gets SIGINT's default disposition back, as in a terminal.
     driver = subprocess.Popen(_command(root, suite, "results", "--max-concurrent", "1"), env=_env(root),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while len(list(out_dir.glob("*.parquet"))) < 3:
         assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
