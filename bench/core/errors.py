@@ -4,7 +4,8 @@ Every check in the harness (the suite's keys, a method's or an attack's hyperpar
 evaluation and training settings, the data generator's sizes) raises a `FieldError` that carries the
 key, the value and what is allowed, so the suite parser can put the file and the full key path in
 front (`suite.yaml: methods[2].args.beta: -1.0 is not allowed; allowed: a number > 0`) without
-reading the message back.
+reading the message back. The checks: `check_range(s)` for numbers, `check_choice(s)` for a value
+out of a list, `check_known` for names (keys, hyperparameters, settings) out of a list.
 """
 
 from __future__ import annotations
@@ -105,6 +106,34 @@ def check_choice(key: str, value: Any, options: Iterable[str]) -> None:
     if value not in options:
         raise FieldError(key, ", ".join(map(str, options)), value, problem=f"unknown value {value!r}",
                          near=value, choices=options)
+
+
+def check_known(what: str, given: Iterable[Any], known: Iterable[str], *, owner: str = "",
+                allowed: str = "") -> None:
+    """Raises FieldError unless every name in `given` is one of `known`.
+
+    The one check of names: a section's keys, a method's hyperparameters, an attack's settings. The
+    error's key is the first unknown name (in the order given), so whoever holds the key path puts it
+    there (`methods[0].grid.lrr`); its problem reads `unknown <what> 'x'`, or `<owner> has no <what> 'x'`
+    when `owner` says whose names they are (`method 'npo'`); it lists the known names (or `allowed`,
+    where they need words) with a "Did you mean" for a near miss.
+
+    Args:
+        what: what a name is, in words (`key`, `hyperparameter`, `setting`).
+        given: the names to check (a mapping checks its keys).
+        known: the names allowed.
+        owner: whose names they are; empty: the names are simply unknown.
+        allowed: the allowed names in words, in place of the list of `known`.
+    """
+    known = list(known)
+    unknown = [name for name in given if name not in known]
+    if not unknown:
+        return
+    names = ", ".join(map(repr, unknown))
+    problem = f"{owner} has no {what} {names}" if owner else f"unknown {what} {names}"
+    first = unknown[0]
+    raise FieldError(str(first), allowed or ", ".join(known) or "(none)", first, problem=problem,
+                     near=first, choices=known)
 
 
 def check_choices(values: dict[str, Any], choices: dict[str, tuple[str, ...]]) -> None:
