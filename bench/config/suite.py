@@ -25,7 +25,7 @@ from bench.config.errors import SuiteError
 from bench.config.errors import field_error as _field_error
 from bench.config.loading import YamlError, load_yaml
 from bench.config.schema import (  # noqa: F401  (re-exported: callers read the schema from here too)
-    CHECKPOINT_DEFAULTS, DATA_KINDS, GUARD_DEFAULTS, MIXED_PRECISIONS, NOT_HYPERPARAMETERS, PREPARE_VERSION,
+    CHECKPOINT_DEFAULTS, GUARD_DEFAULTS, MIXED_PRECISIONS, NOT_HYPERPARAMETERS, PREPARE_VERSION,
     REFERENCE_METHODS, SUITE_RANGES, TARGETS, WEIGHT_PRECISIONS, DataConfig, MethodEntry, PrepareConfig, Resources,
     Suite, TrialSpec, UnlearnConfig, _fields,
 )
@@ -33,6 +33,7 @@ from bench.core.errors import FieldError, Range, check_known, check_ranges
 from bench.core.hub import looks_like_path
 from bench.core.names import ZOO_NAMES, is_zoo
 from bench.core.values import yaml_number
+from bench.data.kinds import KINDS, data_kind
 from metrics.context import EvalConfig
 
 
@@ -347,8 +348,9 @@ def _data(raw: Any, at: _At) -> tuple[DataConfig, tuple[float, ...]]:
             configs.append(_absolute_sources(_build(DataConfig, {**raw, "forget_fraction": f}, at)))
         except SuiteError as err:  # put at the value's place in the list (the config names only the key)
             raise SuiteError(str(err).replace(f"{axis_at}:", f"{axis_at.item(i)}:", 1)) from None
-    if configs[0].kind != "synthetic_authors":
-        raise axis_at.error(f"a list of forget fractions needs kind synthetic_authors, not {configs[0].kind!r}",
+    if not data_kind(configs[0]).fraction_grid:
+        grid_kinds = " or ".join(k.name for k in KINDS if k.fraction_grid)
+        raise axis_at.error(f"a list of forget fractions needs kind {grid_kinds}, not {configs[0].kind!r}",
                             "one number; with kind tofu, the forget split is named by `forget` (forget01, forget05, forget10)")
     values = [c.forget_fraction for c in configs]
     _check_distinct(values, axis_at, "fractions (a repeated fraction repeats trials)")
@@ -374,10 +376,11 @@ def _sequential(raw: Any, at: _At, unlearn: UnlearnConfig, methods: tuple[Method
         raise at.error("sequential trials write a row after each part, which does not combine with checkpoints "
                        "(unlearn.eval_at / eval_every)", "sequential without eval_at and eval_every")
     for data in datasets:
-        if data.kind == "synthetic_authors" and parts > data.n_forget:
-            raise at.key("parts").error(f"{parts} parts of a forget set of {data.n_forget} authors "
+        authors = data_kind(data).forget_authors(data)
+        if authors is not None and parts > authors:
+            raise at.key("parts").error(f"{parts} parts of a forget set of {authors} authors "
                                         f"(forget_fraction {data.forget_fraction:g})",
-                                        f"at most {data.n_forget}: each part is whole authors")
+                                        f"at most {authors}: each part is whole authors")
     return parts
 
 
@@ -387,9 +390,8 @@ def _absolute(name: str) -> str:
 
 
 def _absolute_sources(data: DataConfig) -> DataConfig:
-    if data.kind != "files":
-        return data
-    return dataclasses.replace(data, **{k: _absolute(getattr(data, k)) for k in ("forget", "retain", "holdout")})
+    """The data settings that name local paths (as the kind says) made absolute."""
+    return dataclasses.replace(data, **{k: _absolute(getattr(data, k)) for k in data_kind(data).path_settings})
 
 
 def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> None:

@@ -17,9 +17,6 @@ from bench.core.registry import did_you_mean
 
 _UNSET = object()
 
-# What a data source may be, in the words of an error message.
-DATA_SOURCES = "a .json or .jsonl file, a save_to_disk directory or a hub dataset id (owner/name[:config])"
-
 
 def allowed(values: str, near: Any = None, choices: Iterable[str] = ()) -> str:
     """The `allowed: ...` tail of an error message, with a "Did you mean" for `near`."""
@@ -52,13 +49,16 @@ class FieldError(ValueError):
 
 
 class SourceUnavailable(FieldError):
-    """A model or dataset that cannot be loaded; the message names it and says why."""
+    """A model or dataset that cannot be loaded.
 
-    def __init__(self, message: str):
-        key, _, rest = message.partition(": ")
-        problem, _, allowed_text = rest.partition("; allowed: ")
-        FieldError.__init__(self, key, allowed_text, problem=problem)
-        ValueError.__init__(self, message)  # as written, whatever its shape
+    `key` is the setting that names it (`models[0]`, `prepare.retain_model`; a data source's key inside
+    the `data:` section: `forget`, or `question_key` where a record lacks that key), `value` the name
+    or path given, `problem` why it cannot be loaded, `allowed` what the setting may name.
+    """
+
+    def __init__(self, key: str, problem: str, allowed: str, value: Any = _UNSET, near: Any = None,
+                 choices: Iterable[str] = ()):
+        super().__init__(key, allowed, value, problem=problem, near=near, choices=choices)
 
 
 @dataclass(frozen=True)

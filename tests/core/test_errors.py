@@ -38,3 +38,14 @@ def test_a_trainer_alias_is_suggested():
     with pytest.raises(FieldError, match="Did you mean lr?"):
         check_known("key", ["learning_rate"], ["lr", "steps"])
 
+
+
+
+def test_a_source_error_keeps_its_parts_apart():
+    from bench.core.errors import SourceUnavailable
+
+    err = SourceUnavailable("models[0]", "'tiny-lama' is not a zoo model", "a zoo model", "tiny-lama",
+                            near="tiny-lama", choices=["tiny-llama"])
+    assert (err.key, err.value, err.problem, err.allowed) == ("models[0]", "tiny-lama", "'tiny-lama' is not a zoo model",
+                                                              "a zoo model")
+    assert str(err) == "models[0]: 'tiny-lama' is not a zoo model; allowed: a zoo model. Did you mean tiny-llama?"

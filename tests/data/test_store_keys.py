@@ -11,8 +11,9 @@ import pytest
 
 from bench.config.schema import DataConfig
 from bench.data import store
+from bench.data.kinds import tofu_records_hash
 
-TOFU_HASH = store._tofu_records_hash
+TOFU_HASH = tofu_records_hash
 SMALL = {"n_authors": 10, "forget_fraction": 0.2, "n_holdout_authors": 2, "n_general_authors": 40}
 RECORDS = [{"q": f"Question {i}?", "a": f"Answer number {i}."} for i in range(4)]
 
