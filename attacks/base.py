@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from bench.core.registry import Registry, did_you_mean
+from bench.core.errors import check_known
+from bench.core.registry import Registry
 
 # The splits an attack may declare it reads (`needs`): the forget records (to relearn on, to rewrite)
 # and the retain records (to relearn on instead, a control: does any fine-tuning bring the forget set back?).
@@ -96,17 +97,14 @@ class AttackSpec:
         """Each setting's default value."""
         return {f.name: f.default for f in dataclasses.fields(self.settings_cls)}
 
+    def check_names(self, values: Mapping[str, Any]) -> None:
+        """Raises FieldError (keyed by the name) for a setting the attack does not have."""
+        check_known("setting", values, self.defaults(), owner=f"attack {self.name!r}")
+
     def make_settings(self, values: Mapping[str, Any] | None = None):
         """Builds the settings dataclass, refusing names the attack does not have."""
         values = dict(values or {})
-        allowed = self.defaults()
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            hint = did_you_mean(unknown[0], allowed)
-            raise ValueError(
-                f"attack {self.name!r} has no setting {', '.join(map(repr, unknown))}; "
-                f"allowed: {', '.join(allowed) or '(none)'}." + (f" {hint}" if hint else "")
-            )
+        self.check_names(values)
         return self.settings_cls(**values)
 
     def grid_settings(self, **fixed: Any) -> Iterator[Any]:

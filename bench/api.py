@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from bench.core.errors import check_known
+
 # Names other single-experiment unlearning libraries use, mapped to this harness's (`beta`, `delta`,
 # `steering_coeff` and `adaptive` are already the methods' own names).
 ALIASES = {"retain_loss_type": "retain_loss", "target_layer": "layer"}
@@ -99,12 +101,10 @@ class Unlearning:
         self.threads = threads or os.cpu_count() or 1
         self.config = dict(config or {})
         self.method_args = _method_args(method, hyperparameters)
-        allowed = [f.name for f in dataclasses.fields(METHODS.get(method).args_cls)]
-        unknown = sorted(set(self.method_args) - set(allowed))
-        if unknown:
-            raise ValueError(f"method {self.method!r} has no hyperparameter {', '.join(map(repr, unknown))}; allowed: "
-                             f"{', '.join(allowed) or '(none)'} (aliases: {', '.join(f'{a} -> {b}' for a, b in ALIASES.items())}); "
-                             f"training settings go to run()")
+        names = list(METHODS.get(method).hyperparameters())
+        aliases = ", ".join(f"{a} -> {b}" for a, b in ALIASES.items())
+        check_known("hyperparameter", self.method_args, names, owner=f"method {self.method!r}",
+                    allowed=f"{', '.join(names) or '(none)'} (aliases: {aliases}); training settings go to run()")
         self.data: dict | None = None
         self.max_length: int | None = None
         self.forget_size = 0

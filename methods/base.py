@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 
+from bench.core.errors import check_known
 from bench.core.registry import Registry
 
 # What a method may declare in `needs`: the data streams `forget`, `retain` and `alternate` (the
@@ -61,12 +62,7 @@ class MethodSpec:
 
     def make_args(self, values: dict[str, Any]):
         """Builds the args dataclass, refusing names the method does not have."""
-        unknown = sorted(set(values) - set(self.hyperparameters()))
-        if unknown:
-            raise ValueError(
-                f"method {self.name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
-                f"allowed: {', '.join(self.hyperparameters()) or '(none)'}"
-            )
+        check_known("hyperparameter", values, self.hyperparameters(), owner=f"method {self.name!r}")
         return self.args_cls(**values)
 
     def needs(self, args) -> frozenset:

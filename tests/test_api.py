@@ -168,3 +168,13 @@ def test_every_kind_of_method_runs_on_plain_question_answer_data(local_model, fi
     stats = u.run(batch_size=4, learning_rate=1e-3, steps=2)
     assert stats["steps_done"] == 2 and math.isfinite(stats["final_loss"])
     assert 0 <= u.evaluate(metrics=["forget_quality"])["forget_quality"] <= 1
+
+
+def test_an_unknown_hyperparameter_is_a_field_error_naming_the_aliases_and_run():
+    from bench.core.errors import FieldError
+
+    with pytest.raises(FieldError) as err:
+        Unlearning(method="grad_diff", model="tiny-llama", gamma=1.0, lr=1e-4)
+    assert err.value.key == "lr"
+    assert "allowed: gamma, alpha, retain_loss (aliases: retain_loss_type -> retain_loss" in str(err.value)
+    assert "training settings go to run()" in str(err.value)

@@ -13,6 +13,9 @@ import dataclasses
 import itertools
 from typing import Any
 
+from bench.core.errors import FieldError
+from bench.core.values import yaml_number
+
 DEFAULT_ATTACKS = ("relearn", "relearn_retain", "quantize", "paraphrase", "prefix")
 
 
@@ -23,21 +26,19 @@ def variant_label(name: str, swept: dict[str, Any]) -> str:
 
 def expand(name: str, values: dict[str, Any]) -> list[dict]:
     """One attack entry's variants: {"label", "name", "settings", "version"} (every setting, defaults filled in),
-    its default grid unless `values` fixes or sweeps those settings. Raises ValueError for an unknown
-    setting (the message lists the allowed ones) or a bad value."""
+    its default grid unless `values` fixes or sweeps those settings. Raises FieldError, keyed by the
+    setting, for an unknown setting (the message lists the allowed ones) or a bad value."""
     from attacks import ATTACKS
 
     spec = ATTACKS.get(name)
     defaults = spec.defaults()
-    unknown = sorted(set(values) - set(defaults))
-    if unknown:
-        spec.make_settings(values)  # raises with the allowed settings and a "Did you mean"
-    values = {k: _numeric(v, defaults.get(k)) for k, v in values.items()}
+    spec.check_names(values)
+    values = {k: _numeric(v, defaults[k]) for k, v in values.items()}
     axes = {k: tuple(v) for k, v in spec.grid.items() if k not in values}
     for k, v in values.items():
         if isinstance(v, list) and not isinstance(defaults[k], (list, tuple)):
             if not v:
-                raise ValueError(f"{k}: an empty list sweeps nothing; allowed: a value or a non-empty list")
+                raise FieldError(k, "a value or a non-empty list", v, problem="an empty list sweeps nothing")
             axes[k] = tuple(v)
     fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k not in axes}
     variants = []
@@ -51,14 +52,13 @@ def expand(name: str, values: dict[str, Any]) -> list[dict]:
 
 
 def _numeric(value: Any, default: Any) -> Any:
-    """`1e-3` as YAML leaves it (a string) made a number where the setting is a number."""
+    """`1e-3` as YAML leaves it (a string) made a float where the setting is a float (a value that is
+    no number is left for the settings' own check to refuse)."""
     if isinstance(value, list):
         return [_numeric(v, default) for v in value]
-    if isinstance(default, float) and isinstance(value, (str, int)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if isinstance(default, float):
+        number = yaml_number(value)
+        return value if number is None else float(number)
     return value
 
 
@@ -76,7 +76,7 @@ def parse_attacks(raw: Any, at) -> tuple[dict, ...]:
     from attacks import ATTACKS
 
     from bench.core.registry import UnknownNameError
-    from bench.config.errors import SuiteError
+    from bench.config.errors import SuiteError, field_error
 
     if raw is None:
         return default_attacks()
@@ -101,8 +101,8 @@ def parse_attacks(raw: Any, at) -> tuple[dict, ...]:
                              f"{ATTACKS.unknown_message(str(name))}") from None
         try:
             variants += expand(name, values)
-        except (ValueError, TypeError) as err:
-            raise SuiteError(f"{item_at}: {err}") from None
+        except (ValueError, TypeError) as err:  # a FieldError goes to its setting's key path
+            raise field_error(err, item_at, lambda key: item_at.key(key) if key in values else None) from None
     labels = [v["label"] for v in variants]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:

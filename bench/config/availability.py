@@ -9,10 +9,9 @@ tested first with one short connection attempt (bench.core.hub).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from bench.core.errors import DATA_SOURCES, SourceUnavailable, allowed
+from bench.core.errors import SourceUnavailable
 from bench.core.hub import hub_reachable, looks_like_path
 from bench.core.names import ZOO_NAMES, is_zoo
 
@@ -21,7 +20,7 @@ def _unavailable(what: str, name: str, why: str) -> SourceUnavailable:
     """`<what>: 'name' <why>; allowed: ...`, with "Did you mean" for a misspelt zoo name."""
     values = (f"a zoo model ({', '.join(ZOO_NAMES)}), a local save_pretrained directory, or a hub id (owner/name) "
               "that is in the local cache or on a reachable hub")
-    return SourceUnavailable(f"{what}: {name!r} {why}; {allowed(values, name, ZOO_NAMES)}")
+    return SourceUnavailable(what, f"{name!r} {why}", values, name, near=name, choices=ZOO_NAMES)
 
 
 def check_model(name: str, what: str = "model") -> None:
@@ -55,25 +54,9 @@ def check_model(name: str, what: str = "model") -> None:
                            f"is not a zoo model and not found on the hub or not accessible ({reason})") from None
 
 
-# bench.data.store names the split a data source error is about ("data: forget data: ..."); in the suite
-# that is the key data.forget (or data.question_key / data.answer_key when a record lacks that key).
-_SPLIT_ERROR = re.compile(r"^data: (forget|retain|holdout) data\b")
-_KEY_ERROR = re.compile(r"has no key .* \((question_key|answer_key)\)")
-
-
-def _data_error(err: SourceUnavailable, kind: str) -> SourceUnavailable:
-    """A data source error at its key path, with what a source may be."""
-    message = str(err)
-    split, key = _SPLIT_ERROR.match(message), _KEY_ERROR.search(message)
-    if key:
-        message = f"data.{key.group(1)}: {message.removeprefix('data: ')}; allowed: one of the keys found"
-    elif split:
-        message = f"data.{split.group(1)}: {message.removeprefix('data: ')}"
-    if "allowed:" not in message:
-        sources = DATA_SOURCES if kind == "files" else "the hub dataset on a reachable hub, or in the local " \
-                                                       "Hugging Face cache with HF_HUB_OFFLINE=1"
-        message += f"; allowed: {sources}"
-    return SourceUnavailable(message)
+def _in_data_section(err: SourceUnavailable) -> SourceUnavailable:
+    """A data source error (keyed inside the `data:` section, `forget`) at its key path in the suite."""
+    return SourceUnavailable(f"data.{err.key}", err.problem, err.allowed, err.value)
 
 
 def check_suite_sources(suite) -> None:
@@ -88,4 +71,4 @@ def check_suite_sources(suite) -> None:
     try:
         check_data_sources(suite.data)
     except SourceUnavailable as err:
-        raise _data_error(err, suite.data.kind) from None
+        raise _in_data_section(err) from None

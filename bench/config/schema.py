@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 from metrics.context import EvalConfig
 
 from bench.core.ids import settings_id
-from bench.core.errors import DATA_SOURCES, FieldError, Range, check_choices, check_ranges
-from bench.core.names import PRECISIONS, TOFU_FORGET_SPLITS
+from bench.core.errors import FieldError, Range, check_choices, check_ranges
+from bench.core.names import PRECISIONS
 from bench.core.numerics import kernel_key
+from bench.data.kinds import KIND_NAMES, data_kind
 from bench.data.synthetic import SyntheticConfig
 from bench.training.loop import SCHEDULES
 
-DATA_KINDS = ("synthetic_authors", "files", "tofu", "capitals")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 WEIGHT_PRECISIONS = PRECISIONS
 
@@ -40,7 +40,7 @@ class DataConfig(SyntheticConfig):
     `SyntheticConfig` for those; with `files` and `tofu` they shape the built-in general knowledge).
 
     Args:
-        kind: one of DATA_KINDS. `synthetic_authors` generates the fictitious-author data from `seed`;
+        kind: a registered data kind (`bench.data.kinds`). `synthetic_authors` generates the fictitious-author data from `seed`;
             `files` reads the user's question/answer records (`forget`, `retain`, `holdout`);
             `tofu` loads the hub benchmark `locuslab/TOFU` (`forget` names its split: forget01,
             forget05 or forget10); `capitals` is the single-fact world-capitals demo.
@@ -61,19 +61,12 @@ class DataConfig(SyntheticConfig):
     answer_key: str = "answer"
     builtin_general: bool = True
 
-    CHOICES: ClassVar[dict] = {"kind": DATA_KINDS}
+    CHOICES: ClassVar[dict] = {"kind": KIND_NAMES}
 
     def __post_init__(self):
         super().__post_init__()
         check_choices(vars(self), self.CHOICES)
-        if self.kind == "files":
-            for split in ("forget", "retain"):
-                if not getattr(self, split):
-                    raise FieldError(split, DATA_SOURCES,
-                                     problem=f"kind files needs `forget` and `retain`, and {split} is empty")
-        if self.kind == "tofu" and self.tofu_forget not in TOFU_FORGET_SPLITS:
-            raise FieldError("forget", ", ".join(TOFU_FORGET_SPLITS), problem=f"{self.forget!r} is not a TOFU forget split",
-                             near=self.forget, choices=TOFU_FORGET_SPLITS)
+        data_kind(self).check_config(self)  # the settings the kind needs (files: forget and retain)
 
     @property
     def tofu_forget(self) -> str:

@@ -25,29 +25,16 @@ from bench.config.errors import SuiteError
 from bench.config.errors import field_error as _field_error
 from bench.config.loading import YamlError, load_yaml
 from bench.config.schema import (  # noqa: F401  (re-exported: callers read the schema from here too)
-    CHECKPOINT_DEFAULTS, DATA_KINDS, GUARD_DEFAULTS, MIXED_PRECISIONS, NOT_HYPERPARAMETERS, PREPARE_VERSION,
+    CHECKPOINT_DEFAULTS, GUARD_DEFAULTS, MIXED_PRECISIONS, NOT_HYPERPARAMETERS, PREPARE_VERSION,
     REFERENCE_METHODS, SUITE_RANGES, TARGETS, WEIGHT_PRECISIONS, DataConfig, MethodEntry, PrepareConfig, Resources,
     Suite, TrialSpec, UnlearnConfig, _fields,
 )
-from bench.core.errors import Range, check_ranges
+from bench.core.errors import FieldError, Range, check_known, check_ranges
 from bench.core.hub import looks_like_path
 from bench.core.names import ZOO_NAMES, is_zoo
+from bench.core.values import yaml_number
+from bench.data.kinds import KINDS, data_kind
 from metrics.context import EvalConfig
-
-
-
-def _number(value: Any) -> float | int | None:
-    """A YAML value as a number (strings like '1e-5' included), or None if it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _coerce(value: Any, kind: Any, at: _At, values: str | None = None) -> Any:
@@ -63,7 +50,7 @@ def _coerce(value: Any, kind: Any, at: _At, values: str | None = None) -> Any:
         raise at.error(f"{value!r} is not true or false", "true, false")
     if kind in (int, float):
         wanted = "an integer" if kind is int else "a number"
-        number = _number(value)
+        number = yaml_number(value)
         if number is None:
             raise at.error(f"{value!r} is not {wanted}", values or wanted)
         if not math.isfinite(number):
@@ -89,11 +76,13 @@ def _described(cls, name: str, ranges: dict[str, Range]) -> str | None:
     return None
 
 
-def _check_keys(raw: dict, keys: Iterable[str], at: _At) -> None:
-    keys = list(keys)
-    for key in raw:
-        if key not in keys:
-            raise at.key(key).error(f"unknown key {key!r}", ", ".join(keys), near=key, choices=keys)
+def _check_keys(raw: dict, keys: Iterable[str], at: _At, what: str = "key", owner: str = "",
+                allowed: str = "") -> None:
+    """`check_known` on a mapping's keys, its error put at the unknown key's path under `at`."""
+    try:
+        check_known(what, raw, keys, owner=owner, allowed=allowed)
+    except FieldError as err:
+        raise _field_error(err, at, at.key) from None
 
 
 def _mapping(raw: Any, at: _At, holds: str) -> dict:
@@ -158,22 +147,17 @@ def _method_entry(raw: Any, at: _At, unlearn: UnlearnConfig) -> MethodEntry:
     types = {**_fields(UnlearnConfig), **arg_types}
     limits = {**UnlearnConfig.RANGES, **SUITE_RANGES}
 
-    def value_type(key: Any, key_at: _At) -> Any:
-        if key not in types:
-            raise key_at.error(
-                f"method {method.name!r} has no hyperparameter {key!r}",
-                f"{', '.join(arg_types) or '(no method arguments)'}; "
-                f"training settings: {', '.join(_fields(UnlearnConfig))}",
-                near=key, choices=types)
-        return types[key]
-
+    allowed = (f"{', '.join(arg_types) or '(no method arguments)'}; "
+               f"training settings: {', '.join(_fields(UnlearnConfig))}")
     args_at, grid_at = at.key("args"), at.key("grid")
-    args = {}
-    for k, v in _mapping(raw.get("args"), args_at, "a mapping of hyperparameter: value").items():
-        args[k] = _coerce(v, value_type(k, args_at.key(k)), args_at.key(k), _described(UnlearnConfig, k, limits))
+    raw_args = _mapping(raw.get("args"), args_at, "a mapping of hyperparameter: value")
+    raw_grid = _mapping(raw.get("grid"), grid_at, "a mapping of hyperparameter: [values]")
+    for section, section_at in ((raw_args, args_at), (raw_grid, grid_at)):
+        _check_keys(section, types, section_at, "hyperparameter", f"method {method.name!r}", allowed)
+    args = {k: _coerce(v, types[k], args_at.key(k), _described(UnlearnConfig, k, limits)) for k, v in raw_args.items()}
     grid = {}
-    for k, values in _mapping(raw.get("grid"), grid_at, "a mapping of hyperparameter: [values]").items():
-        kind = value_type(k, grid_at.key(k))
+    for k, values in raw_grid.items():
+        kind = types[k]
         if not isinstance(values, list) or not values:
             raise grid_at.key(k).error(f"a grid axis is a non-empty list, got {values!r}",
                                        "a list of values, e.g. [1e-4, 3e-4]")
@@ -364,8 +348,9 @@ def _data(raw: Any, at: _At) -> tuple[DataConfig, tuple[float, ...]]:
             configs.append(_absolute_sources(_build(DataConfig, {**raw, "forget_fraction": f}, at)))
         except SuiteError as err:  # put at the value's place in the list (the config names only the key)
             raise SuiteError(str(err).replace(f"{axis_at}:", f"{axis_at.item(i)}:", 1)) from None
-    if configs[0].kind != "synthetic_authors":
-        raise axis_at.error(f"a list of forget fractions needs kind synthetic_authors, not {configs[0].kind!r}",
+    if not data_kind(configs[0]).fraction_grid:
+        grid_kinds = " or ".join(k.name for k in KINDS if k.fraction_grid)
+        raise axis_at.error(f"a list of forget fractions needs kind {grid_kinds}, not {configs[0].kind!r}",
                             "one number; with kind tofu, the forget split is named by `forget` (forget01, forget05, forget10)")
     values = [c.forget_fraction for c in configs]
     _check_distinct(values, axis_at, "fractions (a repeated fraction repeats trials)")
@@ -391,10 +376,11 @@ def _sequential(raw: Any, at: _At, unlearn: UnlearnConfig, methods: tuple[Method
         raise at.error("sequential trials write a row after each part, which does not combine with checkpoints "
                        "(unlearn.eval_at / eval_every)", "sequential without eval_at and eval_every")
     for data in datasets:
-        if data.kind == "synthetic_authors" and parts > data.n_forget:
-            raise at.key("parts").error(f"{parts} parts of a forget set of {data.n_forget} authors "
+        authors = data_kind(data).forget_authors(data)
+        if authors is not None and parts > authors:
+            raise at.key("parts").error(f"{parts} parts of a forget set of {authors} authors "
                                         f"(forget_fraction {data.forget_fraction:g})",
-                                        f"at most {data.n_forget}: each part is whole authors")
+                                        f"at most {authors}: each part is whole authors")
     return parts
 
 
@@ -404,9 +390,8 @@ def _absolute(name: str) -> str:
 
 
 def _absolute_sources(data: DataConfig) -> DataConfig:
-    if data.kind != "files":
-        return data
-    return dataclasses.replace(data, **{k: _absolute(getattr(data, k)) for k in ("forget", "retain", "holdout")})
+    """The data settings that name local paths (as the kind says) made absolute."""
+    return dataclasses.replace(data, **{k: _absolute(getattr(data, k)) for k in data_kind(data).path_settings})
 
 
 def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> None:

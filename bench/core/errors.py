@@ -4,7 +4,8 @@ Every check in the harness (the suite's keys, a method's or an attack's hyperpar
 evaluation and training settings, the data generator's sizes) raises a `FieldError` that carries the
 key, the value and what is allowed, so the suite parser can put the file and the full key path in
 front (`suite.yaml: methods[2].args.beta: -1.0 is not allowed; allowed: a number > 0`) without
-reading the message back.
+reading the message back. The checks: `check_range(s)` for numbers, `check_choice(s)` for a value
+out of a list, `check_known` for names (keys, hyperparameters, settings) out of a list.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from typing import Any, Iterable
 from bench.core.registry import did_you_mean
 
 _UNSET = object()
-
-# What a data source may be, in the words of an error message.
-DATA_SOURCES = "a .json or .jsonl file, a save_to_disk directory or a hub dataset id (owner/name[:config])"
 
 
 def allowed(values: str, near: Any = None, choices: Iterable[str] = ()) -> str:
@@ -51,13 +49,16 @@ class FieldError(ValueError):
 
 
 class SourceUnavailable(FieldError):
-    """A model or dataset that cannot be loaded; the message names it and says why."""
+    """A model or dataset that cannot be loaded.
 
-    def __init__(self, message: str):
-        key, _, rest = message.partition(": ")
-        problem, _, allowed_text = rest.partition("; allowed: ")
-        FieldError.__init__(self, key, allowed_text, problem=problem)
-        ValueError.__init__(self, message)  # as written, whatever its shape
+    `key` is the setting that names it (`models[0]`, `prepare.retain_model`; a data source's key inside
+    the `data:` section: `forget`, or `question_key` where a record lacks that key), `value` the name
+    or path given, `problem` why it cannot be loaded, `allowed` what the setting may name.
+    """
+
+    def __init__(self, key: str, problem: str, allowed: str, value: Any = _UNSET, near: Any = None,
+                 choices: Iterable[str] = ()):
+        super().__init__(key, allowed, value, problem=problem, near=near, choices=choices)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,34 @@ def check_choice(key: str, value: Any, options: Iterable[str]) -> None:
     if value not in options:
         raise FieldError(key, ", ".join(map(str, options)), value, problem=f"unknown value {value!r}",
                          near=value, choices=options)
+
+
+def check_known(what: str, given: Iterable[Any], known: Iterable[str], *, owner: str = "",
+                allowed: str = "") -> None:
+    """Raises FieldError unless every name in `given` is one of `known`.
+
+    The one check of names: a section's keys, a method's hyperparameters, an attack's settings. The
+    error's key is the first unknown name (in the order given), so whoever holds the key path puts it
+    there (`methods[0].grid.lrr`); its problem reads `unknown <what> 'x'`, or `<owner> has no <what> 'x'`
+    when `owner` says whose names they are (`method 'npo'`); it lists the known names (or `allowed`,
+    where they need words) with a "Did you mean" for a near miss.
+
+    Args:
+        what: what a name is, in words (`key`, `hyperparameter`, `setting`).
+        given: the names to check (a mapping checks its keys).
+        known: the names allowed.
+        owner: whose names they are; empty: the names are simply unknown.
+        allowed: the allowed names in words, in place of the list of `known`.
+    """
+    known = list(known)
+    unknown = [name for name in given if name not in known]
+    if not unknown:
+        return
+    names = ", ".join(map(repr, unknown))
+    problem = f"{owner} has no {what} {names}" if owner else f"unknown {what} {names}"
+    first = unknown[0]
+    raise FieldError(str(first), allowed or ", ".join(known) or "(none)", first, problem=problem,
+                     near=first, choices=known)
 
 
 def check_choices(values: dict[str, Any], choices: dict[str, tuple[str, ...]]) -> None:

@@ -87,6 +87,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def names_in_order(self) -> list[str]:
+        """The names in the order they were registered (where the first is the default, say so first)."""
+        return list(self._entries)
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

@@ -71,8 +71,22 @@ class DataSourceError(ValueError):
 
     The message names the source (file path, hub id, "a Python list", "a
     datasets.Dataset", ...), the key involved, and the keys found or values allowed,
-    so the fix is visible without a debugger.
+    so the fix is visible without a debugger. The parts stay apart, so whoever knows
+    which setting named the source can place the error without reading the message.
+
+    Attributes:
+        problem: what is wrong, naming the source.
+        allowed: what the source may be, where the problem is what it is (a file's
+            suffix, a JSON shape, a TOFU split); empty where the setting that named
+            the source says that.
+        setting: the data setting the problem is about when it is not the one that
+            named the source: `question_key` or `answer_key` for a record without
+            that key; empty otherwise.
     """
+
+    def __init__(self, problem: str, *, allowed: str = "", setting: str = ""):
+        self.problem, self.allowed, self.setting = problem, allowed, setting
+        super().__init__(f"{problem}; allowed: {allowed}" if allowed else problem)
 
 
 # ---------------------------------------------------------------------------
@@ -130,9 +144,9 @@ def _read_source(source, split: str, what: str) -> tuple[list, str]:
     found = _dataset_rows(source, split, what, where="")
     if found is None:
         raise DataSourceError(
-            f"{what} data: unsupported source of type {type(source).__name__}; allowed: a list "
-            "of dicts, a datasets.Dataset or DatasetDict, a .json/.jsonl file, a save_to_disk "
-            "directory, or a hub id 'owner/name[:config]'"
+            f"{what} data: unsupported source of type {type(source).__name__}",
+            allowed="a list of dicts, a datasets.Dataset or DatasetDict, a .json/.jsonl file, a "
+            "save_to_disk directory, or a hub id 'owner/name[:config]'",
         )
     return found
 
@@ -165,8 +179,8 @@ def _read_location(source: str | Path, split: str, what: str) -> tuple[list, str
         if suffix == ".jsonl":
             return _read_jsonl(path, what), f"file {path}"
         raise DataSourceError(
-            f"{what} data: file {path} has suffix {path.suffix!r}; allowed: .json, .jsonl, "
-            "or a directory written by save_to_disk"
+            f"{what} data: file {path} has suffix {path.suffix!r}",
+            allowed=".json, .jsonl, or a directory written by save_to_disk",
         )
     looks_local = (
         isinstance(source, Path)
@@ -241,8 +255,8 @@ def _read_json(path: Path, what: str) -> list:
         return obj
     if not isinstance(obj, dict):
         raise DataSourceError(
-            f"{what} data: file {path} holds a JSON {_json_type(obj)}; allowed: an array of "
-            "objects, or an object holding exactly one list of objects"
+            f"{what} data: file {path} holds a JSON {_json_type(obj)}",
+            allowed="an array of objects, or an object holding exactly one list of objects",
         )
     lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
     if len(lists) == 1:
@@ -307,8 +321,10 @@ def _keys_found(row: Mapping) -> list[str]:
 
 
 def _required_text(row: Mapping, key: str, role: str, where: str) -> str:
+    """The text under `key`; `role` is the setting that names the key (question_key, answer_key)."""
     if key not in row:
-        raise DataSourceError(f"{where} has no key {key!r} ({role}); keys found: {_keys_found(row)}")
+        raise DataSourceError(f"{where} has no key {key!r} ({role}); keys found: {_keys_found(row)}",
+                              setting=role)
     value = row[key]
     if value is not None and not isinstance(value, _SCALARS):
         raise DataSourceError(
@@ -553,8 +569,8 @@ def tofu_splits(forget: str = "forget10", loader: Callable | None = None) -> dic
     """
     if forget not in TOFU_FORGET_SPLITS:
         raise DataSourceError(
-            f"unknown forget split {forget!r} for hub dataset {TOFU_REPO!r}; "
-            f"allowed: {', '.join(TOFU_FORGET_SPLITS)}"
+            f"unknown forget split {forget!r} for hub dataset {TOFU_REPO!r}",
+            allowed=", ".join(TOFU_FORGET_SPLITS),
         )
     if loader is None:
         import datasets

@@ -103,7 +103,7 @@ class SyntheticConfig:
         _check_int("n_perturbed", self.n_perturbed, 3, MAX_PERTURBED)
         _check_int("general_fact_repeats", self.general_fact_repeats, 0)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise FieldError("seed", f"any integer", problem=f"{self.seed!r} is not an integer")
+            raise FieldError("seed", "any integer", problem=f"{self.seed!r} is not an integer")
         total = self.n_authors + self.n_holdout_authors + self.n_general_authors
         if total > _NAME_CAPACITY:
             raise FieldError("n_general_authors", f"a total of at most {_NAME_CAPACITY}, so that every author name is unique",

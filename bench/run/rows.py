@@ -92,17 +92,12 @@ def provenance_notes(prepared: Prepared) -> dict:
     return notes
 
 
-TOFU_FRACTIONS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.1}
-
-
 def forget_fraction(data) -> float | None:
-    """The forget set's share of the authors: the generator's setting, or TOFU's split name; None for
-    data whose split sizes are the user's own."""
-    if data.kind == "synthetic_authors":
-        return float(data.forget_fraction)
-    if data.kind == "tofu":
-        return TOFU_FRACTIONS.get(data.tofu_forget)
-    return None
+    """The forget set's share of the authors as its data kind knows it (the generator's setting, TOFU's
+    split name); None for data whose split sizes are the user's own."""
+    from bench.data.kinds import data_kind
+
+    return data_kind(data).forget_fraction(data)
 
 
 def row_header(spec: TrialSpec, prepared: Prepared) -> dict:

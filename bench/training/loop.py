@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import Callable, ClassVar, Iterator, Mapping
 
 import torch
+
+from bench.core.errors import Range, check_choices, check_ranges
 
 Batch = Mapping[str, "torch.Tensor | Batch"]
 LossFn = Callable[[torch.nn.Module, Batch, int], "tuple[torch.Tensor, dict[str, float]]"]
@@ -43,13 +45,15 @@ class OptimConfig:
     max_grad_norm: float = 1.0
     grad_accum_steps: int = 1
 
+    CHOICES: ClassVar[dict] = {"schedule": SCHEDULES}
+    RANGES: ClassVar[dict] = {
+        "steps": Range(0, integer=True), "lr": Range(0), "warmup_steps": Range(0, integer=True),
+        "weight_decay": Range(0), "max_grad_norm": Range(0, note="0: off"), "grad_accum_steps": Range(1, integer=True),
+    }
+
     def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.steps < 0 or self.lr < 0:
-            raise ValueError("steps and lr must be non-negative")
-        if self.grad_accum_steps < 1:
-            raise ValueError(f"grad_accum_steps must be at least 1, got {self.grad_accum_steps}")
+        check_choices(vars(self), self.CHOICES)
+        check_ranges(vars(self), self.RANGES)
 
 
 @dataclass(frozen=True)

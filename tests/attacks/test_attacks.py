@@ -365,3 +365,11 @@ def test_quantize_attack_returns_a_copy(tiny, tok):
     assert result.model is not tiny and result.forget is None and result.info == {"bits": 8}
     assert changed(result.model, before)
     assert_identical(tiny, before)
+
+
+def test_an_unknown_setting_is_a_field_error_keyed_by_its_name():
+    from bench.core.errors import FieldError
+
+    with pytest.raises(FieldError) as err:
+        ATTACKS.get("quantize").make_settings({"bit": 4})
+    assert err.value.key == "bit" and "attack 'quantize' has no setting 'bit'" in err.value.detail

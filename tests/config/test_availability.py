@@ -6,6 +6,7 @@ import datasets
 import pytest
 
 from bench.config import availability
+from bench.core import hub
 from bench.data.store import prepare_data, read_derived, read_splits
 from bench.data.capitals import capitals_splits
 from bench.config.suite import DataConfig, SuiteError, load_suite
@@ -136,6 +137,19 @@ def test_a_hub_dataset_that_cannot_be_fetched_fails_at_suite_load(tmp_path, monk
     with pytest.raises(SuiteError, match=r"suite.yaml: data.forget: .*locuslab/TOFU:forget10_perturbed.*Couldn't reach"):
         load_suite(_write(tmp_path, data="{kind: tofu, forget: forget10}"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(availability, "hub_reachable", lambda: (False, "offline: huggingface.co cannot be reached"))
-    with pytest.raises(SuiteError, match=r"hub dataset locuslab/TOFU \(forget10\): the hub cannot be used \(offline"):
+    monkeypatch.setattr(hub, "hub_reachable", lambda: (False, "offline: huggingface.co cannot be reached"))
+    with pytest.raises(SuiteError, match=r"data.forget: hub dataset locuslab/TOFU \(forget10\): the hub cannot be used \(offline"):
         load_suite(_write(tmp_path, data="{kind: tofu, forget: forget10}"))
+
+
+def test_a_data_source_error_is_placed_by_its_key_field_not_its_words(tmp_path, monkeypatch):
+    import bench.data.store as store
+
+    def misleading(data):  # words that name another split and another key: only the field counts
+        raise availability.SourceUnavailable("answer_key", "forget data: record 0 has no key 'x' (question_key)",
+                                             "one of the keys found")
+
+    monkeypatch.setattr(store, "check_data_sources", misleading)
+    with pytest.raises(SuiteError, match=r"^.*suite.yaml: data.answer_key: forget data: record 0 has no key 'x' "
+                                         r"\(question_key\); allowed: one of the keys found$"):
+        load_suite(_write(tmp_path))

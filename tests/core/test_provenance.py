@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.core import environment
-from bench.data.store import _tofu_records_hash, data_key
+from bench.data.kinds import tofu_records_hash
+from bench.data.store import data_key
 from bench.models.zoo import build_model, train_tokenizer
 from bench.core.numerics import cpu_flags
 from bench.models.prepare import artifact_dirs
@@ -80,12 +81,12 @@ def test_a_changed_tofu_copy_gets_a_new_data_key(monkeypatch):
     records = {"forget": [{"question": "Q?", "answer": "A."}]}
     monkeypatch.setattr(sources, "tofu_splits", lambda forget: json.loads(json.dumps(records)))
     data = DataConfig(kind="tofu", forget="forget01", builtin_general=False)
-    _tofu_records_hash.cache_clear()
+    tofu_records_hash.cache_clear()
     before = data_key(data)
     records["forget"][0]["answer"] = "B."  # the local copy's file changed
-    _tofu_records_hash.cache_clear()  # a new run (process)
+    tofu_records_hash.cache_clear()  # a new run (process)
     assert data_key(data) != before
-    _tofu_records_hash.cache_clear()
+    tofu_records_hash.cache_clear()
 
 
 def test_row_provenance_hashes_the_data_and_names_the_models(local_model, tmp_path):

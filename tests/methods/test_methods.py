@@ -152,3 +152,12 @@ def test_joint_forward_equals_separate_passes():
         width = nll.shape[1]  # the joint pass pads the narrower batch; the padding adds nothing
         torch.testing.assert_close(joint[:, :width], nll, atol=1e-5, rtol=1e-5)
         assert torch.equal(mask[:, :width], single_mask) and not mask[:, width:].any() and (joint[:, width:] == 0).all()
+
+
+def test_an_unknown_hyperparameter_is_a_field_error_keyed_by_its_name():
+    from bench.core.errors import FieldError
+
+    with pytest.raises(FieldError) as err:
+        METHODS.get("npo").make_args({"bta": 0.5})
+    assert err.value.key == "bta" and err.value.allowed == "beta, alpha, retain_loss"
+    assert err.value.detail.startswith("method 'npo' has no hyperparameter 'bta'") and "Did you mean beta?" in str(err.value)

@@ -49,7 +49,7 @@ def test_settings_fix_or_sweep_a_grid():
 
 @pytest.mark.parametrize("raw, fragment", [
     (["relearnn"], "attacks[0]: unknown attack 'relearnn'"),
-    ([{"name": "relearn", "stpes": 3}], "attacks[0]: attack 'relearn' has no setting 'stpes'"),
+    ([{"name": "relearn", "stpes": 3}], "attacks[0].stpes: attack 'relearn' has no setting 'stpes'"),
     ([{"name": "relearn", "steps": []}], "an empty list sweeps nothing"),
     ("quantize", "attacks: expected a list"),
     (["quantize", {"name": "quantize"}], "listed twice"),
@@ -211,3 +211,18 @@ def test_data_without_paraphrased_questions_marks_that_attack_unavailable(tiny):
     assert not any(k.startswith("attack.paraphrase.") for k in out)
     assert set(unavailable) == set(attack_columns(suite.attacks))
     assert "paraphrased_question" in unavailable["attack.paraphrase.forget_prob"]
+
+
+def test_an_unknown_or_bad_setting_sits_at_its_key_path():
+    with pytest.raises(SuiteError) as err:
+        parse_suite({**BASE, "attacks": ["quantize", {"name": "relearn", "lr": 1e-3, "stpes": 3}]}, "s.yaml")
+    assert str(err.value).startswith("s.yaml: attacks[1].stpes: attack 'relearn' has no setting 'stpes'; "
+                                     "allowed: steps, lr, batch_size, fraction. Did you mean steps?")
+    with pytest.raises(SuiteError, match=r"^s.yaml: attacks\[0\].steps: an empty list sweeps nothing"):
+        parse_suite({**BASE, "attacks": [{"name": "relearn", "steps": []}]}, "s.yaml")
+
+
+def test_attack_settings_written_like_1e_3_are_numbers():
+    suite = parse_suite({**BASE, "attacks": [{"name": "relearn", "lr": "1e-3", "steps": 5}]}, "s.yaml")
+    assert [v["settings"]["lr"] for v in suite.attacks] == [1e-3]
+    assert type(suite.attacks[0]["settings"]["lr"]) is float

@@ -349,3 +349,19 @@ def test_mixed_precision_may_change_between_trials_of_one_process():
     with bf16.autocast():
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
     make_accelerator("no")
+
+
+@pytest.mark.parametrize("settings, key, allowed", [
+    ({"schedule": "linear"}, "schedule", "constant, cosine"),
+    ({"steps": -1}, "steps", "an integer >= 0"),
+    ({"lr": -1e-3}, "lr", "a number >= 0"),
+    ({"warmup_steps": -2}, "warmup_steps", "an integer >= 0"),
+    ({"max_grad_norm": -1.0}, "max_grad_norm", "a number >= 0 (0: off)"),
+    ({"grad_accum_steps": 0}, "grad_accum_steps", "an integer >= 1"),
+])
+def test_optim_config_refuses_a_bad_setting_with_a_field_error(settings, key, allowed):
+    from bench.core.errors import FieldError
+
+    with pytest.raises(FieldError) as err:
+        OptimConfig(**{"steps": 1, "lr": 1e-3, **settings})
+    assert (err.value.key, err.value.allowed) == (key, allowed)
