@@ -11,11 +11,10 @@ model; without `--retain-model` they are reported missing, never as 0.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
-from bench.run.rows import finished, reset_peak_memory, utc_now
+from bench.run.rows import finished, reset_peak_memory
 from bench.core.names import RETAIN_EVAL_SPLIT
 from bench.run.evaluation import EVAL_SPLITS
 
@@ -55,21 +54,15 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
 
     from bench.data.store import read_splits
     from bench.models.retain_stats import retain_statistics
-    from bench.core.environment import environment_json, versions
-    from bench.core.ids import settings_id
-    from bench.core.provenance import row_provenance
     from bench.run.evaluation import evaluate_model
+    from bench.run.rows import evaluation_header
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     data_dir, eval_cfg = resolve_data(data, cache)
     eval_cfg = dataclasses.replace(eval_cfg, **{k: v for k, v in eval_overrides.items() if v is not None},
                                    **({"metrics": tuple(metrics)} if metrics else {}))
     splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL_SPLIT])  # the retain questions a trial evaluates
-    trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)])
-    row = {"suite": "eval", "trial_id": trial_id, "model": model, "method": label, "seed": None,
-           "started_at": utc_now(), "versions": versions(),
-           "provenance": json.dumps(row_provenance(model, data_dir, retain_dir=retain_model or ""), sort_keys=True),
-           "environment": environment_json(precision=str(precision or "auto")), "train_s": 0.0, "tokens": 0, "steps_done": 0}
+    row = evaluation_header(model, label, data_dir, retain_model, eval_cfg, str(precision or "auto"))
     reset_peak_memory()
     reference = {}
     if retain_model:

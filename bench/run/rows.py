@@ -100,22 +100,43 @@ def forget_fraction(data) -> float | None:
     return data_kind(data).forget_fraction(data)
 
 
-def row_header(spec: TrialSpec, prepared: Prepared) -> dict:
-    """The identity and provenance columns of a trial's row."""
-    from methods import METHODS
+def identity_columns(trial_id: str, model: str, method: str, seed: int | None, provenance: dict) -> dict:
+    """The columns every row starts with, whoever computes it: its id, what was evaluated, with which
+    metric versions, packages and sources, and when it started."""
     from metrics import METRICS
+
+    return {"trial_id": trial_id, "model": model, "method": method, "seed": seed,
+            "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
+            "versions": versions(), "started_at": utc_now(), "provenance": json.dumps(provenance, sort_keys=True)}
+
+
+def row_header(spec: TrialSpec, prepared: Prepared) -> dict:
+    """The identity and provenance columns of a trial's row (a suite's, the API's, `bench perf`'s)."""
+    from methods import METHODS
 
     from bench.core.provenance import row_provenance
 
-    return {"trial_id": spec.trial_id, "model": spec.model, "method": spec.method, "seed": spec.seed,
+    provenance = row_provenance(spec.model, prepared.data_dir, prepared.target_dir, prepared.retain_dir)
+    return {**identity_columns(spec.trial_id, spec.model, spec.method, spec.seed, provenance),
             "forget_fraction": forget_fraction(spec.data),
             **{f"hp.{k}": v for k, v in spec.hyperparameters().items()},
             "hp_changed": json.dumps(spec.changed_hyperparameters()),
-            "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0,
-            "metric_versions": json.dumps({m.name: m.version for m in METRICS}, sort_keys=True),
-            "versions": versions(), "started_at": utc_now(),
-            "provenance": json.dumps(row_provenance(spec.model, prepared.data_dir, prepared.target_dir,
-                                                    prepared.retain_dir), sort_keys=True)}
+            "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0}
+
+
+def evaluation_header(model: str, label: str, data_dir, retain_model: str | None, eval_cfg, precision: str) -> dict:
+    """The identity, provenance and cost columns of `bench eval`'s row: a saved model evaluated as it
+    is (nothing trained), its id a hash of what was evaluated on what."""
+    import dataclasses
+
+    from bench.core.environment import environment_json
+    from bench.core.ids import settings_id
+    from bench.core.provenance import row_provenance
+
+    trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)])
+    return {"suite": "eval", **identity_columns(trial_id, model, label, None,
+                                                row_provenance(model, data_dir, retain_dir=retain_model or "")),
+            "environment": environment_json(precision=precision), "train_s": 0.0, "tokens": 0, "steps_done": 0}
 
 
 def finished(row: dict) -> dict:
