@@ -172,7 +172,7 @@ class Unlearning:
         warmup_steps, weight_decay, max_grad_norm, mixed_precision, gradient_checkpointing,
         grad_accum_steps). Returns the training cost."""
         from bench.models.prepare import default_cache, prepare_model
-        from bench.models.retain_stats import compute_references
+        from bench.models.baseline_stats import compute_baseline_stats
         from bench.config.suite import parse_suite
         from bench.run.rows import row_header
         from bench.run.trial import start_trial, unlearn
@@ -189,7 +189,7 @@ class Unlearning:
         self.spec, = suite.trials()
         cache = self.cache or default_cache()
         prepared = prepare_model(self.model_name, suite.data, suite.prepare, suite.eval, cache, self.threads)
-        self.prepared = dataclasses.replace(prepared, references=str(compute_references(
+        self.prepared = dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(
             prepared, suite.eval, cache, self.threads, suite.prepare.precision)))
         self.header = row_header(self.spec, self.prepared)  # started now, as a trial's row does
         self.model, self.tokenizer, self.splits = start_trial(self.spec, self.prepared, self.threads)
@@ -215,7 +215,7 @@ class Unlearning:
         from metrics import metric_columns, metric_outputs
 
         from bench.run.attacks import attack_columns, run_attacks
-        from bench.models.retain_stats import load_references
+        from bench.models.baseline_stats import load_baseline_stats
         from bench.run.results import row_schema, write_row
         from bench.config.suite import SuiteError, _At, _metric_families
         from bench.config.attacks import parse_attacks
@@ -234,7 +234,7 @@ class Unlearning:
         evaluation = evaluate_trial(self.model, self.tokenizer, spec, self.prepared, self.splits)
         out = result_columns(self.train_stats, evaluation.columns)
         attacked, unavailable = run_attacks(self.model, self.tokenizer, spec, self.splits,
-                                            load_references(self.prepared.references), evaluation.context)
+                                            load_baseline_stats(self.prepared.baseline_stats), evaluation.context)
         if unavailable:
             out["metrics_unavailable"] = json.dumps({**json.loads(out["metrics_unavailable"] or "{}"), **unavailable},
                                                     sort_keys=True)

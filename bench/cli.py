@@ -73,15 +73,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from bench.models.retain_stats import load_references
-    from bench.run.runner import attach_references, prepare_all
+    from bench.models.baseline_stats import load_baseline_stats
+    from bench.run.runner import attach_baseline_stats, prepare_all
 
     suite = _load(args.suite, args.smoke)
     cache, _ = _storage_paths(args)
-    for (model, _), p in attach_references(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
-        auc = load_references(p.references).get("retain_mia_mink_pp_auc")
+    for (model, _), p in attach_baseline_stats(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
+        auc = load_baseline_stats(p.baseline_stats).get("retain_mia_mink_pp_auc")
         print(f"{model}\n  data:       {p.data_dir}\n  target:     {p.target_dir}\n  retain:     {p.retain_dir}\n"
-              f"  references: {p.references}" + (f" (retain Min-K%++ AUROC {auc:.3f})" if auc is not None else ""))
+              f"  baseline statistics: {p.baseline_stats}" + (f" (retain Min-K%++ AUROC {auc:.3f})" if auc is not None else ""))
     return 0
 
 
@@ -91,7 +91,7 @@ def cmd_validate(args) -> int:
     for path in args.suites:
         suite = load_suite(path, check_sources=not args.skip_sources)
         print(f"{path}: ok ({len(suite.trials())} trials over {len(suite.models)} model(s) and seeds {list(suite.seeds)},"
-              f" + {len(suite.reference_trials())} reference rows)")
+              f" + {len(suite.baseline_trials())} baseline rows)")
     return 0
 
 

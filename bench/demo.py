@@ -34,7 +34,7 @@ def continuation_probability(model, tokenizer, question: str, answer_prefix: str
 
 
 def _snapshot(model, tokenizer, eval_cfg) -> tuple[list[str], list[float]]:
-    from bench.models.retain_stats import probe_answers
+    from bench.models.baseline_stats import probe_answers
 
     answers = probe_answers(model, tokenizer, [q for q, _, _ in PARIS_FACTS], eval_cfg)
     return answers, [continuation_probability(model, tokenizer, q, prefix, fact) for q, prefix, fact in PARIS_FACTS]

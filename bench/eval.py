@@ -53,7 +53,7 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     import torch
 
     from bench.data.store import read_splits
-    from bench.models.retain_stats import retain_statistics
+    from bench.models.baseline_stats import retain_statistics
     from bench.run.evaluation import evaluate_model
     from bench.run.rows import evaluation_header
 
@@ -64,13 +64,13 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL_SPLIT])  # the retain questions a trial evaluates
     row = evaluation_header(model, label, data_dir, retain_model, eval_cfg, str(precision or "auto"))
     reset_peak_memory()
-    reference = {}
+    baselines = {}
     if retain_model:
         started = time.perf_counter()
         retain, retain_tok = _load(retain_model, device, precision)
-        reference = retain_statistics(retain, retain_tok, splits, eval_cfg)
+        baselines = retain_statistics(retain, retain_tok, splits, eval_cfg)
         print(f"retain model statistics in {time.perf_counter() - started:.1f} s", flush=True)
         del retain
     evaluated, tokenizer = _load(model, device, precision)
-    row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, reference).columns)
+    row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, baselines).columns)
     return finished({**row, "status": "ok", "error": None})

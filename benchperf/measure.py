@@ -45,27 +45,27 @@ def workload(suite_path: str | Path, steps: int | None):
 
 
 def ensure_prepared(suite, cache: Path):
-    """The prepared model with its reference file, built through the normal prepare stage when the
+    """The prepared model with its baseline statistics, built through the normal prepare stage when the
     cache lacks them; returns (prepared, seconds spent preparing, or None when the cache was warm)."""
     from bench.models.prepare import find_prepared
-    from bench.models.retain_stats import references_path
-    from bench.run.runner import attach_references, prepare_all, prepared_key
+    from bench.models.baseline_stats import baseline_stats_path
+    from bench.run.runner import attach_baseline_stats, prepare_all, prepared_key
 
     model = suite.models[0]
     found = find_prepared(model, suite.data, suite.prepare, cache)
-    warm = found is not None and references_path(found, suite.eval, cache, suite.prepare.precision).exists()
+    warm = found is not None and baseline_stats_path(found, suite.eval, cache, suite.prepare.precision).exists()
     started = time.perf_counter()
     if not warm:
         print(f"Cache {cache} lacks {model}: preparing it now (about 5 minutes on 2 cores); "
               "this is reported apart and not part of any ratio", flush=True)
-    prepared = attach_references(suite, prepare_all(suite, cache), cache)[prepared_key(model, suite.data)]
+    prepared = attach_baseline_stats(suite, prepare_all(suite, cache), cache)[prepared_key(model, suite.data)]
     return prepared, None if warm else time.perf_counter() - started
 
 
 def _suite_run(suite, specs, cache: Path, max_concurrent: int) -> tuple[float, list[dict]]:
     """Runs exactly `specs` through `run_suite` into a fresh results directory; returns the wall
     seconds and their rows, in the order they were written, each with `written_s`: seconds from the
-    start until the driver wrote it (the row file's modification time). The reference rows get
+    start until the driver wrote it (the row file's modification time). The baseline rows get
     placeholder rows first, as if an earlier run had written them, so only the measured trials run
     (a real suite computes them once too)."""
     from metrics import metric_outputs
@@ -77,8 +77,8 @@ def _suite_run(suite, specs, cache: Path, max_concurrent: int) -> tuple[float, l
     wanted = {s.trial_id for s in specs}
     with tempfile.TemporaryDirectory(prefix="bench-perf-") as root:
         out_dir = Path(root) / suite.name
-        schema = row_schema(suite.reference_trials() + suite.trials(), metric_outputs())
-        for ref in suite.reference_trials():
+        schema = row_schema(suite.baseline_trials() + suite.trials(), metric_outputs())
+        for ref in suite.baseline_trials():
             write_row(out_dir, {"trial_id": ref.trial_id, "model": ref.model, "method": ref.method, "seed": ref.seed,
                                 "status": "ok"}, schema)
         started, started_wall = time.perf_counter(), time.time()
@@ -344,16 +344,16 @@ def measure_eval(suite, prepared, trial_eval_s: list[float]) -> Measurement:
     from metrics import evaluate
 
     from bench.core.encoding import encode_many
-    from bench.models.retain_stats import load_references
+    from bench.models.baseline_stats import load_baseline_stats
     from bench.run.evaluation import evaluate_trial, evaluation_splits
     from bench.run.trial import start_trial
 
-    spec = next(s for s in suite.reference_trials() if s.method == "none")  # the target, as its reference row
+    spec = next(s for s in suite.baseline_trials() if s.method == "none")  # the target, as its baseline row
     model, tokenizer, splits = start_trial(spec, prepared, THREADS)
     harness = evaluate_trial(model, tokenizer, spec, prepared, splits).columns
     cfg = spec.eval
     ctx = CountingContext(model, tokenizer, evaluation_splits(splits, cfg), cfg,
-                          reference=load_references(prepared.references))
+                          baselines=load_baseline_stats(prepared.baseline_stats))
     evaluate(ctx, cfg.metrics or None)
     if cfg.probes:
         ctx.generate(list(cfg.probes))

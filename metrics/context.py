@@ -135,17 +135,17 @@ class EvalContext:
         splits: split name -> records with `question`, `answer` and optionally
             `paraphrased_answer`, `perturbed_answer` (list).
         config: batch sizes and generation budget.
-        reference: quantities of another model this evaluation compares against, e.g.
+        baselines: quantities of the baseline models (target, retain model) this evaluation compares against, e.g.
             {"retain_forget_truth_ratio": array} for forget quality.
     """
 
     def __init__(self, model, tokenizer, splits: dict[str, list[dict]], config: EvalConfig = EvalConfig(),
-                 reference: dict | None = None):
+                 baselines: dict | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.splits = splits
         self.config = config
-        self.reference = reference or {}
+        self.baselines = baselines or {}
         self.forward_passes = 0
         self.scored_sequences = 0  # a shared-prompt batch runs each sequence once, over its two calls
         self.generated_prompts = 0

@@ -112,6 +112,6 @@ def privacy_leakage_score(auc_unlearned: float, auc_retain: float) -> float:
     every_setting=90)}, version=1, reads=READS)
 def privacy_leakage(ctx: EvalContext) -> dict[str, float]:
     """MUSE PrivLeak with Min-K%, relative to the retain model: 0 ideal, ≈ -100 remembers, > 0 over-unlearned."""
-    if "retain_mia_mink_auc" not in ctx.reference:
+    if "retain_mia_mink_auc" not in ctx.baselines:
         raise MetricUnavailable("needs the retain model's Min-K% AUROC (give a retain model)")
-    return {"privleak": privacy_leakage_score(score_auroc(ctx, "mink"), float(ctx.reference["retain_mia_mink_auc"]))}
+    return {"privleak": privacy_leakage_score(score_auroc(ctx, "mink"), float(ctx.baselines["retain_mia_mink_auc"]))}

@@ -159,9 +159,9 @@ def truth_ratio_family(ctx: EvalContext) -> dict[str, float]:
     every_setting=10)}, version=1, reads=tofu_reads(["forget"]))
 def forget_quality(ctx: EvalContext) -> dict[str, float]:
     """KS-test p-value of forget truth ratios against the retain model's (1 = indistinguishable)."""
-    if "retain_forget_truth_ratio" not in ctx.reference:
+    if "retain_forget_truth_ratio" not in ctx.baselines:
         raise MetricUnavailable("needs the retain model's forget truth ratios (give a retain model)")
-    r_retain = np.asarray(ctx.reference["retain_forget_truth_ratio"])
+    r_retain = np.asarray(ctx.baselines["retain_forget_truth_ratio"])
     return {"forget_quality": ks_forget_quality(split_truth_ratio(ctx, "forget"), r_retain)}
 
 

@@ -30,7 +30,7 @@ from helpers import mini_suite
 
 from bench.models.zoo import build_model, load_model, train_tokenizer
 from bench.models.prepare import prepare_model
-from bench.models.retain_stats import compute_references
+from bench.models.baseline_stats import compute_baseline_stats
 from bench.config.suite import parse_suite
 from bench.run.trial import run_trial
 
@@ -64,7 +64,7 @@ def measure(cache: Path) -> dict:
     memorisation, and each row's metrics (target, retain, three methods)."""
     suite = parse_suite(yaml.safe_load(SUITE), "golden.yaml")
     prepared = prepare_model("tiny-llama", suite.data, suite.prepare, suite.eval, cache, log=lambda _m: None)
-    prepared = dataclasses.replace(prepared, references=str(compute_references(prepared, suite.eval, cache)))
+    prepared = dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(prepared, suite.eval, cache)))
     out: dict = {}
     tok_dir = next((cache / "tokenizers").iterdir())
     spec = json.loads((tok_dir / "tokenizer.json").read_text())["model"]
@@ -77,7 +77,7 @@ def measure(cache: Path) -> dict:
         for split, em in info.get("greedy_exact_match", {}).items():
             out[f"{role}.greedy_exact_match.{split}"] = em
         out.update(_weights_figures(load_model(where), role))
-    for spec in suite.reference_trials() + suite.trials():
+    for spec in suite.baseline_trials() + suite.trials():
         row, = run_trial(spec, prepared)
         assert row["status"] == "ok", row.get("error")
         for key, value in row.items():

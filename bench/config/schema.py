@@ -31,7 +31,7 @@ WEIGHT_PRECISIONS = PRECISIONS
 # 4: zoo weights initialised by the harness (bench.models.zoo.init_weights); CPU kernels pinned (bench.core.numerics).
 PREPARE_VERSION = 4
 TARGETS = ("finetune", "as_is")
-REFERENCE_METHODS = ("none", "retain")  # the target as prepared, and the retain-only model
+BASELINE_METHODS = ("none", "retain")  # the target as prepared, and the retain-only model
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class UnlearnConfig:
     eval_every: int = 0
 
     CHOICES: ClassVar[dict] = {"schedule": tuple(SCHEDULES), "mixed_precision": MIXED_PRECISIONS}
-    # steps=0 is allowed here (reference trials evaluate without training); a suite needs >= 1, see SUITE_RANGES.
+    # steps=0 is allowed here (baseline trials evaluate without training); a suite needs >= 1, see SUITE_RANGES.
     RANGES: ClassVar[dict] = {
         "steps": Range(0, integer=True), "lr": Range(0), "batch_size": Range(1, integer=True),
         "warmup_steps": Range(0, integer=True), "weight_decay": Range(0), "max_grad_norm": Range(0, note="0: off"),
@@ -272,14 +272,14 @@ class TrialSpec:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The `hp.*` columns: the method's arguments and the unlearning settings."""
-        if self.method in REFERENCE_METHODS:
+        if self.method in BASELINE_METHODS:
             return {}
         unlearn = {k: v for k, v in dataclasses.asdict(self.unlearn).items() if k not in NOT_HYPERPARAMETERS}
         return {**unlearn, **self.method_args}
 
     def changed_hyperparameters(self) -> list[str]:
         """The hyperparameters set away from their defaults (the method's and the unlearning ones)."""
-        if self.method in REFERENCE_METHODS:
+        if self.method in BASELINE_METHODS:
             return []
         from methods import METHODS
 
@@ -352,12 +352,12 @@ class Suite:
                                            self.attacks, self.sequential_parts))
         return specs
 
-    def reference_trials(self) -> list[TrialSpec]:
+    def baseline_trials(self) -> list[TrialSpec]:
         """One evaluation of the target (`none`) and of the retain model (`retain`) per model and dataset
         (each forget fraction has its own retain model)."""
         return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, data, self.prepare, self.eval,
                           prepare_version=PREPARE_VERSION, attacks=self.attacks)
-                for m in self.models for data in self.data_configs() for ref in REFERENCE_METHODS]
+                for m in self.models for data in self.data_configs() for ref in BASELINE_METHODS]
 
 
 def _fields(cls) -> dict[str, type]:

@@ -26,7 +26,7 @@ from bench.config.errors import field_error as _field_error
 from bench.config.loading import YamlError, load_yaml
 from bench.config.schema import (  # noqa: F401  (re-exported: callers read the schema from here too)
     CHECKPOINT_DEFAULTS, GUARD_DEFAULTS, MIXED_PRECISIONS, NOT_HYPERPARAMETERS, PREPARE_VERSION,
-    REFERENCE_METHODS, SUITE_RANGES, TARGETS, WEIGHT_PRECISIONS, DataConfig, MethodEntry, PrepareConfig, Resources,
+    BASELINE_METHODS, SUITE_RANGES, TARGETS, WEIGHT_PRECISIONS, DataConfig, MethodEntry, PrepareConfig, Resources,
     Suite, TrialSpec, UnlearnConfig, _fields,
 )
 from bench.core.errors import FieldError, Range, check_known, check_ranges

@@ -9,7 +9,7 @@ rehearse the general-knowledge facts (a small share of batches), so model utilit
 A suite may grid over the synthetic data's `forget_fraction`: the target's records are the same for
 every fraction, so the tokenizer, the base and the target are keyed without it
 (`bench.data.store.training_data_key`) and built once; each fraction gets its own data directory,
-retain model and references.
+retain model and the baselines' statistics.
 
 Cache layout (`$BENCH_CACHE`, default `~/.cache/unlearning-bench`), every entry written to a
 temporary directory and renamed into place:
@@ -18,7 +18,7 @@ temporary directory and renamed into place:
     tokenizers/<key>/                byte-level BPE of zoo models (save_pretrained)
     models/<model>-<role>-<key>/     role in {base, target, retain}: save_pretrained model + tokenizer,
                                      prepare.json (what was trained, how, and how well it memorised)
-    references/<model>-<key>.json    what trials compare against (see `bench.models.retain_stats`)
+    baselines/<model>-<key>.json     what trials compare against (see `bench.models.baseline_stats`)
 
 A key hashes everything the artifact depends on: data, model name, prepare settings, seed; the
 tokenizer's hashes the very texts it is trained on.
@@ -62,7 +62,7 @@ class Prepared:
     data_dir: str
     target_dir: str
     retain_dir: str
-    references: str = ""  # the reference file for the suite's evaluation config, once computed
+    baseline_stats: str = ""  # the baseline statistics for the suite's evaluation config, once computed
     retain_source: str = ""  # how the retain model was obtained, in words (kept in every row)
 
 
@@ -281,7 +281,7 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     """
     import torch
 
-    from bench.models.retain_stats import compute_references
+    from bench.models.baseline_stats import compute_baseline_stats
 
     log = log or (lambda msg: print(f"[prepare {model_name}] {msg}", flush=True))
     found = find_prepared(model_name, data, prepare, cache)
@@ -320,6 +320,6 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     log("ready: " + ", ".join(f"{r} {dirs[r]}" for r in ("target", "retain")))
     prepared = Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]),
                         retain_source=retain_source(model_name, prepare))
-    # While torch is loaded: the statistics every trial compares against (see bench.models.retain_stats).
-    return dataclasses.replace(prepared, references=str(compute_references(prepared, eval_cfg, cache, threads,
+    # While torch is loaded: the statistics every trial compares against (see bench.models.baseline_stats).
+    return dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(prepared, eval_cfg, cache, threads,
                                                                            prepare.precision)))

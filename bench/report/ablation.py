@@ -162,7 +162,7 @@ def ablation_grid(df: pd.DataFrame, x: str, y: str, metric: str, model: str | No
         raise ReportError(f"--x and --y are the same column ({x}); choose two different columns")
     df = _protocol_rows(df, (x, y))
     ok = _filter(_filter(df[df["status"] == "ok"], "model", model), "method", method)
-    ok = ok[ok[x].notna() & ok[y].notna()]  # reference rows have no hyperparameters
+    ok = ok[ok[x].notna() & ok[y].notna()]  # baseline rows have no hyperparameters
     if ok.empty:
         raise ReportError(f"no ok rows have both {x} and {y}" + (f" for {model or ''} {method or ''}".rstrip()
                                                                   if model or method else ""))

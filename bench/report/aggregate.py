@@ -25,7 +25,7 @@ from bench.run.results import ReportError  # noqa: F401  (re-exported: the repor
 
 # PrivLeak within ±LEAK_BAND of 0 reads as the retain model's behaviour; outside it, the verdict says which way.
 LEAK_BAND = 20.0
-REFERENCE_ORDER = {"none": 0, "retain": 1}
+BASELINE_ORDER = {"none": 0, "retain": 1}
 # Forget quality is a KS p-value that reaches 1e-239 on real rows and can underflow to 0: it is averaged
 # and ranked as log10, clipped here first so a 0 does not become -inf (just above float64's smallest normal).
 FQ_FLOOR = 1e-300
@@ -178,11 +178,11 @@ def has_checkpoints(df: pd.DataFrame) -> bool:
 
 
 def has_validation(df: pd.DataFrame) -> bool:
-    """Whether some ok unlearned row (reference rows are never selected) has a finite forget quality on
+    """Whether some ok unlearned row (baseline rows are never selected) has a finite forget quality on
     the forget_val split."""
     if "forget_val_quality" not in df:
         return False
-    rows = (df["status"] == "ok") & ~df["method"].isin(list(REFERENCE_ORDER))
+    rows = (df["status"] == "ok") & ~df["method"].isin(list(BASELINE_ORDER))
     values = pd.to_numeric(df.loc[rows, "forget_val_quality"], errors="coerce")
     return bool(np.isfinite(values.to_numpy(dtype=float)).any())
 

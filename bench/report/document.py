@@ -32,7 +32,7 @@ from bench.report.selection import UTILITY_RATIO, _cell, _has_val, select_settin
 from bench.report import sections as protocol
 from bench.report.ablation import ablation_grid, write_heatmap
 from bench.core.atomic import atomic_file
-from bench.report.aggregate import FQ_FLOOR, LEAK_BAND, REFERENCE_ORDER, ReportError, candidate_rows, final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups, markdown_table, slug, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import FQ_FLOOR, LEAK_BAND, BASELINE_ORDER, ReportError, candidate_rows, final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups, markdown_table, slug, varying_hp_columns, with_protocol_columns
 from bench.report.columns import ReportColumns
 from bench.report.every_setting import unstable_markdown
 from bench.report.plots import axis_label, pareto_plot, robustness_plot
@@ -42,7 +42,7 @@ from bench.report.robustness import add_worst_case, robustness_markdown, robustn
 REPORT_DIR = "_report"  # the leading "_" keeps it out of the Parquet dataset
 ALPHA = 0.05  # significance level of the comparisons with the top method
 MIN_SEEDS = 3  # with fewer seeds on a side, a test over seeds cannot separate two methods
-REFERENCE_LABELS = {"none": "none (target)", "retain": "retain (gold standard)"}
+BASELINE_LABELS = {"none": "none (target)", "retain": "retain (gold standard)"}
 def pareto_mask(x, y) -> np.ndarray:
     """Which points are not dominated when maximising both x and y.
 
@@ -67,10 +67,10 @@ def pareto_mask(x, y) -> np.ndarray:
 
 def mark_front(settings: pd.DataFrame) -> pd.DataFrame:
     """Adds `front`: on the Pareto front of mean log10 forget quality x mean utility among the model's
-    unlearned settings (reference rows excluded: the retain model would dominate every setting)."""
+    unlearned settings (baseline rows excluded: the retain model would dominate every setting)."""
     table = settings.copy()
     table["front"] = False
-    for _, part in table[~table["method"].isin(list(REFERENCE_ORDER))].groupby("model", sort=False):
+    for _, part in table[~table["method"].isin(list(BASELINE_ORDER))].groupby("model", sort=False):
         table.loc[part.index, "front"] = pareto_mask(part["fq_log10"], part["model_utility"])
     return table
 
@@ -131,11 +131,11 @@ def _metric_cells(row: pd.Series, columns: ReportColumns, val: bool = False) -> 
 
 
 def _method_label(method: str) -> str:
-    return REFERENCE_LABELS.get(method, method)
+    return BASELINE_LABELS.get(method, method)
 
 
 def leaderboard_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
-    """Per model: the reference rows, then each method at its selected setting, ranked; notes below.
+    """Per model: the baseline rows, then each method at its selected setting, ranked; notes below.
 
     Args:
         table: `select_settings` output.
@@ -144,7 +144,7 @@ def leaderboard_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
     blocks = []
     val = _has_val(table)
     for model, part in table.groupby("model", sort=False):
-        refs = part[part["method"].isin(list(REFERENCE_ORDER))]  # settings_table put them first, target on top
+        refs = part[part["method"].isin(list(BASELINE_ORDER))]  # settings_table put them first, target on top
         chosen = part[part["selected"]].sort_values("rank")
         rows = [{"rank": "", "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
                  **_metric_cells(r, columns, val), "qualifies": ""} for _, r in refs.iterrows()]
@@ -222,10 +222,10 @@ def full_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
     rows = []
     val = _has_val(table)
     for _, r in table.iterrows():
-        reference = r["method"] in REFERENCE_ORDER
+        baseline = r["method"] in BASELINE_ORDER
         rows.append({"model": r["model"], "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
                      **_metric_cells(r, columns, val),
-                     "utility ok": "" if reference else ("yes" if r["eligible"] else "no"),
+                     "utility ok": "" if baseline else ("yes" if r["eligible"] else "no"),
                      "Pareto": "✓" if r["front"] else "", "selected": "✓" if r["selected"] else ""})
     return markdown_table(rows)
 
@@ -237,7 +237,7 @@ def auto_ablations(rows: pd.DataFrame) -> list[tuple[str, str, str | None, str |
     models are named per forget fraction where there are several, as `ablation_grid` names them.
     """
     rows = final_rows(rows)
-    ok = rows[(rows["status"] == "ok") & ~rows["method"].isin(list(REFERENCE_ORDER))]
+    ok = rows[(rows["status"] == "ok") & ~rows["method"].isin(list(BASELINE_ORDER))]
     varying = {}
     for method, part in ok.groupby("method", sort=False):
         cols = sorted(c for c in part.columns if c.startswith("hp.") and part[c].dropna().astype(str).nunique() > 1)
@@ -336,8 +336,8 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
     sections = [
         f"# Report: {suite}\n\n{len(rows)} rows from `{results_dir}` ({failed} diverged or failed, not averaged in"
         f"{': see Diverged and failed settings' if failed else ''}): "
-        f"{rows['model'].nunique()} model(s), {(~table['method'].drop_duplicates().isin(list(REFERENCE_ORDER))).sum()} "
-        f"method(s) and the reference rows, seeds {seeds}. "
+        f"{rows['model'].nunique()} model(s), {(~table['method'].drop_duplicates().isin(list(BASELINE_ORDER))).sum()} "
+        f"method(s) and the baseline rows, seeds {seeds}. "
         f"Read from the Parquet rows by `bench report`; nothing is recomputed.",
         LEGEND.format(floor=FQ_FLOOR, ratio=UTILITY_RATIO, alpha=ALPHA, min_seeds=MIN_SEEDS, band=LEAK_BAND,
                       split="on the forget_val split (authors unlearned with the forget set but scored apart), while every forget "
@@ -348,7 +348,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         _comparison_section(settings, basis),
         f"## Significance\n\n{significance_markdown(significance(selected))}",
         "## Pareto front: forget quality vs model utility\n\nThe unlearned settings no other setting beats on both "
-        "mean log10 forget quality and mean model utility (reference rows left out; duplicates of a front point "
+        "mean log10 forget quality and mean model utility (baseline rows left out; duplicates of a front point "
         f"all stay on it).\n\n{pareto_markdown(table)}\n\n"
         + "\n".join(f"![{p.stem}]({p.name})" for p in figures),
         *[text for text in (curves, sizes, sequential) if text],
@@ -410,7 +410,7 @@ def _robustness_section(rows: pd.DataFrame, out_dir: Path, suite: str, figures: 
                                title=f"{suite}, {model}: forget quality before vs after the strongest attack")
         figures.append(path)
         plots.append(f"![{path.stem}]({path.name})")
-    return ["## Robustness to attacks\n\nEvery unlearned model (and both reference models) attacked: relearning on "
+    return ["## Robustness to attacks\n\nEvery unlearned model (and both baseline models) attacked: relearning on "
             "a few forget questions, weight quantization, the questions reworded. Means over seeds.\n\n"
             + robustness_markdown(table) + ("\n\n" + "\n".join(plots) if plots else "")]
 
@@ -427,16 +427,16 @@ def worst_case_front(table: pd.DataFrame) -> pd.DataFrame:
 
 def _pareto_figures(table: pd.DataFrame, out_dir: Path, suite: str, columns: ReportColumns,
                     worst_case: bool = False) -> list[Path]:
-    """One scatter per model: every setting, the front, the references and the utility threshold
+    """One scatter per model: every setting, the front, the baselines and the utility threshold
     (`worst_case`: forget quality after the strongest attack, from `worst_case_front`); `columns` names the axes."""
     figures = []
     kind = "worst-case forget quality after attacks" if worst_case else "forget quality"
     for model, part in table.groupby("model", sort=False):
-        methods = part[~part["method"].isin(list(REFERENCE_ORDER))]
+        methods = part[~part["method"].isin(list(BASELINE_ORDER))]
         points = methods[["method", "forget_quality", "model_utility", "front"]].dropna(
             subset=["forget_quality", "model_utility"])
         refs = {r["method"]: (r["forget_quality"], r["model_utility"])
-                for _, r in part[part["method"].isin(list(REFERENCE_ORDER))].iterrows()
+                for _, r in part[part["method"].isin(list(BASELINE_ORDER))].iterrows()
                 if pd.notna(r["forget_quality"]) and pd.notna(r["model_utility"])}
         if points.empty and not refs:  # forget quality or utility never measured: nothing to draw
             continue

@@ -2,7 +2,7 @@
 last step, without selection (the leaderboard, `_leaderboard.md`, is the selected settings: see
 bench.report.selection and bench.report.document.leaderboard_section).
 
-Each metric is shown as mean ± half-width of the 95% t-interval over seeds (n shown), reference
+Each metric is shown as mean ± half-width of the 95% t-interval over seeds (n shown), baseline
 rows (the target before unlearning, the retain-only model) on top of each model's block. Reads
 rows with pandas; never imports torch. Also the aggregation the report and the ablation grids
 share: the grouping into settings, log10 forget quality with its floor, and the errors they raise.
@@ -25,13 +25,13 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
-from bench.report.aggregate import LEAK_BAND, REFERENCE_ORDER, final_rows, format_ci, format_fq, has_checkpoints, has_validation, log10_fq, mean_ci, membership_verdict, setting_groups, varying_hp_columns
+from bench.report.aggregate import LEAK_BAND, BASELINE_ORDER, final_rows, format_ci, format_fq, has_checkpoints, has_validation, log10_fq, mean_ci, membership_verdict, setting_groups, varying_hp_columns
 from bench.report.columns import ReportColumns
 from bench.report.robustness import add_worst_case, most_common
 
 
 def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Aggregates the final ok rows over seeds (the full budget: one row per trial); references first within
+    """Aggregates the final ok rows over seeds (the full budget: one row per trial); baselines first within
     each model. `step` shows only where the final steps of the unlearned settings differ. The metric columns
     are those the rows' declarations show in this table (bench.report.columns), in their order."""
     columns = ReportColumns.of(df)
@@ -64,9 +64,9 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    table["_ref"] = table["method"].map(REFERENCE_ORDER).fillna(2)
+    table["_ref"] = table["method"].map(BASELINE_ORDER).fillna(2)
     if "step" in table and table.loc[table["_ref"] == 2, "step"].nunique() <= 1:
-        table = table.drop(columns="step")  # references at step 0, every trial at its full budget: nothing to read
+        table = table.drop(columns="step")  # baselines at step 0, every trial at its full budget: nothing to read
     elif "step" in table:
         table["step"] = [v if v == "" else int(v) for v in table["step"]]
     table = table.sort_values(["_base", "_fraction", "model", "_ref", "method", *hp_cols], kind="stable")
@@ -115,7 +115,7 @@ def render(df: pd.DataFrame) -> str:
     shown = shown.rename(columns=lambda c: c.removeprefix("hp."))
     body = tabulate(shown, headers="keys", tablefmt="github", showindex=False)
     failed = int((final_rows(df)["status"] != "ok").sum())
-    legend = ("Mean ± half-width of the 95% t-interval over seeds (n = seeds). Reference rows: `none` = the target "
+    legend = ("Mean ± half-width of the 95% t-interval over seeds (n = seeds). Baseline rows: `none` = the target "
               "before unlearning, `retain` = the model never trained on the forget set. Forget quality is a KS-test "
               "p-value (higher = closer to the retain model); EM = greedy exact match. Membership inference "
               "(forget vs holdout answers): AUROC 0.5 is the retain model's, 1 memorised, and well below 0.5 "

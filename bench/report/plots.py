@@ -37,9 +37,9 @@ AXIS_LABELS = {
     "forget_fraction": "forget set (share of authors)",
     "sequential_part": "sequential part (parts forgotten so far)",
 }
-# Distinct shapes so methods read apart without colour; references get shapes of their own.
+# Distinct shapes so methods read apart without colour; baselines get shapes of their own.
 METHOD_MARKERS = ("o", "s", "^", "v", "D", "P", "<", ">", "h", "p", "d", "8")
-REFERENCE_STYLE = {"none": ("X", "target (before)"), "retain": ("*", "retain (gold standard)")}
+BASELINE_STYLE = {"none": ("X", "target (before)"), "retain": ("*", "retain (gold standard)")}
 DPI = 120
 
 
@@ -61,7 +61,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]], path: Path, title: str,
+def pareto_plot(points: pd.DataFrame, baselines: dict[str, tuple[float, float]], path: Path, title: str,
                 threshold: float | None = None, threshold_label: str = "", xlabel: str | None = None,
                 columns: ReportColumns | None = None) -> Path:
     """Scatter of every setting, forget quality (log x) against model utility, with the Pareto front as a step line.
@@ -69,7 +69,7 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
     Args:
         points: one row per setting: `method`, `forget_quality` (> 0, already aggregated over seeds),
             `model_utility`, `front` (bool: on the Pareto front).
-        references: method ("none", "retain") -> (forget quality, utility), drawn as labelled special markers.
+        baselines: method ("none", "retain") -> (forget quality, utility), drawn as labelled special markers.
         path: the PNG to write.
         title: the figure's title.
         threshold: a utility level drawn as a dotted horizontal line (the selection rule's), if given.
@@ -85,10 +85,10 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
     for i, (method, part) in enumerate(points.groupby("method", sort=False)):
         ax.scatter(part["forget_quality"], part["model_utility"], marker=METHOD_MARKERS[i % len(METHOD_MARKERS)],
                    color=colours[i % len(colours)], edgecolors="black", linewidths=0.6, s=55, label=method, zorder=3)
-    for method, (fq, utility) in references.items():
+    for method, (fq, utility) in baselines.items():
         # Named in the legend only: a text label centred under a marker at the right edge spread left over
         # the methods' points (the retain label read as NPO's).
-        marker, label = REFERENCE_STYLE.get(method, ("X", method))
+        marker, label = BASELINE_STYLE.get(method, ("X", method))
         ax.scatter([fq], [utility], marker=marker, s=220, color="white", edgecolors="black", linewidths=1.5,
                    label=label, zorder=4)
     ax.set_xscale("log")
@@ -121,16 +121,16 @@ def pareto_plot(points: pd.DataFrame, references: dict[str, tuple[float, float]]
 
 def robustness_plot(points: pd.DataFrame, path: Path, title: str) -> Path:
     """Forget quality before (x) against after the strongest attack (y), both log, one point per setting
-    (`method`, `fq_before`, `fq_worst`; `none` / `retain` drawn as the reference markers), and the
+    (`method`, `fq_before`, `fq_worst`; `none` / `retain` drawn as the baseline markers), and the
     diagonal: a point on it lost nothing to the attack, one far below it only hid the forget set."""
     fig, ax = plt.subplots(figsize=(7, 5.5))
     colours = plt.get_cmap("tab10").colors
-    methods = points[~points["method"].isin(list(REFERENCE_STYLE))]
+    methods = points[~points["method"].isin(list(BASELINE_STYLE))]
     for i, (method, part) in enumerate(methods.groupby("method", sort=False)):
         ax.scatter(part["fq_before"], part["fq_worst"], marker=METHOD_MARKERS[i % len(METHOD_MARKERS)],
                    color=colours[i % len(colours)], edgecolors="black", linewidths=0.6, s=55, label=method, zorder=3)
-    for _, ref in points[points["method"].isin(list(REFERENCE_STYLE))].iterrows():
-        marker, label = REFERENCE_STYLE[ref["method"]]
+    for _, ref in points[points["method"].isin(list(BASELINE_STYLE))].iterrows():
+        marker, label = BASELINE_STYLE[ref["method"]]
         ax.scatter([ref["fq_before"]], [ref["fq_worst"]], marker=marker, s=220, color="white", edgecolors="black",
                    linewidths=1.5, label=label, zorder=4)
     ax.set_xscale("log")
@@ -192,7 +192,7 @@ def _with_band(ax, x, mean, half, colour, log: bool, **style) -> None:
         ax.fill_between(x, to(mean - half), to(top), where=np.isfinite(half), color=colour, alpha=0.15, linewidth=0)
 
 
-def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title: str, xlabel: str,
+def curve_plot(lines: pd.DataFrame, baselines: pd.DataFrame, path: Path, title: str, xlabel: str,
                val: bool = True, integer_x: bool = False, columns: ReportColumns | None = None) -> Path:
     """Two panels against one x: forget quality (log y) and model utility, one line per setting with its band.
 
@@ -200,7 +200,7 @@ def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title:
         lines: one row per (line, x): `line` (the legend label), `x`, `fq_log10` / `fq_log10_ci` (mean log10
             forget quality on the forget split and the band's half-width, log10 units), `model_utility` /
             `model_utility_ci`, and with `val` `fq_val_log10` (forget_val split; drawn dashed, no band).
-        references: rows with `method` ("none", "retain"), `x`, `fq_log10`, `model_utility`: a NaN `x` is a
+        baselines: rows with `method` ("none", "retain"), `x`, `fq_log10`, `model_utility`: a NaN `x` is a
             horizontal line at the level, otherwise a line through its points (levels that change with x).
         path: the PNG to write.
         title: the figure's title (say what the bands are).
@@ -224,10 +224,10 @@ def curve_plot(lines: pd.DataFrame, references: pd.DataFrame, path: Path, title:
                        marker=marker, markerfacecolor="none")
         _with_band(mu_ax, part["x"], part["model_utility"], part["model_utility_ci"], colour, False, marker=marker,
                    label=label)
-    for method, ref in references.groupby("method", sort=False) if not references.empty else []:
+    for method, ref in baselines.groupby("method", sort=False) if not baselines.empty else []:
         # Named in the legend only: a text label centred under a marker at the right edge spread left over
         # the methods' points (the retain label read as NPO's).
-        marker, label = REFERENCE_STYLE.get(method, ("X", method))
+        marker, label = BASELINE_STYLE.get(method, ("X", method))
         style = {"color": "black", "linestyle": ":" if method == "none" else "-.", "linewidth": 1.2, "label": label}
         if ref["x"].isna().all():
             for ax, level in ((fq_ax, 10.0 ** ref["fq_log10"].mean()), (mu_ax, ref["model_utility"].mean())):

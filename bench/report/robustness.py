@@ -67,7 +67,7 @@ def robustness_table(rows: pd.DataFrame) -> pd.DataFrame:
     `_fq_before` / `_fq_worst` hold the plain means of log10 forget quality, for the plot. Attacks run at a
     trial's final checkpoint, so earlier checkpoint rows are left out; with several forget fractions the
     model is named per fraction (bench.report.every_setting.with_protocol_columns)."""
-    from bench.report.aggregate import REFERENCE_ORDER, final_rows, format_fq, format_hp, log10_fq, mean_ci, setting_groups
+    from bench.report.aggregate import BASELINE_ORDER, final_rows, format_fq, format_hp, log10_fq, mean_ci, setting_groups
 
     rows = final_rows(rows)
     ok = add_worst_case(rows[rows["status"] == "ok"])
@@ -95,7 +95,7 @@ def robustness_table(rows: pd.DataFrame) -> pd.DataFrame:
         for variant in recovery:
             values = part[f"attack.{variant}.recovery"].astype(float)
             line[f"recovery {variant}"] = f"{values.mean():.2f}" if values.notna().any() else "–"
-        line["_ref"] = REFERENCE_ORDER.get(key["method"], 2)
+        line["_ref"] = BASELINE_ORDER.get(key["method"], 2)
         lines.append(line)
     table = pd.DataFrame(lines).sort_values(["model", "_ref"], kind="stable").drop(columns="_ref")
     return table.reset_index(drop=True)

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.aggregate import REFERENCE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq, markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import BASELINE_ORDER, format_ci, format_fq, has_checkpoints, hp_text, log10_fq, markdown_table, mean_ci, slug, varying_hp_columns, with_protocol_columns
 
 from bench.report.columns import ReportColumns
-from bench.report.plots import REFERENCE_STYLE, curve_plot
+from bench.report.plots import BASELINE_STYLE, curve_plot
 
 BAND = "95% t-interval over seeds"  # what the shaded bands of every figure here are
-REFERENCES = list(REFERENCE_ORDER)
+BASELINES = list(BASELINE_ORDER)
 
 
 def aggregate(part: pd.DataFrame) -> dict:
@@ -57,18 +57,18 @@ def _settings(rows: pd.DataFrame, by: list[str]):
             yield model, method, hp_text(setting.iloc[0], hp_cols), setting
 
 
-def reference_levels(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model and reference method (none = the target, retain = the gold standard): means over their ok
-    rows, with base_model and forget_fraction (a fraction has reference rows of its own)."""
+def baseline_levels(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model and baseline method (none = the target, retain = the gold standard): means over their ok
+    rows, with base_model and forget_fraction (a fraction has baseline rows of its own)."""
     rows = with_protocol_columns(rows)
-    refs = rows[(rows["status"] == "ok") & rows["method"].isin(REFERENCES)]
+    refs = rows[(rows["status"] == "ok") & rows["method"].isin(BASELINES)]
     return pd.DataFrame([{"model": model, "method": method, "base_model": part["base_model"].iloc[0],
                           "forget_fraction": part["forget_fraction"].iloc[0], **aggregate(part)}
                          for (model, method), part in refs.groupby(["model", "method"], sort=False)])
 
 
-def _reference_lines(levels: pd.DataFrame, model: str) -> pd.DataFrame:
-    """The model's reference levels as `curve_plot` references: horizontal lines (x NaN)."""
+def _baseline_lines(levels: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The model's baseline levels as `curve_plot` baselines: horizontal lines (x NaN)."""
     mine = levels[levels["model"] == model] if not levels.empty else levels
     return mine.assign(x=np.nan) if not mine.empty else pd.DataFrame()
 
@@ -89,7 +89,7 @@ def learning_curves(rows: pd.DataFrame) -> pd.DataFrame:
     """
     rows = with_protocol_columns(rows)
     ok = rows[(rows["status"] == "ok") & rows["sequential_part"].isna() & rows["step"].notna()
-              & ~rows["method"].isin(REFERENCES)]
+              & ~rows["method"].isin(BASELINES)]
     lines = [{"model": model, "method": method, "setting": setting, "step": int(step), **aggregate(at)}
              for model, method, setting, part in _settings(ok, [])
              for step, at in part.groupby("step", sort=True)]
@@ -101,11 +101,11 @@ def learning_curve_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tup
     more than one checkpoint."""
     if not has_checkpoints(rows):
         return "", []
-    curves, levels = learning_curves(rows), reference_levels(rows)
+    curves, levels = learning_curves(rows), baseline_levels(rows)
     figures, blocks = [], []
     for model, part in curves.groupby("model", sort=False):
         lines = part.assign(line=part["method"] + " (" + part["setting"] + ")", x=part["step"])
-        path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"curves_{slug(model)}.png",
+        path = curve_plot(lines, _baseline_lines(levels, model), Path(out_dir) / f"curves_{slug(model)}.png",
                           title=f"{suite}, {model}: learning curves (mean over seeds, band: {BAND})",
                           xlabel="unlearning steps (optimizer steps)", columns=ReportColumns.of(rows))
         figures.append(path)
@@ -123,20 +123,20 @@ def learning_curve_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tup
 
 
 def forget_size_table(selected: pd.DataFrame) -> pd.DataFrame:
-    """The selected setting of each method and the reference rows per (base model, forget fraction).
+    """The selected setting of each method and the baseline rows per (base model, forget fraction).
 
     Args:
         selected: `bench.report.document.select_settings` output (one model label per fraction).
 
     Returns:
         Columns base_model, forget_fraction, method, setting, n and the metric columns of `aggregate`
-        (from the settings table); sorted by base model, method (references first) and fraction.
+        (from the settings table); sorted by base model, method (baselines first) and fraction.
     """
-    keep = selected[selected["selected"] | selected["method"].isin(REFERENCES)]
+    keep = selected[selected["selected"] | selected["method"].isin(BASELINES)]
     keep = keep[keep["forget_fraction"].notna()]
     columns = ["base_model", "forget_fraction", "method", "setting", "n", "fq_log10", "fq_log10_ci", "fq_val_log10",
                "fq_val_log10_ci", "model_utility", "model_utility_ci"]
-    order = keep["method"].map(REFERENCE_ORDER).fillna(len(REFERENCE_ORDER))
+    order = keep["method"].map(BASELINE_ORDER).fillna(len(BASELINE_ORDER))
     return (keep.assign(_ref=order).sort_values(["base_model", "_ref", "method", "forget_fraction"], kind="stable")
             [columns].reset_index(drop=True))
 
@@ -159,18 +159,18 @@ def forget_size_section(rows: pd.DataFrame, selected: pd.DataFrame, out_dir: Pat
     figures, blocks = [], []
     for model, part in table.groupby("base_model", sort=False):
         percent = 100 * part["forget_fraction"]
-        methods = part[~part["method"].isin(REFERENCES)]
-        refs = part[part["method"].isin(REFERENCES)].assign(x=100 * part["forget_fraction"])
+        methods = part[~part["method"].isin(BASELINES)]
+        refs = part[part["method"].isin(BASELINES)].assign(x=100 * part["forget_fraction"])
         path = curve_plot(methods.assign(line=methods["method"], x=100 * methods["forget_fraction"]), refs,
                           Path(out_dir) / f"forget_size_{slug(model)}.png",
                           title=f"{suite}, {model}: forget-set size (selected settings; band: {BAND})",
                           xlabel="forget set (% of authors)", val=False, columns=ReportColumns.of(rows))
         figures.append(path)
-        lines = [{"method": REFERENCE_STYLE.get(r["method"], ("", r["method"]))[1], "forget set": f"{p:g}%",
+        lines = [{"method": BASELINE_STYLE.get(r["method"], ("", r["method"]))[1], "forget set": f"{p:g}%",
                   "setting": r["setting"], "n": r["n"], **_cells(r)} for p, (_, r) in zip(percent, part.iterrows())]
         blocks.append(f"### {model}\n\n{markdown_table(lines)}\n\n![{path.stem}]({path.name})")
     text = ("## Forget-set size\n\nEach method at its selected setting for each forget fraction, selected per fraction "
-            "against that fraction's own target and retain model (drawn as the references, one per fraction). "
+            "against that fraction's own target and retain model (drawn as the baselines, one per fraction). "
             f"{note} Means over seeds; shaded: {BAND}.\n\n" + "\n\n".join(blocks))
     return text, figures
 
@@ -190,7 +190,7 @@ def sequential_table(rows: pd.DataFrame) -> pd.DataFrame:
         n and the metric columns of `aggregate`; empty without sequential rows.
     """
     rows = with_protocol_columns(rows)
-    seq = rows[(rows["status"] == "ok") & rows["sequential_part"].notna() & ~rows["method"].isin(REFERENCES)]
+    seq = rows[(rows["status"] == "ok") & rows["sequential_part"].notna() & ~rows["method"].isin(BASELINES)]
     if "trial_id" in seq and seq["trial_id"].notna().all():  # a part evaluated at several checkpoints: its last
         seq = seq.sort_values("step", kind="stable").groupby(["trial_id", "sequential_part"], sort=False).tail(1)
     lines = [{"model": model, "method": method, "setting": setting, "part": int(k),
@@ -205,12 +205,12 @@ def sequential_section(rows: pd.DataFrame, out_dir: Path, suite: str) -> tuple[s
     table = sequential_table(rows)
     if table.empty:
         return "", []
-    levels = reference_levels(rows)
+    levels = baseline_levels(rows)
     figures, blocks = [], []
     for model, part in table.groupby("model", sort=False):
         lines = part.assign(line=part["method"] + " (" + part["setting"] + ", " + part["parts"].astype(str) + " parts)",
                             x=part["part"])
-        path = curve_plot(lines, _reference_lines(levels, model), Path(out_dir) / f"sequential_{slug(model)}.png",
+        path = curve_plot(lines, _baseline_lines(levels, model), Path(out_dir) / f"sequential_{slug(model)}.png",
                           title=f"{suite}, {model}: sequential unlearning (mean over seeds, band: {BAND})",
                           xlabel="parts of the forget set unlearned so far", integer_x=True,
                           columns=ReportColumns.of(rows))

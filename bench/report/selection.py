@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 from tabulate import tabulate
 
-from bench.report.aggregate import REFERENCE_ORDER, candidate_rows, format_ci, format_fq, hp_text, log10_fq, markdown_table, mean_ci, setting_groups, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import BASELINE_ORDER, candidate_rows, format_ci, format_fq, hp_text, log10_fq, markdown_table, mean_ci, setting_groups, varying_hp_columns, with_protocol_columns
 from bench.report.columns import ReportColumns
 from bench.report.robustness import add_worst_case
 
@@ -35,14 +35,14 @@ def _cell(mean: float, half: float, n: int, n_setting: int, fmt: str = "{:.3f}")
 
 
 def _order(key: dict, first: pd.Series) -> tuple:
-    """Sort key of a setting: model (then forget fraction, numerically), references first, method, then its
+    """Sort key of a setting: model (then forget fraction, numerically), baselines first, method, then its
     hyperparameter values (numbers numerically), part count and step."""
     numbers = (int, float, np.integer, np.floating)
     hp = tuple((0, v, "") if isinstance(v, numbers) and not isinstance(v, bool) else (1, 0, str(v))
                for k, v in key.items() if k.startswith("hp."))
     extra = tuple(-1 if key.get(c, "") == "" else float(key[c]) for c in ("sequential_parts", "step"))
     fraction = -1.0 if pd.isna(first["forget_fraction"]) else float(first["forget_fraction"])
-    return (first["base_model"], fraction, key["model"], REFERENCE_ORDER.get(key["method"], len(REFERENCE_ORDER)),
+    return (first["base_model"], fraction, key["model"], BASELINE_ORDER.get(key["method"], len(BASELINE_ORDER)),
             key["method"], hp, extra)
 
 
@@ -73,9 +73,9 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
         rows: result rows (`bench.run.results.read_rows`).
 
     Returns:
-        Sorted by model, references first, then method, hyperparameter values and step. Columns model,
+        Sorted by model, baselines first, then method, hyperparameter values and step. Columns model,
         base_model, forget_fraction, method, setting (the hyperparameters that vary among the method's settings
-        or were set away from their defaults, "defaults" if none, "" for reference rows, then "step N" where the
+        or were set away from their defaults, "defaults" if none, "" for baseline rows, then "step N" where the
         method has several steps), step, sequential_parts, n, seeds,
         fq_log10 / fq_log10_ci / fq_log10_values (mean, 95% CI half-width and the per-seed values of log10
         forget quality clipped at FQ_FLOOR), forget_quality (10^fq_log10), the same for the forget_val split
@@ -96,7 +96,7 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
         part = part.sort_values("seed", kind="stable")
         first = part.iloc[0]
         method = key["method"]
-        setting = "" if method in REFERENCE_ORDER else _setting_text(first, shown[method], several_steps[method])
+        setting = "" if method in BASELINE_ORDER else _setting_text(first, shown[method], several_steps[method])
         row = {"model": key["model"], "base_model": first["base_model"], "forget_fraction": first["forget_fraction"],
                "method": method, "setting": setting, "step": _number(first["step"]),
                "sequential_parts": _number(first["sequential_parts"]), "n": len(part), "seeds": part["seed"].tolist()}
@@ -131,8 +131,8 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
 def selection_basis(settings: pd.DataFrame) -> str:
     """"validation" when some unlearned setting has a finite forget_val forget quality, else "test" (data
     without a forget_val split, or sequential trials: the only choice left, and an optimistic one). The
-    reference rows do not count: they are never selected. Reads fq_val_log10 and method only."""
-    unlearned = settings[~settings["method"].isin(list(REFERENCE_ORDER))] if "method" in settings else settings
+    baseline rows do not count: they are never selected. Reads fq_val_log10 and method only."""
+    unlearned = settings[~settings["method"].isin(list(BASELINE_ORDER))] if "method" in settings else settings
     values = unlearned["fq_val_log10"].to_numpy(dtype=float) if "fq_val_log10" in unlearned else np.array([])
     return "validation" if np.isfinite(values).any() else "test"
 
@@ -161,18 +161,18 @@ def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
     # NaN never wins: missing forget quality or utility ranks last.
     fq = candidates["score"].astype(float).fillna(-np.inf)
     utility = candidates["model_utility"].astype(float).fillna(-np.inf)
-    references = candidates["method"].isin(list(REFERENCE_ORDER))
+    baselines = candidates["method"].isin(list(BASELINE_ORDER))
     for model in candidates["model"].drop_duplicates():
         in_model = candidates["model"] == model
         target = candidates.loc[in_model & (candidates["method"] == "none"), "model_utility"].astype(float)
         threshold = ratio * target.mean() if target.notna().any() else np.nan
         table.loc[in_model, ["target_utility", "threshold"]] = [target.mean(), threshold]
-        eligible = in_model & ~references
+        eligible = in_model & ~baselines
         if not math.isnan(threshold):
             eligible &= candidates["model_utility"].astype(float) >= threshold
         table.loc[eligible, "eligible"] = True
         chosen = []
-        for method in candidates.loc[in_model & ~references, "method"].drop_duplicates():
+        for method in candidates.loc[in_model & ~baselines, "method"].drop_duplicates():
             mine = in_model & (candidates["method"] == method)
             good = mine & eligible
             pool, order = (good, ["fq", "utility"]) if good.any() else (mine, ["utility", "fq"])
@@ -240,5 +240,5 @@ def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
               "model utility": format_ci(r["model_utility"], r["model_utility_ci"]),
               "qualifies": "yes" if r["qualifies"] else "no"}
              for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
-    # The basis is automatic here: "test" means no unlearned row has validation values, whatever the references have.
+    # The basis is automatic here: "test" means no unlearned row has validation values, whatever the baselines have.
     return f"Selected per model and method. {selection_note(basis, basis == 'validation', ratio)}\n\n{markdown_table(lines)}"

@@ -9,7 +9,7 @@ probability, lost by unlearning, that the attack brings back on the questions it
 less than 1% of the target's probability away, the target itself included).
 Record attacks (other wordings of the questions) get probability, ROUGE and truth ratio; forget
 quality and recovery would need the retain model and the target on the same rewritten questions,
-which the reference rows report.
+which the baseline rows report.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def attack_columns(variants) -> list[str]:
     return [f"attack.{v['label']}.{m}" for v in variants for m in FORGET_METRICS]
 
 
-def run_attacks(model, tokenizer, spec, splits: dict, reference: dict,
+def run_attacks(model, tokenizer, spec, splits: dict, baselines: dict,
                 evaluated=None) -> tuple[dict, dict[str, str]]:
     """Every attack variant of `spec` on `model`: the row's attack columns and `attack_s`, and why a
     variant's columns are missing (its data lacks what it reads, e.g. `paraphrased_question`).
@@ -59,11 +59,11 @@ def run_attacks(model, tokenizer, spec, splits: dict, reference: dict,
             continue
         records = forget if result.forget is None else result.forget
         ctx = EvalContext(result.model, tokenizer, {"forget": records}, spec.eval)
-        if all(r["question"] in index for r in records):  # forget questions as asked: comparable to the references
+        if all(r["question"] in index for r in records):  # forget questions as asked: comparable to the baselines' statistics
             rows = [index[r["question"]] for r in records]
-            metrics = forget_side(ctx, "forget", reference.get("retain_forget_truth_ratio"), rows,
-                                  reference.get("target_forget_prob"), before)
-        else:  # reworded: no reference model answered these questions
+            metrics = forget_side(ctx, "forget", baselines.get("retain_forget_truth_ratio"), rows,
+                                  baselines.get("target_forget_prob"), before)
+        else:  # reworded: no baselines model answered these questions
             metrics = forget_side(ctx, "forget")
         out.update({f"attack.{variant['label']}.{k}": v for k, v in metrics.items()})
         del result, ctx

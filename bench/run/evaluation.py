@@ -87,29 +87,29 @@ def forget_side(ctx, split: str, retain_ratios=None, rows: list[int] | None = No
 
 def forget_probabilities(ctx) -> np.ndarray:
     """P̄(answer | question) of each forget question, from the context's scores (TOFU batches the
-    forget split's answer forms together, as the target's reference probabilities were scored)."""
+    forget split's answer forms together, as the target's probabilities in the baseline statistics were scored)."""
     from metrics.tofu import score_split
 
     score_split(ctx, "forget")
     return np.exp(ctx.mean_logprob("forget", "answer"))
 
 
-def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) -> Evaluation:
+def evaluate_model(model, tokenizer, eval_cfg, splits: dict, baselines: dict) -> Evaluation:
     """Runs the chosen metric families (all by default) and the probes in one context.
 
     Args:
         splits: the data's splits by name (see `evaluation_splits`).
-        reference: what the metrics compare against (`bench.models.retain_stats`); without the retain
+        baselines: what the metrics compare against (`bench.models.baseline_stats`); without the retain
             model's statistics, forget quality and privacy leakage are NaN with the reason recorded.
     """
     from metrics import EvalContext, evaluate
 
     started = time.perf_counter()
-    ctx = EvalContext(model, tokenizer, evaluation_splits(splits, eval_cfg), eval_cfg, reference=reference)
+    ctx = EvalContext(model, tokenizer, evaluation_splits(splits, eval_cfg), eval_cfg, baselines=baselines)
     metrics = evaluate(ctx, eval_cfg.metrics or None)
     probes = []
     if eval_cfg.probes:
-        before = reference.get("target_probe_answers") or [None] * len(eval_cfg.probes)
+        before = baselines.get("target_probe_answers") or [None] * len(eval_cfg.probes)
         probes = [{"prompt": q, "before": b, "after": a}
                   for q, b, a in zip(eval_cfg.probes, before, ctx.generate(list(eval_cfg.probes)))]
     columns = {**metrics, "eval_s": time.perf_counter() - started, "eval_forward_passes": ctx.forward_passes,
@@ -120,7 +120,7 @@ def evaluate_model(model, tokenizer, eval_cfg, splits: dict, reference: dict) ->
     return Evaluation(columns, ctx)
 
 
-def validation_metrics(ctx, reference: dict) -> tuple[dict, dict[str, str]]:
+def validation_metrics(ctx, baselines: dict) -> tuple[dict, dict[str, str]]:
     """The forget-side metrics on the `forget_val` split of a model's context (authors unlearned with
     the forget set, see `bench.run.trial.unlearning_request`, and left out of the retain model, but
     scored apart): what hyperparameters and checkpoints are selected on, so the forget (test) split is
@@ -130,25 +130,25 @@ def validation_metrics(ctx, reference: dict) -> tuple[dict, dict[str, str]]:
         why = ("not measured: the data has no forget_val split, or the trial is sequential (its requests are the "
                "forget parts; README: The honest protocol)")
         return {c: float("nan") for c in VALIDATION_COLUMNS.values()}, {c: why for c in VALIDATION_COLUMNS.values()}
-    ratios = reference.get("retain_forget_val_truth_ratio")
+    ratios = baselines.get("retain_forget_val_truth_ratio")
     side = forget_side(ctx, VALIDATION_SPLIT, retain_ratios=ratios)
     out = {VALIDATION_COLUMNS[k]: float(side.get(k, float("nan"))) for k in VALIDATION_COLUMNS}
     missing = {} if ratios is not None else {"forget_val_quality": "needs the retain model's forget_val truth ratios"}
     return out, missing
 
 
-def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict, reference: dict | None = None,
+def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict, baselines: dict | None = None,
                    checkpoint: bool = False) -> Evaluation:
     """The trial's evaluation, the validation metrics included, with the provenance notes merged into
-    `metric_notes`. `reference`: default the prepared reference file (a sequential trial passes the
+    `metric_notes`. `baselines`: default the prepared baseline statistics (a sequential trial passes the
     part's subset); `checkpoint`: an intermediate checkpoint, evaluated with `eval.checkpoint_metrics`
     and without probes."""
     from metrics import metric_columns
 
-    from bench.models.retain_stats import load_references
+    from bench.models.baseline_stats import load_baseline_stats
     from bench.run.rows import provenance_notes
 
-    reference = load_references(prepared.references) if reference is None else reference
+    baselines = load_baseline_stats(prepared.baseline_stats) if baselines is None else baselines
     eval_cfg, skipped = spec.eval, {}
     if checkpoint and spec.eval.checkpoint_metrics:
         eval_cfg = dataclasses.replace(spec.eval, metrics=spec.eval.checkpoint_metrics, probes=())
@@ -157,10 +157,10 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
                    for c in metric_columns(spec.eval.metrics or None) if c not in kept}
     elif checkpoint:
         eval_cfg = dataclasses.replace(spec.eval, probes=())
-    evaluation = evaluate_model(model, tokenizer, eval_cfg, splits, reference)
+    evaluation = evaluate_model(model, tokenizer, eval_cfg, splits, baselines)
     out = evaluation.columns
     started = time.perf_counter()
-    validation, missing = validation_metrics(evaluation.context, reference)
+    validation, missing = validation_metrics(evaluation.context, baselines)
     unavailable = {**json.loads(out["metrics_unavailable"] or "{}"), **skipped, **missing}
     notes = {**provenance_notes(prepared), **json.loads(out["metric_notes"] or "{}")}
     columns = {**out, **{c: float("nan") for c in skipped}, **validation,

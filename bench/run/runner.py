@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.core.atomic import atomic_file, exclusive_lock, remove_temporaries
 from bench.models.prepare import Prepared, find_prepared, prepare_model, target_built
-from bench.models.retain_stats import compute_references, references_path
+from bench.models.baseline_stats import compute_baseline_stats, baseline_stats_path
 from bench.core.registry import PLUGINS_ENV
 from bench.core.numerics import worker_env
 from bench.run.results import row_schema, row_statuses, write_rows
@@ -59,8 +59,8 @@ def _prepare_remote(model, data, prepare, eval_cfg, cache, threads, target_only=
     return prepare_model(model, data, prepare, eval_cfg, Path(cache), threads, target_only=target_only)
 
 
-def _references_remote(prepared, eval_cfg, cache, threads, precision):
-    return str(compute_references(prepared, eval_cfg, Path(cache), threads, precision))
+def _baseline_stats_remote(prepared, eval_cfg, cache, threads, precision):
+    return str(compute_baseline_stats(prepared, eval_cfg, Path(cache), threads, precision))
 
 
 def prepared_key(model: str, data) -> tuple[str, str]:
@@ -70,21 +70,21 @@ def prepared_key(model: str, data) -> tuple[str, str]:
     return model, data_key(data)
 
 
-def attach_references(suite: Suite, prepared: dict, cache: Path, address: str | None = None) -> dict:
-    """Finds or computes the reference file (retain statistics, target probe answers) of each prepared
+def attach_baseline_stats(suite: Suite, prepared: dict, cache: Path, address: str | None = None) -> dict:
+    """Finds or computes the baseline statistics (the retain model's, the target's probe answers) of each prepared
     (model, dataset) of `prepare_all`."""
-    paths = {k: references_path(p, suite.eval, cache, suite.prepare.precision) for k, p in prepared.items()}
+    paths = {k: baseline_stats_path(p, suite.eval, cache, suite.prepare.precision) for k, p in prepared.items()}
     missing = [k for k, path in paths.items() if not path.exists()]
     if missing:
         import ray
 
-        print(f"Computing the retain models' reference statistics for {_names(missing, suite)}", flush=True)
+        print(f"Computing the baselines' statistics for {_names(missing, suite)}", flush=True)
         _init_ray(address, suite.resources)
-        task = ray.remote(num_cpus=suite.resources.cpu, num_gpus=suite.resources.gpu)(_references_remote)
+        task = ray.remote(num_cpus=suite.resources.cpu, num_gpus=suite.resources.gpu)(_baseline_stats_remote)
         refs = [task.remote(prepared[k], suite.eval, str(cache), max(1, int(suite.resources.cpu)), suite.prepare.precision)
                 for k in missing]
         ray.get(refs)
-    return {k: replace(p, references=str(paths[k])) for k, p in prepared.items()}
+    return {k: replace(p, baseline_stats=str(paths[k])) for k, p in prepared.items()}
 
 
 def _names(keys: list[tuple[str, str]], suite: Suite) -> str:
@@ -242,7 +242,7 @@ def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None
         try:
             return _run_locked(suite, out_dir, cache, address, max_concurrent, retry_failed)
         except KeyboardInterrupt:
-            specs = suite.reference_trials() + suite.trials()
+            specs = suite.baseline_trials() + suite.trials()
             summary, counts = _summary(specs, out_dir)
             raise SuiteInterrupted(f"Interrupted; trials in flight were cancelled, finished rows kept ({summary}). "
                                    f"Run the same command again to run the {counts.get('pending', 0)} pending.") from None
@@ -255,19 +255,19 @@ def _run_locked(suite: Suite, out_dir: Path, cache: Path, address: str | None, m
                 retry_failed: bool) -> Path:
     from metrics import metric_outputs
 
-    specs = suite.reference_trials() + suite.trials()
+    specs = suite.baseline_trials() + suite.trials()
     schema = row_schema(specs, metric_outputs())
     _write_plan(out_dir, suite, specs)
     statuses = row_statuses(out_dir)
     pending = [s for s in specs if s.trial_id not in statuses or (retry_failed and statuses[s.trial_id] == "failed")]
     retried = sum(s.trial_id in statuses for s in pending)
     print(f"Suite {suite.name}: {len(specs)} rows ({len(suite.trials())} trials + {len(specs) - len(suite.trials())} "
-          f"references), {len(specs) - len(pending)} already in {out_dir}, {len(pending)} to run"
+          f"baselines), {len(specs) - len(pending)} already in {out_dir}, {len(pending)} to run"
           + (f" ({retried} failed ones again)" if retried else ""), flush=True)
     if not pending:
         return out_dir
     started = time.perf_counter()
-    prepared = attach_references(suite, prepare_all(suite, cache, address), cache, address)
+    prepared = attach_baseline_stats(suite, prepare_all(suite, cache, address), cache, address)
     print(f"Models ready after {time.perf_counter() - started:.0f} s", flush=True)
 
     _init_ray(address, suite.resources)

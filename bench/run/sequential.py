@@ -41,9 +41,9 @@ def split_parts(records: list[dict], parts: int) -> list[list[int]]:
     return out
 
 
-def forgotten_so_far(splits: dict, reference: dict, parts: list[list[int]], k: int) -> tuple[dict, dict]:
-    """The evaluation splits and references after parts 0..k (0-based): forget questions (and their
-    authors' biographies) of those parts, and the per-question reference statistics of the same
+def forgotten_so_far(splits: dict, baselines: dict, parts: list[list[int]], k: int) -> tuple[dict, dict]:
+    """The evaluation splits and baseline statistics after parts 0..k (0-based): forget questions (and their
+    authors' biographies) of those parts, and the per-question baseline statistics of the same
     questions, so forget quality compares like with like."""
     rows = sorted(i for part in parts[:k + 1] for i in part)
     forget = [splits["forget"][i] for i in rows]
@@ -51,7 +51,7 @@ def forgotten_so_far(splits: dict, reference: dict, parts: list[list[int]], k: i
     subset = {**splits, "forget": forget}
     if splits.get("forget_bio") and None not in authors:
         subset["forget_bio"] = [b for b in splits["forget_bio"] if b.get("author") in authors]
-    ref = dict(reference)
+    ref = dict(baselines)
     for key in ("retain_forget_truth_ratio", "target_forget_prob"):
         if ref.get(key) is not None:
             ref[key] = [ref[key][i] for i in rows]

@@ -1,7 +1,7 @@
 """One trial: load the prepared target, unlearn with one method, evaluate, return the results rows.
 
 Plain Python (no Ray): the runner hands this function to Ray Tune, and anything else (tests, the
-API) can call it directly. Reference trials evaluate the target (`none`) or the retain model
+API) can call it directly. Baseline trials evaluate the target (`none`) or the retain model
 (`retain`) without unlearning. A trial writes one row per evaluation: at each checkpoint
 (`unlearn.eval_at`, `eval_every`) and at its last step (`is_final`), or after each part of a
 sequential trial; `step` says how far each had trained. Attacks run on the final model only.
@@ -21,7 +21,7 @@ from typing import Callable
 from bench.core.names import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
 from bench.core.environment import environment_json
 from bench.models.prepare import Prepared
-from bench.config.suite import REFERENCE_METHODS, TrialSpec
+from bench.config.suite import BASELINE_METHODS, TrialSpec
 from bench.run.evaluation import EVAL_SPLITS, Evaluation, evaluate_trial
 from bench.run.rows import finished, reset_peak_memory, result_columns, row_header
 
@@ -199,13 +199,13 @@ def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):
     return model, tokenizer, splits
 
 
-def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, reference: dict,
+def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, baselines: dict,
               evaluation: Evaluation) -> dict:
     """The row with its attack columns (the attacks run on the model as it is now: the final one,
     evaluated in `evaluation`)."""
     from bench.run.attacks import run_attacks
 
-    columns, unavailable = run_attacks(model, tokenizer, spec, splits, reference, evaluation.context)
+    columns, unavailable = run_attacks(model, tokenizer, spec, splits, baselines, evaluation.context)
     row = {**row, **columns}
     if unavailable:
         reasons = {**json.loads(row.get("metrics_unavailable") or "{}"), **unavailable}
@@ -214,23 +214,23 @@ def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, refere
 
 
 def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
-                  reference: dict, rows: list[dict]) -> None:
-    """Unlearns once (no training for reference rows), appending a row at each checkpoint and the last step."""
+                  baselines: dict, rows: list[dict]) -> None:
+    """Unlearns once (no training for baseline rows), appending a row at each checkpoint and the last step."""
     def at_checkpoint(step: int, stats: dict) -> None:
-        evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference, checkpoint=True)
+        evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, baselines, checkpoint=True)
         rows.append(finished({**header, **result_columns(stats, evaluation.columns), "step": step, "is_final": False}))
 
-    if spec.method not in REFERENCE_METHODS:
+    if spec.method not in BASELINE_METHODS:
         stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint)
     else:
         stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": environment_json(precision=spec.prepare.precision)}
-    evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, reference)
+    evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, baselines)
     row = {**header, **result_columns(stats, evaluation.columns), "step": stats["steps_done"], "is_final": True}
-    rows.append(finished(_attacked(row, model, tokenizer, spec, splits, reference, evaluation) if spec.attacks else row))
+    rows.append(finished(_attacked(row, model, tokenizer, spec, splits, baselines, evaluation) if spec.attacks else row))
 
 
 def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
-                     reference: dict, rows: list[dict]) -> None:
+                     baselines: dict, rows: list[dict]) -> None:
     """Unlearns the forget set's parts one after another (each a fresh run of the method from the model
     the previous part left, with its own batch order), appending a row after each part, evaluated on
     every part forgotten so far; a diverged part ends the trial there."""
@@ -245,12 +245,12 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
         stats = unlearn(model, tokenizer, spec, part_splits, stream_seed=spec.seed * 1000 + 100 * (k + 1))
         total = {**stats, **{key: total[key] + stats[key] for key in summed}}
         last = k == len(parts) - 1 or bool(stats.get("diverged_step"))
-        so_far, part_reference = forgotten_so_far(splits, reference, parts, k)
-        evaluation = evaluate_trial(model, tokenizer, spec, prepared, {**so_far, VALIDATION_SPLIT: []}, part_reference)
+        so_far, part_baselines = forgotten_so_far(splits, baselines, parts, k)
+        evaluation = evaluate_trial(model, tokenizer, spec, prepared, {**so_far, VALIDATION_SPLIT: []}, part_baselines)
         row = {**header, **result_columns(total, evaluation.columns), "step": total["steps_done"], "is_final": last,
                "sequential_part": k + 1, "sequential_parts": len(parts)}
         if last and spec.attacks:
-            row = _attacked(row, model, tokenizer, spec, splits, reference, evaluation)
+            row = _attacked(row, model, tokenizer, spec, splits, baselines, evaluation)
         rows.append(finished(row))
         if last:
             return
@@ -260,15 +260,15 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dic
     """Unlearns and evaluates; returns the trial's rows: one per checkpoint (or per sequential part), the
     last with `is_final`. Status `diverged` when training stopped early (the model is evaluated as the
     guard left it), `failed` with the error when anything raised (rows finished before are kept)."""
-    from bench.models.retain_stats import load_references
+    from bench.models.baseline_stats import load_baseline_stats
 
     header = row_header(spec, prepared)
     rows: list[dict] = []
     try:
         model, tokenizer, splits = start_trial(spec, prepared, threads)
-        reference = load_references(prepared.references)
+        baselines = load_baseline_stats(prepared.baseline_stats)
         run = _sequential_rows if spec.sequential_parts > 1 else _one_run_rows
-        run(header, model, tokenizer, spec, prepared, splits, reference, rows)
+        run(header, model, tokenizer, spec, prepared, splits, baselines, rows)
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         rows = [{**r, "is_final": False} for r in rows]
         rows.append(finished({**header, "status": "failed", "is_final": True,

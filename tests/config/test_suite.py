@@ -125,7 +125,7 @@ def test_trials_order_is_models_methods_grid_seeds(good):
 
 
 def test_reference_trials_two_per_model(good):
-    refs = good.reference_trials()
+    refs = good.baseline_trials()
     assert len(refs) == 2 * len(good.models)
     assert sorted((s.model, s.method) for s in refs) == sorted(
         (m, ref) for m in good.models for ref in ("none", "retain")
@@ -136,7 +136,7 @@ def test_reference_trials_two_per_model(good):
 
 
 def test_trial_ids_unique(good):
-    specs = good.reference_trials() + good.trials()
+    specs = good.baseline_trials() + good.trials()
     ids = [s.trial_id for s in specs]
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
@@ -145,15 +145,15 @@ def test_trial_ids_unique(good):
 def test_trial_ids_stable_across_loads(tmp_path):
     a = load_suite(write(tmp_path, GOOD_SUITE, name="a.yaml"))
     b = load_suite(write(tmp_path, GOOD_SUITE, name="a.yaml"))
-    ids_a = [s.trial_id for s in a.reference_trials() + a.trials()]
-    ids_b = [s.trial_id for s in b.reference_trials() + b.trials()]
+    ids_a = [s.trial_id for s in a.baseline_trials() + a.trials()]
+    ids_b = [s.trial_id for s in b.baseline_trials() + b.trials()]
     assert ids_a == ids_b
 
 
 def test_trial_id_roundtrips_through_dict(good):
     from bench.config.suite import TrialSpec
 
-    for spec in good.trials()[:10] + good.reference_trials():
+    for spec in good.trials()[:10] + good.baseline_trials():
         again = TrialSpec.from_dict(spec.to_dict())
         assert again == spec
         assert again.trial_id == spec.trial_id
@@ -201,7 +201,7 @@ def test_trials_carry_the_prepare_recipe_version_in_their_id(good):
     from bench.config.suite import PREPARE_VERSION
 
     spec = good.trials()[0]
-    assert spec.prepare_version == PREPARE_VERSION == good.reference_trials()[0].prepare_version
+    assert spec.prepare_version == PREPARE_VERSION == good.baseline_trials()[0].prepare_version
     assert dataclasses.replace(spec, prepare_version=spec.prepare_version + 1).trial_id != spec.trial_id
 
 
@@ -493,7 +493,7 @@ def test_shipped_suite_parses(path):
     suite = load_suite(path, check_sources=False)  # the GPU suites name hub models this machine cannot reach
     trials = suite.trials()
     assert trials
-    ids = [s.trial_id for s in suite.reference_trials() + trials]
+    ids = [s.trial_id for s in suite.baseline_trials() + trials]
     assert len(set(ids)) == len(ids)
 
 

@@ -44,7 +44,7 @@ def write_suite_rows(tmp_path, outputs) -> "pd.DataFrame":  # noqa: F821
     path = tmp_path / "small.yaml"
     path.write_text(SUITE)
     suite = load_suite(path)
-    specs = suite.reference_trials() + suite.trials()
+    specs = suite.baseline_trials() + suite.trials()
     schema = row_schema(specs, outputs)
     out = tmp_path / "results"
     for spec, fq in zip(specs, (1e-9, 1.0, 1e-3)):

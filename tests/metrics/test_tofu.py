@@ -152,7 +152,7 @@ def test_full_metric_set_runs_and_comparisons_without_a_retain_model_say_why(tin
 
     ctx = EvalContext(model, tok, all_splits(), cfg)
     r = truth_ratio(ctx.mean_logprob("forget", "paraphrased_answer"), ctx.mean_logprob("forget", "perturbed_answer"))
-    ctx.reference.update(retain_forget_truth_ratio=r, retain_mia_mink_auc=0.5)  # compared with itself
+    ctx.baselines.update(retain_forget_truth_ratio=r, retain_mia_mink_auc=0.5)  # compared with itself
     row = evaluate(ctx)
     assert row["forget_quality"] == pytest.approx(1.0) and row["privleak"] == pytest.approx(0.0)
     assert all(np.isfinite(v) for v in row.values()) and not ctx.unavailable
@@ -180,7 +180,7 @@ def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(ti
     cfg = EvalConfig(max_new_tokens=4, verbatim_prefix_tokens=4, verbatim_new_tokens=8)
     costs = {}
     for families in (core, None):
-        ctx = EvalContext(model, tok, all_splits(), cfg, reference={"retain_forget_truth_ratio": np.ones(3),
+        ctx = EvalContext(model, tok, all_splits(), cfg, baselines={"retain_forget_truth_ratio": np.ones(3),
                                                                    "retain_mia_mink_auc": 0.5})
         evaluate(ctx, metrics=families)
         costs[families is None] = (ctx.forward_passes, ctx.generated_prompts)
@@ -223,7 +223,7 @@ def test_membership_inference_separates_trained_from_unseen_answers(memorised):
     both members above it (AUROC 1), and a model compared with itself leaks nothing."""
     model, tok = memorised
     ctx = EvalContext(model, tok, {"forget": QA[:2], "holdout": QA[2:]}, EvalConfig())
-    ctx.reference["retain_mia_mink_auc"] = 0.5
+    ctx.baselines["retain_mia_mink_auc"] = 0.5
     row = evaluate(ctx, ["mia", "privacy_leakage", "exact_memorization", "extraction_strength"])
     assert [row[f"mia_{a}_auc"] for a in ("loss", "zlib", "mink", "mink_pp")] == [1.0] * 4
     assert row["privleak"] == pytest.approx(-100.0)  # A = 0 against the retain model's 0.5

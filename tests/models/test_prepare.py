@@ -14,7 +14,7 @@ from bench.run.evaluation import EVAL_SPLITS, evaluate_model, validation_metrics
 from bench.data.store import data_key, prepare_data, read_splits, training_data_key
 from bench.models.zoo import load_model, load_tokenizer
 from bench.models.prepare import _target_records, artifact_dirs, find_prepared, prepare_model, prepare_tokenizer, target_built
-from bench.models.retain_stats import load_references
+from bench.models.baseline_stats import load_baseline_stats
 from bench.config.suite import DataConfig, PrepareConfig
 from metrics import EvalConfig
 
@@ -76,27 +76,27 @@ def test_second_fraction_builds_only_its_retain_model(two_fractions):
 
 def test_references_hold_the_forget_val_truth_ratios_a_trial_computes(two_fractions, monkeypatch):
     """Scoring forget_val as a trial does (in its evaluation context, after the metric families) on the
-    retain model itself must hand the KS test exactly the reference ratios: the same numbers, not
+    retain model itself must hand the KS test exactly the baseline ratios: the same numbers, not
     merely close ones."""
     import metrics.tofu
 
     _, first, second, *_ = two_fractions
     for prepared in (first, second):
-        references = load_references(prepared.references)
+        baselines = load_baseline_stats(prepared.baseline_stats)
         splits = read_splits(prepared.data_dir, [*EVAL_SPLITS, RETAIN_EVAL_SPLIT, "forget_val"])
         forget_val = splits["forget_val"]
         assert len(forget_val) == 20  # 2 authors x 10 questions
-        ratios = references["retain_forget_val_truth_ratio"]
+        ratios = baselines["retain_forget_val_truth_ratio"]
         assert len(ratios) == len(forget_val)
         seen = []
         monkeypatch.setattr(metrics.tofu, "ks_forget_quality", lambda mine, ref: seen.append((mine, ref)) or 1.0)
         retain = load_model(prepared.retain_dir)
-        evaluation = evaluate_model(retain, load_tokenizer(prepared.retain_dir), EVAL, splits, references)
+        evaluation = evaluate_model(retain, load_tokenizer(prepared.retain_dir), EVAL, splits, baselines)
         seen.clear()  # the forget split's forget quality
-        validation_metrics(evaluation.context, references)
+        validation_metrics(evaluation.context, baselines)
         (mine, ref), = seen
         assert mine.tolist() == ratios and ref.tolist() == ratios
-    assert first.references != second.references
+    assert first.baseline_stats != second.baseline_stats
 
 
 def test_references_omit_forget_val_without_it(two_fractions):
@@ -104,5 +104,5 @@ def test_references_omit_forget_val_without_it(two_fractions):
     cache, *_ = two_fractions
     data = dataclasses.replace(DATA[0.1], forget_val_fraction=0)
     prepared = prepare_model(MODEL, data, PREPARE, EVAL, cache, log=lambda _m: None)
-    assert "retain_forget_val_truth_ratio" not in load_references(prepared.references)
-    assert "retain_forget_truth_ratio" in load_references(prepared.references)
+    assert "retain_forget_val_truth_ratio" not in load_baseline_stats(prepared.baseline_stats)
+    assert "retain_forget_truth_ratio" in load_baseline_stats(prepared.baseline_stats)

@@ -9,7 +9,7 @@ import torch
 from bench.data.store import prepare_data, read_splits
 from bench.models.zoo import ZOO, build_model, count_parameters, load_model, load_tokenizer, train_tokenizer
 from bench.models.prepare import artifact_dirs, find_prepared, prepare_model
-from bench.models.retain_stats import compute_references, load_references
+from bench.models.baseline_stats import compute_baseline_stats, load_baseline_stats
 from bench.config.suite import DataConfig, PrepareConfig, TrialSpec, UnlearnConfig
 from bench.run.trial import run_trial
 from methods import METHODS
@@ -41,18 +41,18 @@ def local_prepared(tmp_path_factory):
     build_model("tiny-gpt2", tok, seed=1).save_pretrained(local)
     tok.save_pretrained(local)
     prepared = prepare_model(str(local), DATA, PREPARE, EVAL, cache, log=lambda _m: None)
-    return local, cache, splits, tok, dataclasses.replace(prepared, references=str(compute_references(prepared, EVAL, cache)))
+    return local, cache, splits, tok, dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(prepared, EVAL, cache)))
 
 
 def test_local_save_pretrained_model_is_prepared_and_unlearned(local_prepared):
     local, cache, splits, tok, prepared = local_prepared
     assert "base" not in artifact_dirs(str(local), DATA, PREPARE, cache)  # a hub/path model is its own base
-    assert find_prepared(str(local), DATA, PREPARE, cache) == dataclasses.replace(prepared, references="")
+    assert find_prepared(str(local), DATA, PREPARE, cache) == dataclasses.replace(prepared, baseline_stats="")
     target = load_model(prepared.target_dir)
     assert target.config.model_type == "gpt2" and load_tokenizer(prepared.target_dir).eos_token_id == tok.eos_token_id
-    references = load_references(prepared.references)
-    assert len(references["retain_forget_truth_ratio"]) == len(splits["forget"])
-    assert 0 <= references["retain_mia_mink_auc"] <= 1
+    baselines = load_baseline_stats(prepared.baseline_stats)
+    assert len(baselines["retain_forget_truth_ratio"]) == len(splits["forget"])
+    assert 0 <= baselines["retain_mia_mink_auc"] <= 1
 
     spec = TrialSpec(str(local), "grad_ascent", {}, UnlearnConfig(steps=2, batch_size=4), 0, DATA, PREPARE, EVAL, 1)
     row, = run_trial(spec, prepared)

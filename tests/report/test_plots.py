@@ -25,8 +25,8 @@ def test_reference_labels_name_their_own_markers(tmp_path, monkeypatch):
     beside another point (the retain label once spread over NPO's point at forget quality 0.27)."""
     ax = _pareto_axes(tmp_path, monkeypatch)
     labels = dict(zip(*reversed(ax.get_legend_handles_labels())))
-    retain_label = plots.REFERENCE_STYLE["retain"][1]
+    retain_label = plots.BASELINE_STYLE["retain"][1]
     assert retain_label in labels
     assert tuple(labels[retain_label].get_offsets()[0]) == (1.0, 0.78)
-    assert not [t.get_text() for t in ax.texts if t.get_text() in {s[1] for s in plots.REFERENCE_STYLE.values()}]
+    assert not [t.get_text() for t in ax.texts if t.get_text() in {s[1] for s in plots.BASELINE_STYLE.values()}]
     plt.close("all")

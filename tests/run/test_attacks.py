@@ -125,14 +125,14 @@ def _probs(model, tok, records, cfg):
     return forget_probabilities(EvalContext(model, tok, {"forget": records}, cfg))
 
 
-def _forget_side(model, tok, records, cfg, rows, reference, before):
+def _forget_side(model, tok, records, cfg, rows, baselines, before):
     """The forget metrics of `model` on `records` as an attack measures them (rows None: reworded)."""
     from metrics import EvalContext
 
     ctx = EvalContext(model, tok, {"forget": records}, cfg)
     if rows is None:
         return forget_side(ctx, "forget")
-    return forget_side(ctx, "forget", reference["retain_forget_truth_ratio"], rows, reference["target_forget_prob"],
+    return forget_side(ctx, "forget", baselines["retain_forget_truth_ratio"], rows, baselines["target_forget_prob"],
                        before)
 
 
@@ -144,16 +144,16 @@ def test_recovery_is_zero_for_no_change_and_one_for_the_target(tiny):
     # The target: whichever of two random models gives these questions the higher probability.
     (unlearned, before), (target, target_p) = sorted([(a, pa), (b, pb)], key=lambda m: m[1][rows].mean())
     assert target_p[rows].mean() > before[rows].mean()
-    reference = {"target_forget_prob": target_p.tolist(), "retain_forget_truth_ratio": [1.0] * len(QA)}
+    baselines = {"target_forget_prob": target_p.tolist(), "retain_forget_truth_ratio": [1.0] * len(QA)}
     records = [QA[i] for i in rows]
-    same = _forget_side(unlearned, tok, records, cfg, rows, reference, before)
+    same = _forget_side(unlearned, tok, records, cfg, rows, baselines, before)
     assert same["recovery"] == pytest.approx(0.0, abs=1e-12)
     assert same["forget_prob"] == pytest.approx(before[rows].mean())
-    back = _forget_side(target, tok, records, cfg, rows, reference, before)
+    back = _forget_side(target, tok, records, cfg, rows, baselines, before)
     assert back["recovery"] == pytest.approx(1.0)
-    reworded = _forget_side(unlearned, tok, records, cfg, None, reference, before)
-    assert set(reworded) == {"forget_prob", "forget_rouge", "forget_truth_ratio"}  # no reference for new wordings
-    gone = _forget_side(target, tok, records, cfg, rows, {**reference, "target_forget_prob": before.tolist()}, before)
+    reworded = _forget_side(unlearned, tok, records, cfg, None, baselines, before)
+    assert set(reworded) == {"forget_prob", "forget_rouge", "forget_truth_ratio"}  # no baselines for new wordings
+    gone = _forget_side(target, tok, records, cfg, rows, {**baselines, "target_forget_prob": before.tolist()}, before)
     assert np.isnan(gone["recovery"])  # nothing was lost, so nothing can be recovered
 
 
@@ -164,10 +164,10 @@ def test_run_attacks_fills_every_column_and_leaves_the_model_bit_identical(tiny)
     suite = parse_suite({**BASE, "attacks": [{"name": "relearn", "steps": 2, "fraction": 0.3}, "quantize",
                                              "paraphrase", {"name": "prefix", "prefixes": ["Quick: "]}]}, "s.yaml")
     spec: TrialSpec = dataclasses.replace(suite.trials()[0], eval=EvalConfig(batch_size=8, max_new_tokens=4))
-    reference = {"target_forget_prob": [1.0] * len(QA),  # a target that knew every answer for certain
+    baselines = {"target_forget_prob": [1.0] * len(QA),  # a target that knew every answer for certain
                  "retain_forget_truth_ratio": np.linspace(0.5, 1.5, len(QA)).tolist()}
     weights = {k: v.clone() for k, v in unlearned.state_dict().items()}
-    out, unavailable = run_attacks(unlearned, tok, spec, {"forget": QA, "retain": QA[:5]}, reference)
+    out, unavailable = run_attacks(unlearned, tok, spec, {"forget": QA, "retain": QA[:5]}, baselines)
     assert unavailable == {}
     assert all(torch.equal(weights[k], v) for k, v in unlearned.state_dict().items())
     for label in ("relearn", "quantize_bits8", "quantize_bits4"):
@@ -187,17 +187,17 @@ def test_attacks_read_recovery_before_from_the_evaluation_context_without_rescor
     unlearned, _, tok = tiny
     suite = parse_suite({**BASE, "attacks": [{"name": "relearn", "steps": 2, "fraction": 0.3}]}, "s.yaml")
     spec: TrialSpec = dataclasses.replace(suite.trials()[0], eval=EvalConfig(batch_size=8, max_new_tokens=4))
-    reference = {"target_forget_prob": [1.0] * len(QA), "retain_forget_truth_ratio": [1.0] * len(QA)}
+    baselines = {"target_forget_prob": [1.0] * len(QA), "retain_forget_truth_ratio": [1.0] * len(QA)}
     splits = {"forget": QA, "retain": QA[:5]}
     built = []
     real = metrics.EvalContext
     monkeypatch.setattr(metrics, "EvalContext", lambda model, *a, **k: built.append(model) or real(model, *a, **k))
-    scored_alone, _ = run_attacks(unlearned, tok, spec, splits, reference)
+    scored_alone, _ = run_attacks(unlearned, tok, spec, splits, baselines)
     assert sum(m is unlearned for m in built) == 1  # "before" scored here
     evaluated = real(unlearned, tok, {"forget": QA}, spec.eval)
     forget_probabilities(evaluated)
     passes, built[:] = evaluated.forward_passes, []
-    read, _ = run_attacks(unlearned, tok, spec, splits, reference, evaluated)
+    read, _ = run_attacks(unlearned, tok, spec, splits, baselines, evaluated)
     assert not any(m is unlearned for m in built) and evaluated.forward_passes == passes
     assert {k: v for k, v in read.items() if k != "attack_s"} == {k: v for k, v in scored_alone.items() if k != "attack_s"}
 

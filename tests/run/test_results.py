@@ -30,11 +30,11 @@ methods:
 
 @pytest.fixture
 def specs(tmp_path):
-    """The small suite's reference trials followed by its trials."""
+    """The small suite's baseline trials followed by its trials."""
     path = tmp_path / "small.yaml"
     path.write_text(SUITE)
     suite = load_suite(path)
-    return suite.reference_trials() + suite.trials()
+    return suite.baseline_trials() + suite.trials()
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def make_row(spec, forget_quality: float, model_utility: float = 0.5) -> dict:
 
 @pytest.fixture
 def three_rows(specs):
-    """A reference row (no hp.*), a grad_ascent row (no hp.forget_factor) and a ga_gd row (with it)."""
+    """A baseline row (no hp.*), a grad_ascent row (no hp.forget_factor) and a ga_gd row (with it)."""
     ref = next(s for s in specs if s.method == "none")
     ga = next(s for s in specs if s.method == "grad_ascent")
     gagd = next(s for s in specs if s.method == "ga_gd")

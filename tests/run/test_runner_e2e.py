@@ -1,4 +1,4 @@
-"""A miniature suite through the CLI and Ray: rows, references, leaderboard, and a resume that adds nothing."""
+"""A miniature suite through the CLI and Ray: rows, baselines, leaderboard, and a resume that adds nothing."""
 
 import json
 import math
@@ -44,7 +44,7 @@ def test_rows_one_per_trial_plus_references(mini_run):
     assert df["metrics_unavailable"].isna().all()
     retain = df[df["method"] == "retain"].iloc[0]
     assert retain["forget_quality"] == pytest.approx(1.0)  # the retain model against itself
-    assert retain["privleak"] == 0.0  # the same numbers as its reference statistics, bit for bit
+    assert retain["privleak"] == 0.0  # the same numbers as its baseline statistics, bit for bit
     target = df[df["method"] == "none"].iloc[0]
     probes = json.loads(target["probe_generations"])
     assert [p["prompt"] for p in probes] == ["Where was Ana Velmora born?", "What is the capital of France?"]
@@ -60,7 +60,7 @@ def test_rows_one_per_trial_plus_references(mini_run):
 
 
 def test_every_row_is_attacked_and_the_report_shows_it(mini_run):
-    """The attacks ran in the Ray workers on every row, references included, and reached the report."""
+    """The attacks ran in the Ray workers on every row, baselines included, and reached the report."""
     root, _ = mini_run
     df = pd.read_parquet(root / "results" / "mini")
     for variant in ("relearn", "quantize"):
@@ -99,7 +99,7 @@ def test_bad_suite_exits_with_clear_error(tmp_path, capsys):
 
 def test_bench_eval_scores_a_saved_model_like_a_trial(mini_run, capsys):
     """`bench eval` on the prepared target, with the suite's data and settings and the retain model,
-    reproduces the target's reference row; without a retain model the comparisons are missing, with why."""
+    reproduces the target's baseline row; without a retain model the comparisons are missing, with why."""
     root, _ = mini_run
     models = root / "cache" / "models"
     target, = models.glob("tiny-llama-target-*")
@@ -109,11 +109,11 @@ def test_bench_eval_scores_a_saved_model_like_a_trial(mini_run, capsys):
     assert main([*common, "--retain-model", str(retain)]) == 0
     df = pd.read_parquet(root / "eval_results" / "eval")
     row = df.iloc[0]
-    reference = pd.read_parquet(root / "results" / "mini").query("method == 'none'").iloc[0]
+    baselines = pd.read_parquet(root / "results" / "mini").query("method == 'none'").iloc[0]
     from metrics import metric_columns
 
     for col in metric_columns():
-        assert row[col] == pytest.approx(reference[col], rel=1e-9, abs=1e-12), col
+        assert row[col] == pytest.approx(baselines[col], rel=1e-9, abs=1e-12), col
 
     assert main([*common, "--metrics", "forget_quality", "privacy_leakage", "perplexity"]) == 0
     out = capsys.readouterr().out

@@ -105,7 +105,7 @@ RESUME_METHODS = "  - name: grad_ascent\n    grid: {lr: [1e-4, 2e-4, 3e-4, 4e-4,
 
 @pytest.fixture(scope="module")
 def resumed(root):
-    """A 7-row suite (5 trials + 2 references) interrupted with SIGINT once 3 rows are written, then
+    """A 7-row suite (5 trials + 2 baselines) interrupted with SIGINT once 3 rows are written, then
     run again with the same command (at another concurrency). Returns its results directory, the
     rows written before the interrupt, and the interrupted run's output."""
     suite = _suite(root, "resume", RESUME_METHODS, steps=40)

@@ -10,7 +10,7 @@ import yaml
 from helpers import mini_suite
 
 from bench.models.prepare import prepare_model
-from bench.models.retain_stats import compute_references
+from bench.models.baseline_stats import compute_baseline_stats
 from bench.run.sequential import forgotten_so_far, split_parts
 from bench.config.suite import SuiteError, TrialSpec, UnlearnConfig, parse_suite
 from bench.run.trial import run_trial
@@ -31,7 +31,7 @@ def prepared(tmp_path_factory):
     suite = _suite()
     cache = tmp_path_factory.mktemp("cache")
     found = prepare_model("tiny-llama", suite.data, suite.prepare, suite.eval, cache, log=lambda _m: None)
-    return dataclasses.replace(found, references=str(compute_references(found, suite.eval, cache)))
+    return dataclasses.replace(found, baseline_stats=str(compute_baseline_stats(found, suite.eval, cache)))
 
 
 def _metrics(row: dict) -> dict:
@@ -101,8 +101,8 @@ def test_sequential_parts_are_disjoint_whole_authors_and_cover():
 def test_forgotten_so_far_subsets_questions_and_references():
     splits = {"forget": [{"author": a, "question": a + str(i)} for a in "ab" for i in range(2)],
               "forget_bio": [{"author": "a", "text": "A"}, {"author": "b", "text": "B"}], "retain": [{"question": "r"}]}
-    reference = {"retain_forget_truth_ratio": [0.1, 0.2, 0.3, 0.4], "target_forget_prob": [1, 2, 3, 4], "x": 1}
-    subset, ref = forgotten_so_far(splits, reference, split_parts(splits["forget"], 2), 0)
+    baselines = {"retain_forget_truth_ratio": [0.1, 0.2, 0.3, 0.4], "target_forget_prob": [1, 2, 3, 4], "x": 1}
+    subset, ref = forgotten_so_far(splits, baselines, split_parts(splits["forget"], 2), 0)
     assert [r["question"] for r in subset["forget"]] == ["a0", "a1"] and subset["forget_bio"] == [splits["forget_bio"][0]]
     assert ref["retain_forget_truth_ratio"] == [0.1, 0.2] and ref["target_forget_prob"] == [1, 2] and ref["x"] == 1
     assert subset["retain"] == splits["retain"]
@@ -112,7 +112,7 @@ def test_suite_checkpoints_fractions_and_sequential_parse():
     suite = _suite("sequential: {parts: 2}", data=PROTOCOL_DATA.replace("forget_fraction: 0.2", "forget_fraction: [0.2, 0.3]"))
     assert suite.forget_fractions == (0.2, 0.3) and suite.sequential_parts == 2
     assert {t.data.forget_fraction for t in suite.trials()} == {0.2, 0.3}
-    assert len(suite.reference_trials()) == 4  # none + retain per fraction
+    assert len(suite.baseline_trials()) == 4  # none + retain per fraction
     every = UnlearnConfig(steps=10, eval_every=4, eval_at=[5])
     assert every.checkpoints() == (4, 5, 8) and "eval_at" not in _suite().trials()[0].hyperparameters()
 
@@ -147,7 +147,7 @@ def test_bad_checkpoints_and_fractions_are_named():
 
 @pytest.mark.slow  # Ray
 def test_a_suite_with_checkpoints_and_two_fractions_through_ray(tmp_path):
-    """Through the CLI and Ray: a row per checkpoint, references per fraction, one target for both
+    """Through the CLI and Ray: a row per checkpoint, baselines per fraction, one target for both
     fractions and a retain model each, a resume that runs nothing, and the report's protocol sections."""
     import pandas as pd
 

@@ -1,4 +1,7 @@
-"""What every trial of a model compares against, computed once per (prepared models, evaluation config).
+"""The baselines' statistics: what every trial of a model compares against, computed once per (prepared
+models, evaluation config). The baselines are the target (before unlearning) and the retain model (never
+trained on the forget set); their own rows are the `none` and `retain` trials. ("Reference", in this
+harness, is only ever the frozen copy some methods compare the model in training against.)
 
 - The retain model's raw forget truth ratios (forget quality is a KS test against them) and its
   Min-K% membership AUROC, forget vs holdout (privacy leakage is relative to it).
@@ -7,7 +10,7 @@
 - The target's greedy answers to the suite's probe prompts: the "before" of every row's probe table.
 - The target's P̄(answer) on each forget question: what an attack's recovery is measured against.
 
-They live in `$BENCH_CACHE/references/<model>-<key>.json`, written atomically; the key hashes the
+They live in `$BENCH_CACHE/baselines/<model>-<key>.json`, written atomically; the key hashes the
 prepared model and data directories (forget fractions share a target, not their forget questions),
 the evaluation config and the metric versions, so a changed setting computes them anew instead of
 comparing against stale numbers.
@@ -23,8 +26,8 @@ from pathlib import Path
 from bench.core.atomic import atomic_file
 from bench.data.synthetic import VALIDATION_SPLIT
 
-REFERENCES_VERSION = 3  # 2: the target's per-question forget probability; 3: retain_forget_val_truth_ratio
-REFERENCE_SPLITS = ("forget", "holdout")
+BASELINE_STATS_VERSION = 3  # 2: the target's per-question forget probability; 3: retain_forget_val_truth_ratio
+BASELINE_SPLITS = ("forget", "holdout")
 
 
 def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg) -> dict:
@@ -33,7 +36,7 @@ def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg)
     from metrics.mia import MIA_SCORES, score_auroc
     from metrics.tofu import split_truth_ratio
 
-    ctx = EvalContext(model, tokenizer, {s: splits[s] for s in REFERENCE_SPLITS if s in splits}, eval_cfg)
+    ctx = EvalContext(model, tokenizer, {s: splits[s] for s in BASELINE_SPLITS if s in splits}, eval_cfg)
     prefetch(ctx, eval_cfg.metrics or None)  # batches each split as a trial's evaluation does: identical numbers
     out = {"retain_forget_truth_ratio": split_truth_ratio(ctx, "forget").tolist()}
     if ctx.has("holdout"):
@@ -74,21 +77,21 @@ def target_forget_probabilities(model, tokenizer, forget: list[dict], eval_cfg) 
     return np.exp(ctx.mean_logprob("forget", "answer")).tolist()
 
 
-def references_path(prepared, eval_cfg, cache: Path, precision: str = "fp32") -> Path:
+def baseline_stats_path(prepared, eval_cfg, cache: Path, precision: str = "fp32") -> Path:
     from metrics import METRICS
 
-    parts = [REFERENCES_VERSION, prepared.target_dir, prepared.retain_dir, prepared.data_dir, dataclasses.asdict(eval_cfg),
+    parts = [BASELINE_STATS_VERSION, prepared.target_dir, prepared.retain_dir, prepared.data_dir, dataclasses.asdict(eval_cfg),
              {m.name: m.version for m in METRICS}]
     if precision != "fp32":  # keeps the keys of files computed before precisions existed
         parts.append(precision)
     key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return cache / "references" / f"{prepared.model.replace('/', '--')}-{key}.json"
+    return cache / "baselines" / f"{prepared.model.replace('/', '--')}-{key}.json"
 
 
-def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precision: str = "fp32") -> Path:
-    """Computes (or finds) the reference file of one prepared model, its models loaded in `precision`
+def compute_baseline_stats(prepared, eval_cfg, cache: Path, threads: int = 1, precision: str = "fp32") -> Path:
+    """Computes (or finds) the baseline statistics of one prepared model, its models loaded in `precision`
     as trials load them; returns its path."""
-    path = references_path(prepared, eval_cfg, cache, precision)
+    path = baseline_stats_path(prepared, eval_cfg, cache, precision)
     if path.exists():
         return path
     import torch
@@ -98,7 +101,7 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precis
 
     torch.set_num_threads(max(1, int(threads)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    splits = read_splits(Path(prepared.data_dir), [*REFERENCE_SPLITS, VALIDATION_SPLIT])
+    splits = read_splits(Path(prepared.data_dir), [*BASELINE_SPLITS, VALIDATION_SPLIT])
     retain = load_model(prepared.retain_dir, precision).to(device)
     out = retain_statistics(retain, load_tokenizer(prepared.retain_dir), splits, eval_cfg)
     del retain
@@ -111,5 +114,5 @@ def compute_references(prepared, eval_cfg, cache: Path, threads: int = 1, precis
     return path
 
 
-def load_references(path: str | Path | None) -> dict:
+def load_baseline_stats(path: str | Path | None) -> dict:
     return json.loads(Path(path).read_text()) if path else {}
