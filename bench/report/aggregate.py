@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit
 from tabulate import tabulate
 
 from bench.run.results import ReportError  # noqa: F401  (re-exported: the report's error)
@@ -92,7 +92,8 @@ def mean_ci(values) -> tuple[float, float, int]:
         return float("nan"), float("nan"), 0
     if n < 2:
         return float(v.mean()), float("nan"), n
-    half = stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n)
+    # Student's t quantile through scipy.special: scipy.stats computes it the same way, but takes ~0.6 s to import
+    half = stdtrit(n - 1, 0.975) * v.std(ddof=1) / math.sqrt(n)
     return float(v.mean()), float(half), n
 
 

@@ -26,18 +26,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bench.report.selection import UTILITY_RATIO, _cell, _has_val, select_settings, selection_basis, selection_note, settings_table
 from bench.report import sections as protocol
 from bench.report.ablation import ablation_grid, write_heatmap
 from bench.core.atomic import atomic_file
-from bench.report.aggregate import FQ_FLOOR, LEAK_BAND, BASELINE_ORDER, ReportError, candidate_rows, final_rows, format_ci, format_fq, hp_text, log10_fq, mean_ci, membership_verdict, setting_groups, markdown_table, slug, varying_hp_columns, with_protocol_columns
+from bench.report.aggregate import FQ_FLOOR, LEAK_BAND, BASELINE_ORDER, ReportError, final_rows, format_ci, format_fq, membership_verdict, markdown_table, slug
 from bench.report.columns import ReportColumns
 from bench.report.every_setting import unstable_markdown
 from bench.report.plots import axis_label, pareto_plot, robustness_plot
 from bench.run.results import read_rows
-from bench.report.robustness import add_worst_case, robustness_markdown, robustness_table
+from bench.report.robustness import robustness_markdown, robustness_table
 
 REPORT_DIR = "_report"  # the leading "_" keeps it out of the Parquet dataset
 ALPHA = 0.05  # significance level of the comparisons with the top method
@@ -86,6 +85,8 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
         (NaN with fewer than 2 seeds on a side or no spread) and a verdict: separated (p < ALPHA, n >=
         MIN_SEEDS per side), or why not.
     """
+    from scipy.stats import ttest_ind  # here: the leaderboard, printed first, needs no scipy.stats
+
     out = []
     for model, part in selected.sort_values("rank").groupby("model", sort=False):
         top = part.iloc[0]
@@ -96,7 +97,7 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
             if len(a) >= 2 and len(b) >= 2:
                 with warnings.catch_warnings():  # constant samples: scipy warns and returns NaN
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    t, p = stats.ttest_ind(a, b, equal_var=False)
+                    t, p = ttest_ind(a, b, equal_var=False)
             if min(len(a), len(b)) < MIN_SEEDS:
                 verdict = f"too few seeds to separate (n < {MIN_SEEDS} on a side)"
             elif math.isnan(p):

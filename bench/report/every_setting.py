@@ -16,13 +16,8 @@ the full budget (this leaderboard, robustness, failures) read each trial's final
 
 from __future__ import annotations
 
-import json
-import math
-import re
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 from tabulate import tabulate
 
 from bench.report.aggregate import LEAK_BAND, BASELINE_ORDER, final_rows, format_ci, format_fq, has_checkpoints, has_validation, log10_fq, mean_ci, membership_verdict, setting_groups, varying_hp_columns

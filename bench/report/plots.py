@@ -11,18 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # before pyplot: no display on the machines that write reports
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from bench.core.atomic import atomic_file  # noqa: E402
-from bench.report.columns import ReportColumns  # noqa: E402
+from bench.core.atomic import atomic_file
+from bench.report.columns import ReportColumns
 
 # Axis labels with units of the columns that are no metric output (metrics declare theirs: ReportColumns):
 # hyperparameters and the row protocol's step, forget fraction and part. Any other column: its own name.
@@ -54,7 +47,19 @@ def axis_label(column: str, columns: ReportColumns | None = None) -> str:
     return columns.axis_label(column) if column in columns else AXIS_LABELS.get(column, column)
 
 
+def _pyplot():
+    """pyplot on the non-interactive Agg backend (no display on the machines that write reports), loaded
+    on the first figure: the report's tables, printed first, need no matplotlib (about 0.4 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -80,6 +85,7 @@ def pareto_plot(points: pd.DataFrame, baselines: dict[str, tuple[float, float]],
     Returns:
         path.
     """
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colours = plt.get_cmap("tab10").colors
     for i, (method, part) in enumerate(points.groupby("method", sort=False)):
@@ -123,6 +129,7 @@ def robustness_plot(points: pd.DataFrame, path: Path, title: str) -> Path:
     """Forget quality before (x) against after the strongest attack (y), both log, one point per setting
     (`method`, `fq_before`, `fq_worst`; `none` / `retain` drawn as the baseline markers), and the
     diagonal: a point on it lost nothing to the attack, one far below it only hid the forget set."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5.5))
     colours = plt.get_cmap("tab10").colors
     methods = points[~points["method"].isin(list(BASELINE_STYLE))]
@@ -164,6 +171,7 @@ def heatmap(values: pd.DataFrame, text: pd.DataFrame, path: Path, title: str, xl
     Returns:
         path.
     """
+    plt = _pyplot()
     data = np.ma.masked_invalid(values.to_numpy(dtype=float))
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * values.shape[1], 1.4 + 0.8 * values.shape[0]))
     # viridis: luminance rises monotonically, so the order survives greyscale
@@ -212,6 +220,9 @@ def curve_plot(lines: pd.DataFrame, baselines: pd.DataFrame, path: Path, title: 
     Returns:
         path.
     """
+    plt = _pyplot()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
     fig, (fq_ax, mu_ax) = plt.subplots(1, 2, figsize=(13, 5))
     colours = plt.get_cmap("tab10").colors
     for i, (label, part) in enumerate(lines.groupby("line", sort=False)):

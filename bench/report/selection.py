@@ -10,14 +10,10 @@ Evaluation", JMLR 2010); where a suite has no forget_val split, the choice is on
 
 from __future__ import annotations
 
-import json
 import math
-import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from tabulate import tabulate
 
 from bench.report.aggregate import BASELINE_ORDER, candidate_rows, format_ci, format_fq, hp_text, log10_fq, markdown_table, mean_ci, setting_groups, varying_hp_columns, with_protocol_columns
 from bench.report.columns import ReportColumns
