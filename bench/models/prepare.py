@@ -30,24 +30,19 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.core.cache import CACHE_ENV, default_cache  # noqa: F401  (re-exported)
 from bench.core.atomic import atomic_dir
 from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
 from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
 from bench.config.schema import PREPARE_VERSION  # noqa: E402  (the recipe's version, beside the settings it keys)
-CACHE_ENV = "BENCH_CACHE"
 GENERAL_SPLITS = ("world_facts", "real_authors")
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "unlearning-bench").expanduser().resolve()
 
 
 def _hash(*parts) -> str:

@@ -120,9 +120,57 @@ def init_weights(model, seed: int) -> None:
                 param.fill_(1.0)
 
 
+def pretrained_location(name: str, cache: Path | None = None) -> str:
+    """A loadable location of a pretrained model known by name (`bench.core.pretrained`): its hub id, or
+    the installed package's GGUF converted once into a `save_pretrained` directory under the cache
+    (`models/<name>-gguf-<file hash>`): transformers dequantizes a GGUF on every load (~20 s for
+    SmolLM2-135M here), the directory loads in about a second."""
+    import json
+
+    from bench.core.atomic import atomic_dir
+    from bench.core.cache import default_cache
+    from bench.core.pretrained import file_sha256, locate
+
+    located = locate(name)
+    if located.hub_id:
+        return located.hub_id
+    where = (cache or default_cache()) / "models" / f"{name}-gguf-{file_sha256(located.gguf)[:16]}"
+    if not (where / "config.json").is_file():
+        source = {"pretrained_model_name_or_path": str(located.gguf.parent), "gguf_file": located.gguf.name}
+        model, tokenizer = _dequantized(AutoModelForCausalLM.from_pretrained(**source)), AutoTokenizer.from_pretrained(**source)
+        where.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_dir(where) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "source.json").write_text(json.dumps({"name": name, "weights": located.gguf_identity()}))
+    return str(where)
+
+
+def _dequantized(model):
+    """A GGUF-loaded model as a plain one: its weights are already dequantized to float tensors, but
+    transformers keeps it marked as quantized and refuses `save_pretrained`; the same weights go into a
+    model built from its config without the quantization entry."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=next(model.parameters()).dtype)
+    plain.load_state_dict(model.state_dict())
+    plain.generation_config = model.generation_config
+    return plain
+
+
+def _location(name_or_path: str | Path) -> str:
+    from bench.core.pretrained import is_pretrained_name
+
+    return pretrained_location(str(name_or_path)) if is_pretrained_name(str(name_or_path)) else str(name_or_path)
+
+
 def load_tokenizer(name_or_path: str | Path):
-    """Loads a tokenizer and makes sure it can pad (many causal LMs ship without a pad token)."""
-    tok = AutoTokenizer.from_pretrained(str(name_or_path))
+    """Loads a tokenizer (hub id, directory, or a pretrained name) and makes sure it can pad (many causal
+    LMs ship without a pad token)."""
+    tok = AutoTokenizer.from_pretrained(_location(name_or_path))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -139,17 +187,17 @@ def torch_dtype(precision: str):
 
 
 def load_model(name_or_path: str | Path, dtype=None):
-    """Loads a causal LM by hub id or from a `save_pretrained` directory.
+    """Loads a causal LM by hub id, from a `save_pretrained` directory, or by a pretrained name.
 
     Args:
-        name_or_path: hub id or local directory.
+        name_or_path: hub id, local directory, or a name of `bench.core.names.PRETRAINED`.
         dtype: weights' dtype, a torch dtype or a precision name ("bf16"); None leaves it to
             transformers (the saved dtype since transformers 5).
     """
     if isinstance(dtype, str):
         dtype = torch_dtype(dtype)
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    return AutoModelForCausalLM.from_pretrained(str(name_or_path), **kwargs)
+    return AutoModelForCausalLM.from_pretrained(_location(name_or_path), **kwargs)
 
 
 def enable_gradient_checkpointing(model) -> None:
