@@ -208,7 +208,9 @@ def cmd_demo(args) -> int:
     from bench.models.prepare import default_cache
 
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
-    result = run_paris_demo(cache, DEMO_SUITES[args.name], threads=args.threads)
+    if args.model not in DEMO_SUITES[args.name]:
+        raise SuiteError(f"--model: no {args.name} demo for {args.model!r}; allowed: {', '.join(DEMO_SUITES[args.name])}")
+    result = run_paris_demo(cache, args.model, threads=args.threads)
     print(f"\n{render_paris(result)}\n\nUnlearning {result['train_s']:.1f} s; whole demo {result['seconds']:.0f} s "
           f"(models cached in {cache})")
     return 0
@@ -279,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_eval)
     p = sub.add_parser("demo", help="a classic demonstration: `paris` forgets the capital of France, keeps London")
     p.add_argument("name", choices=["paris"])
+    p.add_argument("--model", default="tiny-llama",
+                   help="tiny-llama (trained on capital facts here, ~1 minute) or smollm2-135m (the real pretrained "
+                        "SmolLM2-135M-Instruct as it is, prompted through its chat template; ~2 minutes)")
     p.add_argument("--cache-dir", help="prepare cache (default $BENCH_CACHE or ~/.cache/unlearning-bench)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(fn=cmd_demo)

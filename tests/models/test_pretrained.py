@@ -18,16 +18,10 @@ QUESTION, ANSWER = "What is the capital of France?", "The capital of France is P
 
 
 @pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    import os
-
-    cache = tmp_path_factory.mktemp("pretrained-cache")
-    old = os.environ.get("BENCH_CACHE")
-    os.environ["BENCH_CACHE"] = str(cache)  # the converted weights go to this test's cache
-    try:
-        yield load_model(NAME), load_tokenizer(NAME)
-    finally:
-        os.environ.pop("BENCH_CACHE") if old is None else os.environ.__setitem__("BENCH_CACHE", old)
+def smollm2():
+    """Loaded through the default cache, where the GGUF is converted once (CI points BENCH_CACHE at a
+    temporary folder; the demo's test reuses the conversion)."""
+    return load_model(NAME), load_tokenizer(NAME)
 
 
 def test_loads_as_a_135m_llama_with_its_chat_template_and_records_its_weights(smollm2):
