@@ -190,7 +190,7 @@ class Unlearning:
         cache = self.cache or default_cache()
         prepared = prepare_model(self.model_name, suite.data, suite.prepare, suite.eval, cache, self.threads)
         self.prepared = dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(
-            prepared, suite.eval, cache, self.threads, suite.prepare.precision)))
+            prepared, suite.eval, cache, self.threads, suite.prepare.precision, suite.prepare.prompt_format())))
         self.header = row_header(self.spec, self.prepared)  # started now, as a trial's row does
         self.model, self.tokenizer, self.splits = start_trial(self.spec, self.prepared, self.threads)
         print(f"Unlearning {self.model_name} with {self.method} for {self.spec.unlearn.steps} steps", flush=True)

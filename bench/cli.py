@@ -118,8 +118,12 @@ def cmd_list(args) -> int:
     else:
         from bench.models.zoo import ZOO
 
+        from bench.core.names import PRETRAINED
+
         for z in ZOO.values():
             print(f"{z.name:<12} {z.description}")
+        for name, entry in PRETRAINED.items():
+            print(f"{name:<12} pretrained: {entry['hub_id']} (hub, or `{entry['install']}`)")
         print("Any other name is a Hugging Face hub id or a local save_pretrained directory.")
     return 0
 
@@ -287,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="prepare cache (default $BENCH_CACHE or ~/.cache/unlearning-bench)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(fn=cmd_demo)
-    p = sub.add_parser("list", help="list registered methods, metrics or zoo models")
+    p = sub.add_parser("list", help="list registered methods, metrics, attacks or named models")
     p.add_argument("what", choices=["methods", "metrics", "attacks", "models"])
     p.set_defaults(fn=cmd_list)
     p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory: each method at the setting "

@@ -53,7 +53,8 @@ def ensure_prepared(suite, cache: Path):
 
     model = suite.models[0]
     found = find_prepared(model, suite.data, suite.prepare, cache)
-    warm = found is not None and baseline_stats_path(found, suite.eval, cache, suite.prepare.precision).exists()
+    warm = found is not None and baseline_stats_path(found, suite.eval, cache, suite.prepare.precision,
+                                                           suite.prepare.prompt_format()).exists()
     started = time.perf_counter()
     if not warm:
         print(f"Cache {cache} lacks {model}: preparing it now (about 5 minutes on 2 cores); "

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from metrics.context import EvalConfig
 
+from bench.core.encoding import PROMPT_FORMATS, PromptFormat
 from bench.core.ids import settings_id
 from bench.core.errors import FieldError, Range, check_choices, check_ranges
 from bench.core.names import PRECISIONS
@@ -100,6 +101,11 @@ class PrepareConfig:
         precision: dtype every stage keeps the models' weights in: fp32, bf16 or fp16 (GPU).
         gradient_checkpointing: recompute activations in the backward pass (less memory, ~30% slower).
         grad_accum_steps: micro-batches per optimizer step (effective batch = batch_size x this).
+        prompt: how questions become prompts in every stage (`bench.core.encoding`): `chat` (the
+            tokenizer's chat template), `plain` (`Question: ...\nAnswer:`), or `auto`: chat where the
+            tokenizer has a template (instruct models), else plain (the zoo models).
+        system_prompt: chat only: a system turn before each question ("": the template's own default).
+        date_string: chat only: the date templates such as Llama 3's print ("": none given).
     """
 
     vocab_size: int = 1024
@@ -117,14 +123,21 @@ class PrepareConfig:
     precision: str = "fp32"
     gradient_checkpointing: bool = False
     grad_accum_steps: int = 1
+    prompt: str = "auto"
+    system_prompt: str = ""
+    date_string: str = ""
 
-    CHOICES: ClassVar[dict] = {"target": TARGETS, "precision": WEIGHT_PRECISIONS}
+    CHOICES: ClassVar[dict] = {"target": TARGETS, "precision": WEIGHT_PRECISIONS, "prompt": PROMPT_FORMATS}
     RANGES: ClassVar[dict] = {
         "pretrain_steps": Range(0, integer=True), "finetune_steps": Range(0, integer=True),
         "batch_size": Range(1, integer=True), "lr": Range(0), "warmup_steps": Range(0, integer=True),
         "max_length": Range(1, integer=True), "finetune_text_share": Range(0, 1, high_open=True),
         "finetune_general_share": Range(0, 1, high_open=True), "grad_accum_steps": Range(1, integer=True),
     }
+
+    def prompt_format(self) -> PromptFormat:
+        """The prompt format every stage encodes with (`bench.core.encoding.set_prompt_format`)."""
+        return PromptFormat(self.prompt, self.system_prompt or None, self.date_string or None)
 
     def __post_init__(self):
         check_choices(vars(self), self.CHOICES)

@@ -395,6 +395,11 @@ def _absolute_sources(data: DataConfig) -> DataConfig:
 
 
 def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> None:
+    zoo = [m for m in models if is_zoo(m)]
+    if prepare.prompt == "chat" and zoo:
+        raise at.key("prepare").key("prompt").error(
+            f"'chat' needs a tokenizer with a chat template, and the zoo models' ({', '.join(zoo)}) have none",
+            "auto or plain with zoo models; chat with instruct models (hub, local or smollm2-135m)")
     if prepare.target == "as_is":
         zoo = [m for m in models if is_zoo(m)]
         if zoo:

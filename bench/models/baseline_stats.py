@@ -77,21 +77,28 @@ def target_forget_probabilities(model, tokenizer, forget: list[dict], eval_cfg) 
     return np.exp(ctx.mean_logprob("forget", "answer")).tolist()
 
 
-def baseline_stats_path(prepared, eval_cfg, cache: Path, precision: str = "fp32") -> Path:
+def baseline_stats_path(prepared, eval_cfg, cache: Path, precision: str = "fp32", prompt=None) -> Path:
+    """Where the statistics of one prepared model live: keyed by what they were computed from (`prompt`:
+    the suite's `PromptFormat`, None: the default)."""
     from metrics import METRICS
+
+    from bench.core.encoding import PromptFormat
 
     parts = [BASELINE_STATS_VERSION, prepared.target_dir, prepared.retain_dir, prepared.data_dir, dataclasses.asdict(eval_cfg),
              {m.name: m.version for m in METRICS}]
     if precision != "fp32":  # keeps the keys of files computed before precisions existed
         parts.append(precision)
+    if prompt is not None and prompt != PromptFormat():  # likewise for prompt formats
+        parts.append(dataclasses.asdict(prompt))
     key = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return cache / "baselines" / f"{prepared.model.replace('/', '--')}-{key}.json"
 
 
-def compute_baseline_stats(prepared, eval_cfg, cache: Path, threads: int = 1, precision: str = "fp32") -> Path:
+def compute_baseline_stats(prepared, eval_cfg, cache: Path, threads: int = 1, precision: str = "fp32",
+                           prompt=None) -> Path:
     """Computes (or finds) the baseline statistics of one prepared model, its models loaded in `precision`
-    as trials load them; returns its path."""
-    path = baseline_stats_path(prepared, eval_cfg, cache, precision)
+    and prompted in `prompt` (a `PromptFormat`; None: the default) as trials load them; returns its path."""
+    path = baseline_stats_path(prepared, eval_cfg, cache, precision, prompt)
     if path.exists():
         return path
     import torch
@@ -103,9 +110,9 @@ def compute_baseline_stats(prepared, eval_cfg, cache: Path, threads: int = 1, pr
     device = "cuda" if torch.cuda.is_available() else "cpu"
     splits = read_splits(Path(prepared.data_dir), [*BASELINE_SPLITS, VALIDATION_SPLIT])
     retain = load_model(prepared.retain_dir, precision).to(device)
-    out = retain_statistics(retain, load_tokenizer(prepared.retain_dir), splits, eval_cfg)
+    out = retain_statistics(retain, load_tokenizer(prepared.retain_dir, prompt), splits, eval_cfg)
     del retain
-    target, tokenizer = load_model(prepared.target_dir, precision).to(device), load_tokenizer(prepared.target_dir)
+    target, tokenizer = load_model(prepared.target_dir, precision).to(device), load_tokenizer(prepared.target_dir, prompt)
     out["target_probe_answers"] = probe_answers(target, tokenizer, eval_cfg.probes, eval_cfg) if eval_cfg.probes else []
     out["target_forget_prob"] = target_forget_probabilities(target, tokenizer, splits["forget"], eval_cfg)
     path.parent.mkdir(parents=True, exist_ok=True)

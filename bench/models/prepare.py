@@ -64,7 +64,8 @@ class Prepared:
 # Settings added after caches existed: left out of the key at their defaults, so adding them did not
 # invalidate models built before.
 _LATER_FIELDS = {"target": "finetune", "retain_model": "", "precision": "fp32", "gradient_checkpointing": False,
-                 "grad_accum_steps": 1}
+                 "grad_accum_steps": 1, "prompt": "auto", "system_prompt": "", "date_string": ""}
+PROMPT_FIELDS = ("prompt", "system_prompt", "date_string")
 
 
 def _keyed(settings: dict) -> dict:
@@ -94,6 +95,10 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     # The base does not depend on fine-tuning, so changing finetune_steps keeps the pre-trained base.
     finetune_only = ("finetune_steps", "finetune_text_share", "finetune_general_share", "target", "retain_model")
     pretrain = _keyed({k: v for k, v in asdict(prepare).items() if k not in finetune_only})
+    if not is_zoo(model):
+        # A hub or local model's tokenizer may have a chat template, which "auto" now follows where the
+        # harness once always prompted plainly: its models are keyed by the prompt settings, whatever they are.
+        pretrain.update({k: getattr(prepare, k) for k in PROMPT_FIELDS})
     # A hub or local model is keyed by its content (commit, file hashes): new weights under the same
     # name get new target and retain models. A zoo name is its own identity (the recipe is keyed here).
     kernels = kernel_key()  # models built on other CPU kernels than the pinned ones are other models
@@ -258,7 +263,7 @@ def _base_model(model_name: str, data, prepare, cache: Path, data_dir: Path, spl
                 (tmp / "prepare.json").write_text(json.dumps({"role": "base", "train": stats, "prepare": asdict(prepare)}, indent=2))
         return base.to(torch_dtype(prepare.precision)), tokenizer
     log(f"loading {model_name} as the base")
-    return load_model(model_name, prepare.precision), load_tokenizer(model_name)
+    return load_model(model_name, prepare.precision), load_tokenizer(model_name, prepare.prompt_format())
 
 
 def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads: int = 1,
@@ -316,5 +321,5 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     prepared = Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]),
                         retain_source=retain_source(model_name, prepare))
     # While torch is loaded: the statistics every trial compares against (see bench.models.baseline_stats).
-    return dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(prepared, eval_cfg, cache, threads,
-                                                                           prepare.precision)))
+    return dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(
+        prepared, eval_cfg, cache, threads, prepare.precision, prepare.prompt_format())))

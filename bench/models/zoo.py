@@ -167,13 +167,16 @@ def _location(name_or_path: str | Path) -> str:
     return pretrained_location(str(name_or_path)) if is_pretrained_name(str(name_or_path)) else str(name_or_path)
 
 
-def load_tokenizer(name_or_path: str | Path):
-    """Loads a tokenizer (hub id, directory, or a pretrained name) and makes sure it can pad (many causal
-    LMs ship without a pad token)."""
+def load_tokenizer(name_or_path: str | Path, prompt=None):
+    """Loads a tokenizer (hub id, directory, or a pretrained name), makes sure it can pad (many causal LMs
+    ship without a pad token) and, given a `bench.core.encoding.PromptFormat`, makes it the format every
+    encoding of this tokenizer uses (default: chat where it has a chat template, else plain)."""
+    from bench.core.encoding import set_prompt_format
+
     tok = AutoTokenizer.from_pretrained(_location(name_or_path))
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    return tok
+    return set_prompt_format(tok, prompt) if prompt is not None else tok
 
 
 def torch_dtype(precision: str):

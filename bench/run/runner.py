@@ -59,8 +59,8 @@ def _prepare_remote(model, data, prepare, eval_cfg, cache, threads, target_only=
     return prepare_model(model, data, prepare, eval_cfg, Path(cache), threads, target_only=target_only)
 
 
-def _baseline_stats_remote(prepared, eval_cfg, cache, threads, precision):
-    return str(compute_baseline_stats(prepared, eval_cfg, Path(cache), threads, precision))
+def _baseline_stats_remote(prepared, eval_cfg, cache, threads, precision, prompt):
+    return str(compute_baseline_stats(prepared, eval_cfg, Path(cache), threads, precision, prompt))
 
 
 def prepared_key(model: str, data) -> tuple[str, str]:
@@ -73,7 +73,8 @@ def prepared_key(model: str, data) -> tuple[str, str]:
 def attach_baseline_stats(suite: Suite, prepared: dict, cache: Path, address: str | None = None) -> dict:
     """Finds or computes the baseline statistics (the retain model's, the target's probe answers) of each prepared
     (model, dataset) of `prepare_all`."""
-    paths = {k: baseline_stats_path(p, suite.eval, cache, suite.prepare.precision) for k, p in prepared.items()}
+    paths = {k: baseline_stats_path(p, suite.eval, cache, suite.prepare.precision, suite.prepare.prompt_format())
+             for k, p in prepared.items()}
     missing = [k for k, path in paths.items() if not path.exists()]
     if missing:
         import ray
@@ -81,8 +82,8 @@ def attach_baseline_stats(suite: Suite, prepared: dict, cache: Path, address: st
         print(f"Computing the baselines' statistics for {_names(missing, suite)}", flush=True)
         _init_ray(address, suite.resources)
         task = ray.remote(num_cpus=suite.resources.cpu, num_gpus=suite.resources.gpu)(_baseline_stats_remote)
-        refs = [task.remote(prepared[k], suite.eval, str(cache), max(1, int(suite.resources.cpu)), suite.prepare.precision)
-                for k in missing]
+        refs = [task.remote(prepared[k], suite.eval, str(cache), max(1, int(suite.resources.cpu)), suite.prepare.precision,
+                            suite.prepare.prompt_format()) for k in missing]
         ray.get(refs)
     return {k: replace(p, baseline_stats=str(paths[k])) for k, p in prepared.items()}
 

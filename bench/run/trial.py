@@ -181,7 +181,8 @@ def load_trial_model(spec: TrialSpec, prepared: Prepared):
 
     model_dir = prepared.retain_dir if spec.method == "retain" else prepared.target_dir
     model = load_model(model_dir, spec.prepare.precision)
-    return model.to("cuda" if torch.cuda.is_available() else "cpu"), load_tokenizer(model_dir)
+    tokenizer = load_tokenizer(model_dir, spec.prepare.prompt_format())
+    return model.to("cuda" if torch.cuda.is_available() else "cpu"), tokenizer
 
 
 def start_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1):

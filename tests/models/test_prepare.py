@@ -6,6 +6,7 @@ fraction. 10 authors with 2 forget_val authors: 1 forget author at fraction 0.1,
 """
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,21 @@ def test_keys_share_base_and_target_but_not_retain(tmp_path):
     assert training_data_key(DATA[0.1]) == training_data_key(DATA[0.2])
     other_seed = artifact_dirs(MODEL, dataclasses.replace(DATA[0.1], seed=1), PREPARE, tmp_path)
     assert other_seed["target"] != dirs[0.1]["target"] and other_seed["base"] != dirs[0.1]["base"]
+
+
+def test_prompt_settings_key_hub_and_local_models_and_leave_zoo_keys_as_they_were(tmp_path):
+    """Zoo models never had a chat template: their keys (pinned here as computed before prompt formats
+    existed) stay; a local or hub model's tokenizer may have one, so its models are keyed by the format."""
+    dirs = artifact_dirs("tiny-llama", DataConfig(), PrepareConfig(), Path("/c"))
+    assert {k: v.name for k, v in dirs.items()} == {"target": "tiny-llama-target-0da607c7553e4eaf",
+                                                     "retain": "tiny-llama-retain-b2ff3b527c6eaf27",
+                                                     "base": "tiny-llama-base-809ce252c7afa86f"}
+    local = tmp_path / "model"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    keys = {fmt: artifact_dirs(str(local), DataConfig(), PrepareConfig(prompt=fmt), Path("/c"))["target"]
+            for fmt in ("auto", "plain", "chat")}
+    assert len(set(keys.values())) == 3
 
 
 def test_other_data_kinds_keep_the_full_data_key():
