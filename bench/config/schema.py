@@ -242,6 +242,8 @@ GUARD_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("max_loss", "keep_las
 # row's `step` says how far it trained), and absent from the ids of trials without them.
 CHECKPOINT_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("eval_at", "eval_every")}
 NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS}
+# Prepare settings added after results existed: left out of trial ids at their defaults, so those rows keep theirs.
+PROMPT_DEFAULTS = {k: getattr(PrepareConfig(), k) for k in ("prompt", "system_prompt", "date_string")}
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,8 @@ class TrialSpec:
         settings = self.to_dict()
         settings["unlearn"] = {k: v for k, v in settings["unlearn"].items()
                                if k not in NOT_HYPERPARAMETERS or v != NOT_HYPERPARAMETERS[k]}
+        settings["prepare"] = {k: v for k, v in settings["prepare"].items()
+                               if k not in PROMPT_DEFAULTS or v != PROMPT_DEFAULTS[k]}
         for key, off in (("attacks", ()), ("sequential_parts", 0)):
             if settings[key] == off:
                 del settings[key]  # rows computed before the setting existed keep their ids

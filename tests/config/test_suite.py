@@ -511,3 +511,13 @@ def test_shipped_hub_suites_fail_at_load_when_offline_naming_the_model(path, mon
             load_suite(path)
     finally:
         availability.hub_reachable.cache_clear()
+
+
+def test_the_default_suites_trial_ids_are_those_its_results_were_written_under():
+    """Trial ids key the rows a resumed suite skips: a setting added later, at its default, must leave
+    them as they were (these two were computed before prompt formats existed)."""
+    suite = load_suite(pathlib.Path(__file__).resolve().parents[2] / "suites" / "tofu_small.yaml", check_sources=False)
+    assert suite.trials()[0].trial_id == "69fb08cedfb7f2d0"  # tiny-llama, grad_ascent, seed 0
+    assert suite.baseline_trials()[0].trial_id == "b2cd88ac3dd31220"  # tiny-llama, the target
+    assert dataclasses.replace(suite.trials()[0], prepare=dataclasses.replace(
+        suite.prepare, prompt="plain")).trial_id != "69fb08cedfb7f2d0"
