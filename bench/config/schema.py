@@ -176,6 +176,10 @@ class UnlearnConfig:
             a trial with `steps` set to that step (for schedules that do not depend on `steps`:
             constant, warm-up; a cosine decay runs over the full budget).
         eval_every: a checkpoint every this many steps as well (0: none).
+        save_model: keep the trial's final model (and tokenizer) as a `save_pretrained` directory,
+            `<results>/<suite>/_models/<trial_id>/`, named in the row's `model_path`; off by default
+            (a tiny model is a few MB, SmolLM2-135M about 540). It changes no number, so it is no part of
+            the trial id: rows already written are not run again to keep their models.
     """
 
     steps: int = 100
@@ -192,6 +196,7 @@ class UnlearnConfig:
     keep_last_finite: bool = True
     eval_at: tuple[int, ...] = ()
     eval_every: int = 0
+    save_model: bool = False
 
     CHOICES: ClassVar[dict] = {"schedule": tuple(SCHEDULES), "mixed_precision": MIXED_PRECISIONS}
     # steps=0 is allowed here (baseline trials evaluate without training); a suite needs >= 1, see SUITE_RANGES.
@@ -241,7 +246,9 @@ GUARD_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("max_loss", "keep_las
 # Checkpoints decide when a trial is evaluated, not how it trains: not `hp.*` columns either (a checkpoint
 # row's `step` says how far it trained), and absent from the ids of trials without them.
 CHECKPOINT_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("eval_at", "eval_every")}
-NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS}
+# Keeping the model decides what is written, not what is computed: likewise.
+OUTPUT_DEFAULTS = {"save_model": UnlearnConfig().save_model}
+NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS, **OUTPUT_DEFAULTS}
 # Prepare settings added after results existed: left out of trial ids at their defaults, so those rows keep theirs.
 PROMPT_DEFAULTS = {k: getattr(PrepareConfig(), k) for k in ("prompt", "system_prompt", "date_string")}
 
@@ -318,7 +325,7 @@ class TrialSpec:
     def trial_id(self) -> str:
         settings = self.to_dict()
         settings["unlearn"] = {k: v for k, v in settings["unlearn"].items()
-                               if k not in NOT_HYPERPARAMETERS or v != NOT_HYPERPARAMETERS[k]}
+                               if k not in OUTPUT_DEFAULTS and (k not in NOT_HYPERPARAMETERS or v != NOT_HYPERPARAMETERS[k])}
         settings["prepare"] = {k: v for k, v in settings["prepare"].items()
                                if k not in PROMPT_DEFAULTS or v != PROMPT_DEFAULTS[k]}
         for key, off in (("attacks", ()), ("sequential_parts", 0)):

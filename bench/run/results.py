@@ -41,7 +41,8 @@ COST_COLUMNS = {"train_s": pa.float64(), "eval_s": pa.float64(), "tokens": pa.in
 PROTOCOL_COLUMNS = {"step": pa.int64(), "is_final": pa.bool_(), "sequential_part": pa.int64(),
                     "sequential_parts": pa.int64(), "forget_fraction": pa.float64()}
 DETAIL_COLUMNS = {"metrics_unavailable": pa.string(), "metric_notes": pa.string(),  # JSON
-                  "probe_generations": pa.string()}
+                  "probe_generations": pa.string(),
+                  "model_path": pa.string()}  # the kept final model (unlearn.save_model), else null
 PROVENANCE_COLUMNS = {"hp_changed": pa.string(), "method_version": pa.int64(), "metric_versions": pa.string(),
                       "versions": pa.string(), "environment": pa.string(),  # JSON: bench.core.environment
                       "provenance": pa.string(),  # JSON: bench.core.provenance.row_provenance

@@ -127,11 +127,16 @@ def prepare_all(suite: Suite, cache: Path, address: str | None = None) -> dict:
     return prepared
 
 
+# Kept models (unlearn.save_model) beside the rows; the underscore keeps pandas/pyarrow from reading it as rows.
+MODELS_DIR = "_models"
+
+
 def _trainable(config: dict) -> None:
     from ray import tune
 
-    trial = config["trial"]  # one point of the grid: {"spec", "prepared", "threads"}
-    rows = run_trial(TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"]), trial["threads"])
+    trial = config["trial"]  # one point of the grid: {"spec", "prepared", "threads", "models_dir"}
+    rows = run_trial(TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"]), trial["threads"],
+                     trial["models_dir"])
     tune.report({"rows_json": json.dumps(rows, default=str)})
 
 
@@ -280,8 +285,8 @@ def _run_locked(suite: Suite, out_dir: Path, cache: Path, address: str | None, m
         slots = min(slots, ray.cluster_resources().get("GPU", 0) / suite.resources.gpu)
     concurrency = max(1, int(min(slots, max_concurrent or slots, len(pending))))
     threads = max(1, int(suite.resources.cpu))
-    configs = [{"spec": s.to_dict(), "prepared": asdict(prepared[prepared_key(s.model, s.data)]), "threads": threads}
-               for s in pending]
+    configs = [{"spec": s.to_dict(), "prepared": asdict(prepared[prepared_key(s.model, s.data)]), "threads": threads,
+                "models_dir": str(out_dir.resolve() / MODELS_DIR)} for s in pending]
     storage = tempfile.mkdtemp(prefix="bench-tune-")
     writer = _row_writer(out_dir, schema, suite.name, uuid.uuid4().hex[:12], len(specs), len(specs) - len(pending),
                          _varying_hps(specs))

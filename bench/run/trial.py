@@ -257,10 +257,24 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
             return
 
 
-def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dict]:
+def keep_model(model, tokenizer, models_dir: str | Path, trial_id: str) -> str:
+    """Saves the trial's final model and tokenizer as `<models_dir>/<trial_id>/` (written whole or not at
+    all); returns the directory."""
+    from bench.core.atomic import atomic_dir
+
+    where = Path(models_dir) / trial_id
+    where.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(where) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return str(where)
+
+
+def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1, models_dir: str | None = None) -> list[dict]:
     """Unlearns and evaluates; returns the trial's rows: one per checkpoint (or per sequential part), the
     last with `is_final`. Status `diverged` when training stopped early (the model is evaluated as the
-    guard left it), `failed` with the error when anything raised (rows finished before are kept)."""
+    guard left it), `failed` with the error when anything raised (rows finished before are kept).
+    With `spec.unlearn.save_model`, the final model is kept under `models_dir` (the last row's `model_path`)."""
     from bench.models.baseline_stats import load_baseline_stats
 
     header = row_header(spec, prepared)
@@ -270,6 +284,10 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1) -> list[dic
         baselines = load_baseline_stats(prepared.baseline_stats)
         run = _sequential_rows if spec.sequential_parts > 1 else _one_run_rows
         run(header, model, tokenizer, spec, prepared, splits, baselines, rows)
+        if spec.unlearn.save_model:
+            if not models_dir:
+                raise ValueError("unlearn.save_model needs a directory to keep the model in (run_trial's models_dir)")
+            rows[-1] = {**rows[-1], "model_path": keep_model(model, tokenizer, models_dir, spec.trial_id)}
     except Exception as err:  # a failed trial is a row, not a crashed sweep
         rows = [{**r, "is_final": False} for r in rows]
         rows.append(finished({**header, "status": "failed", "is_final": True,

@@ -197,3 +197,26 @@ def test_every_row_of_a_curve_says_what_it_was_computed_with(prepared):
         assert json.loads(row["versions"])["source_sha256"]
         assert json.loads(row["provenance"])["data_sha256"]
     assert rows[0]["environment"] == rows[1]["environment"]
+
+
+def test_save_model_keeps_the_final_model_loadable_and_names_it_in_the_last_row(prepared, tmp_path):
+    """unlearn.save_model: the final model and tokenizer as a save_pretrained directory, the same weights
+    the trial evaluated (its greedy answer reproduces the row's probe answer), and no part of the id."""
+    import json
+    from pathlib import Path
+
+    from metrics import EvalContext
+
+    from bench.models.zoo import load_model, load_tokenizer
+
+    suite = _suite(extra='probes: ["Where was the author born?"]', methods="  - grad_ascent", steps=2)
+    spec, = suite.trials()
+    kept = dataclasses.replace(spec, unlearn=dataclasses.replace(spec.unlearn, save_model=True))
+    assert kept.trial_id == spec.trial_id and "save_model" not in kept.hyperparameters()
+    rows = run_trial(kept, prepared, models_dir=str(tmp_path / "_models"))
+    assert rows[-1]["status"] == "ok", rows[-1].get("error")
+    where = Path(rows[-1]["model_path"])
+    assert where == tmp_path / "_models" / spec.trial_id
+    answer = EvalContext(load_model(where), load_tokenizer(where), {}, suite.eval).generate(list(suite.eval.probes))[0]
+    assert json.loads(rows[-1]["probe_generations"])[0]["after"] == answer
+    assert "model_path" not in run_trial(spec, prepared)[-1]  # off by default
