@@ -12,7 +12,7 @@ from bench.core.atomic import LockedError
 from bench.report.aggregate import ReportError
 from bench.core.registry import PluginError
 from bench.config.errors import SuiteError
-from bench.core.names import PRECISIONS
+from bench.core.names import PRECISIONS, PROMPT_FORMATS
 
 
 def _load(path: str, smoke: bool = False):
@@ -192,7 +192,7 @@ def cmd_eval(args) -> int:
         raise SuiteError(f"--metrics: {err}") from None
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
     row = evaluate_external(args.model, args.data, cache, args.retain_model, args.metrics, args.label,
-                            args.device, args.precision, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                            args.device, args.precision, args.prompt, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     unavailable = json.loads(row["metrics_unavailable"] or "{}")
     shown = [c for c in metric_columns(args.metrics) if c in row]
     width = max(map(len, shown))
@@ -278,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="the row goes to <results-dir>/eval/ (default: results)")
     p.add_argument("--cache-dir", help="where a suite's data is generated (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--prompt", choices=PROMPT_FORMATS, default="auto",
+                   help="how questions become prompts: chat (the tokenizer's chat template), plain (Question:/Answer:), "
+                        "or auto: chat where the tokenizer has a template (default)")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
                    help="the weights' precision, as a suite's `prepare.precision` names it (default: auto, as saved)")
     p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: the suite's, or 64)")

@@ -39,17 +39,19 @@ def resolve_data(data: str, cache: Path):
     raise SuiteError(f"{data}: neither a suite file (.yaml) nor a directory of split .jsonl files")
 
 
-def _load(name_or_path: str, device: str, precision: str | None):
+def _load(name_or_path: str, device: str, precision: str | None, prompt: str = "auto"):
+    from bench.core.encoding import PromptFormat
     from bench.models.zoo import load_model, load_tokenizer
 
     loaded_as = None if precision in (None, "auto") else precision  # None: the checkpoint's own dtype
-    return load_model(name_or_path, loaded_as).to(device), load_tokenizer(name_or_path)
+    return load_model(name_or_path, loaded_as).to(device), load_tokenizer(name_or_path, PromptFormat(prompt))
 
 
 def evaluate_external(model: str, data: str, cache: Path, retain_model: str | None = None,
                       metrics: list[str] | None = None, label: str = "external", device: str | None = None,
-                      precision: str | None = None, **eval_overrides) -> dict:
-    """Evaluates one saved model; returns the results row (metrics, cost, reasons for missing ones)."""
+                      precision: str | None = None, prompt: str = "auto", **eval_overrides) -> dict:
+    """Evaluates one saved model; returns the results row (metrics, cost, reasons for missing ones).
+    `prompt`: how questions become prompts (`bench.core.encoding`: auto, plain or chat)."""
     import torch
 
     from bench.data.store import read_splits
@@ -62,15 +64,15 @@ def evaluate_external(model: str, data: str, cache: Path, retain_model: str | No
     eval_cfg = dataclasses.replace(eval_cfg, **{k: v for k, v in eval_overrides.items() if v is not None},
                                    **({"metrics": tuple(metrics)} if metrics else {}))
     splits = read_splits(Path(data_dir), [*EVAL_SPLITS, RETAIN_EVAL_SPLIT])  # the retain questions a trial evaluates
-    row = evaluation_header(model, label, data_dir, retain_model, eval_cfg, str(precision or "auto"))
+    row = evaluation_header(model, label, data_dir, retain_model, eval_cfg, str(precision or "auto"), prompt)
     reset_peak_memory()
     baselines = {}
     if retain_model:
         started = time.perf_counter()
-        retain, retain_tok = _load(retain_model, device, precision)
+        retain, retain_tok = _load(retain_model, device, precision, prompt)
         baselines = retain_statistics(retain, retain_tok, splits, eval_cfg)
         print(f"retain model statistics in {time.perf_counter() - started:.1f} s", flush=True)
         del retain
-    evaluated, tokenizer = _load(model, device, precision)
+    evaluated, tokenizer = _load(model, device, precision, prompt)
     row.update(evaluate_model(evaluated, tokenizer, eval_cfg, splits, baselines).columns)
     return finished({**row, "status": "ok", "error": None})

@@ -61,3 +61,11 @@ def test_eval_names_precisions_as_suites_do():
     assert build_parser().parse_args(["eval", "--model", "m", "--data", "d"]).precision == "auto"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["eval", "--model", "m", "--data", "d", "--precision", "bfloat16"])
+
+
+def test_eval_takes_the_prompt_formats_suites_take():
+    args = build_parser().parse_args(["eval", "--model", "m", "--data", "d", "--prompt", "plain"])
+    assert args.prompt == "plain"
+    assert build_parser().parse_args(["eval", "--model", "m", "--data", "d"]).prompt == "auto"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "--model", "m", "--data", "d", "--prompt", "jinja"])

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from metrics.context import EvalConfig
 
-from bench.core.encoding import PROMPT_FORMATS, PromptFormat
+from bench.core.encoding import PromptFormat
+from bench.core.names import PROMPT_FORMATS
 from bench.core.ids import settings_id
 from bench.core.errors import FieldError, Range, check_choices, check_ranges
 from bench.core.names import PRECISIONS

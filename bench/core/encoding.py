@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 
 from bench.core.errors import FieldError
+from bench.core.names import PROMPT_FORMATS
 
 IGNORE_INDEX = -100
-PROMPT_FORMATS = ("auto", "plain", "chat")  # auto: chat where the tokenizer has a chat template
 _ATTRIBUTE = "bench_prompt_format"  # where set_prompt_format keeps the choice on a tokenizer
 
 

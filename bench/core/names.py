@@ -7,6 +7,9 @@ from __future__ import annotations
 # The tiny architectures built from scratch (bench.models.zoo builds them; a test keeps the two equal).
 ZOO_NAMES = ("tiny-llama", "tiny-gpt2")
 
+# How a question becomes a prompt (bench.core.encoding); auto: chat where the tokenizer has a chat template.
+PROMPT_FORMATS = ("auto", "plain", "chat")
+
 # Weight precisions a model is loaded and trained in.
 PRECISIONS = ("fp32", "bf16", "fp16")
 

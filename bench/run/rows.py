@@ -124,16 +124,19 @@ def row_header(spec: TrialSpec, prepared: Prepared) -> dict:
             "method_version": METHODS.get(spec.method).version if spec.method in METHODS else 0}
 
 
-def evaluation_header(model: str, label: str, data_dir, retain_model: str | None, eval_cfg, precision: str) -> dict:
+def evaluation_header(model: str, label: str, data_dir, retain_model: str | None, eval_cfg, precision: str,
+                      prompt: str = "auto") -> dict:
     """The identity, provenance and cost columns of `bench eval`'s row: a saved model evaluated as it
-    is (nothing trained), its id a hash of what was evaluated on what."""
+    is (nothing trained), its id a hash of what was evaluated on what (and how it was prompted, where
+    that is not the default)."""
     import dataclasses
 
     from bench.core.environment import environment_json
     from bench.core.ids import settings_id
     from bench.core.provenance import row_provenance
 
-    trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)])
+    trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)]
+                           + ([prompt] if prompt != "auto" else []))
     return {"suite": "eval", **identity_columns(trial_id, model, label, None,
                                                 row_provenance(model, data_dir, retain_dir=retain_model or "")),
             "environment": environment_json(precision=precision), "train_s": 0.0, "tokens": 0, "steps_done": 0}
