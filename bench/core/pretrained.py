@@ -9,8 +9,6 @@ file's SHA-256.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
@@ -28,11 +26,11 @@ class Located:
     hub_id: str | None = None
     gguf: Path | None = None
 
-    def gguf_identity(self) -> str:
-        """What a row and a cache key record of GGUF weights: package, version, file and its hash."""
-        entry = PRETRAINED[self.name]
-        version = importlib.metadata.version(entry["package"].replace("_", "-"))
-        return f"{entry['package'].replace('_', '-')}=={version}:{self.gguf.name}@sha256:{file_sha256(self.gguf)[:16]}"
+    @property
+    def distribution(self) -> str:
+        """The shipping package as installed (`name==version`), for the weights' identity."""
+        name = PRETRAINED[self.name]["package"].replace("_", "-")
+        return f"{name}=={importlib.metadata.version(name)}"
 
 
 def is_pretrained_name(name: str) -> bool:
@@ -59,14 +57,14 @@ def gguf_path(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def locate(name: str, prefer_hub: bool = True) -> Located:
+def locate(name: str) -> Located:
     """Where `name`'s weights come from (see the module docstring).
 
     Raises:
         SourceUnavailable: neither the hub nor the package has them; the message gives the install command.
     """
     entry = PRETRAINED[name]
-    if prefer_hub and _hub_has(entry["hub_id"]):
+    if _hub_has(entry["hub_id"]):
         return Located(name, hub_id=entry["hub_id"])
     path = gguf_path(name)
     if path is not None:
@@ -76,11 +74,3 @@ def locate(name: str, prefer_hub: bool = True) -> Located:
                             f"installed", f"the same name once its weights are installed (`{entry['install']}`), a zoo model, "
                             "a local directory or a reachable hub id", name)
 
-
-@functools.lru_cache(maxsize=8)
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

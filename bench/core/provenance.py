@@ -33,11 +33,19 @@ def _tree_digest(root: str, signature: tuple) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=64)
+def _known_file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """`_file_digest`, once per file version (size and time key the memo): a 100 MB weights file is
+    hashed once per process, however many cache keys and rows name it."""
+    return _file_digest(Path(path))
+
+
 def content_hash(path: str | Path) -> str:
     """The content hash of a file or of every file under a directory (hidden files left out)."""
     path = Path(path).resolve()
     if path.is_file():
-        return _file_digest(path)
+        stat = path.stat()
+        return _known_file_digest(str(path), stat.st_size, stat.st_mtime_ns)
     files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
     signature = tuple((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     return _tree_digest(str(path), signature)
@@ -74,7 +82,9 @@ def model_identity(name_or_path: str) -> str:
         return name_or_path
     if is_pretrained_name(name_or_path):  # the weights found here: the hub's commit, or the shipped file's hash
         located = locate(name_or_path)
-        return _hub_identity(located.hub_id, "model") if located.hub_id else located.gguf_identity()
+        if located.hub_id:
+            return _hub_identity(located.hub_id, "model")
+        return f"{located.distribution}:{located.gguf.name}@sha256:{content_hash(located.gguf)[:16]}"
     if os.path.exists(name_or_path):
         return f"sha256:{content_hash(name_or_path)[:16]}"
     return _hub_identity(name_or_path, "model")

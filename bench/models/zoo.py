@@ -120,7 +120,7 @@ def init_weights(model, seed: int) -> None:
                 param.fill_(1.0)
 
 
-def pretrained_location(name: str, cache: Path | None = None) -> str:
+def pretrained_location(name: str) -> str:
     """A loadable location of a pretrained model known by name (`bench.core.pretrained`): its hub id, or
     the installed package's GGUF converted once into a `save_pretrained` directory under the cache
     (`models/<name>-gguf-<file hash>`): transformers dequantizes a GGUF on every load (~20 s for
@@ -129,12 +129,13 @@ def pretrained_location(name: str, cache: Path | None = None) -> str:
 
     from bench.core.atomic import atomic_dir
     from bench.core.cache import default_cache
-    from bench.core.pretrained import file_sha256, locate
+    from bench.core.pretrained import locate
+    from bench.core.provenance import content_hash, model_identity
 
     located = locate(name)
     if located.hub_id:
         return located.hub_id
-    where = (cache or default_cache()) / "models" / f"{name}-gguf-{file_sha256(located.gguf)[:16]}"
+    where = default_cache() / "models" / f"{name}-gguf-{content_hash(located.gguf)[:16]}"
     if not (where / "config.json").is_file():
         source = {"pretrained_model_name_or_path": str(located.gguf.parent), "gguf_file": located.gguf.name}
         model, tokenizer = _dequantized(AutoModelForCausalLM.from_pretrained(**source)), AutoTokenizer.from_pretrained(**source)
@@ -142,7 +143,7 @@ def pretrained_location(name: str, cache: Path | None = None) -> str:
         with atomic_dir(where) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            (tmp / "source.json").write_text(json.dumps({"name": name, "weights": located.gguf_identity()}))
+            (tmp / "source.json").write_text(json.dumps({"name": name, "weights": model_identity(name)}))
     return str(where)
 
 
