@@ -41,7 +41,7 @@ from bench.core.atomic import atomic_dir
 from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
 from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
-from bench.config.schema import PREPARE_VERSION  # noqa: E402  (the recipe's version, beside the settings it keys)
+from bench.config.schema import PREPARE_VERSION, PROMPT_DEFAULTS  # noqa: E402  (the recipe's version and the prompt defaults, beside the settings they key)
 GENERAL_SPLITS = ("world_facts", "real_authors")
 
 
@@ -64,8 +64,7 @@ class Prepared:
 # Settings added after caches existed: left out of the key at their defaults, so adding them did not
 # invalidate models built before.
 _LATER_FIELDS = {"target": "finetune", "retain_model": "", "precision": "fp32", "gradient_checkpointing": False,
-                 "grad_accum_steps": 1, "prompt": "auto", "system_prompt": "", "date_string": ""}
-PROMPT_FIELDS = ("prompt", "system_prompt", "date_string")
+                 "grad_accum_steps": 1, **PROMPT_DEFAULTS}
 
 
 def _keyed(settings: dict) -> dict:
@@ -98,7 +97,7 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
     if not is_zoo(model):
         # A hub or local model's tokenizer may have a chat template, which "auto" now follows where the
         # harness once always prompted plainly: its models are keyed by the prompt settings, whatever they are.
-        pretrain.update({k: getattr(prepare, k) for k in PROMPT_FIELDS})
+        pretrain.update({k: getattr(prepare, k) for k in PROMPT_DEFAULTS})
     # A hub or local model is keyed by its content (commit, file hashes): new weights under the same
     # name get new target and retain models. A zoo name is its own identity (the recipe is keyed here).
     kernels = kernel_key()  # models built on other CPU kernels than the pinned ones are other models
