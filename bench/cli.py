@@ -80,7 +80,7 @@ def cmd_prepare(args) -> int:
     cache, _ = _storage_paths(args)
     for (model, _), p in attach_baseline_stats(suite, prepare_all(suite, cache, args.address), cache, args.address).items():
         auc = load_baseline_stats(p.baseline_stats).get("retain_mia_mink_pp_auc")
-        print(f"{model}\n  data:       {p.data_dir}\n  target:     {p.target_dir}\n  retain:     {p.retain_dir}\n"
+        print(f"{model}\n  data:       {p.data_dir}\n  target:     {p.target_dir}\n  retain:     {p.retain_dir or 'none'}\n"
               f"  baseline statistics: {p.baseline_stats}" + (f" (retain Min-K%++ AUROC {auc:.3f})" if auc is not None else ""))
     return 0
 

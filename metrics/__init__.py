@@ -2,7 +2,7 @@
 
 from bench.core.registry import load_plugins
 
-from . import memorization, mia, tofu  # noqa: F401  (registration happens on import)
+from . import knowledge, memorization, mia, tofu  # noqa: F401  (registration happens on import)
 from .base import (
     METRICS,
     MetricSpec,

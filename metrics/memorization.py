@@ -22,7 +22,7 @@ from .base import METRICS, Output, per_split
 from .context import EvalContext
 from .tofu import rouge_l
 
-PERPLEXITY_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts")
+PERPLEXITY_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "general_text")
 QA_SPLITS = ("forget", "retain")
 TEXT_SPLIT = "forget_bio"
 
@@ -43,10 +43,17 @@ def extraction_strength(hits: np.ndarray) -> float:
     return suffix / len(hits)
 
 
-@METRICS.register("perplexity", outputs={f"{s}_ppl": s == "forget" for s in PERPLEXITY_SPLITS}, version=1,
+# Fluency on general text (data kind known_capitals has it): shown where the rows have it.
+SHOWN_PERPLEXITY = {"general_text": Output(False, header="general text ppl", axis="perplexity of general text",
+                                           fmt="{:.2f}", leaderboard=25, every_setting=25)}
+
+
+@METRICS.register("perplexity", outputs={f"{s}_ppl": SHOWN_PERPLEXITY.get(s, s == "forget") for s in PERPLEXITY_SPLITS},
+                  version=1,
                   reads={s: ("answer",) for s in PERPLEXITY_SPLITS})
 def perplexity_family(ctx: EvalContext) -> dict[str, float]:
-    """Answer perplexity per split: exp of the token-weighted mean answer NLL (forget, retain, holdout, general)."""
+    """Answer perplexity per split: exp of the token-weighted mean answer NLL (forget, retain, holdout, general
+    knowledge, and general text: raw text, where every token is an answer token)."""
     return per_split(ctx, PERPLEXITY_SPLITS, "{split}_ppl", lambda s: perplexity(ctx.token_logprobs(s, "answer")))
 
 

@@ -123,7 +123,11 @@ def split_truth_ratio_stat(ctx: EvalContext, split: str) -> float:
 ALL_SPLITS = QA_SPLITS + GENERAL_SPLITS
 
 
-@METRICS.register("probability", outputs={f"{s}_prob": s != "forget" for s in ALL_SPLITS}, version=1,
+# The leaderboard shows forget probability where it ranks on it (no retain model; bench.report.selection).
+SHOWN_PROB = {"forget": Output(False, header="forget prob", axis="forget probability (mean P̄(answer), 0–1)")}
+
+
+@METRICS.register("probability", outputs={f"{s}_prob": SHOWN_PROB.get(s, s != "forget") for s in ALL_SPLITS}, version=1,
                   reads=tofu_reads(ALL_SPLITS))
 def probability(ctx: EvalContext) -> dict[str, float]:
     """Mean P̄(answer) on forget/retain; mean P̄(a)/(P̄(a)+ΣP̄(a')) on the general-knowledge splits."""
@@ -160,7 +164,8 @@ def truth_ratio_family(ctx: EvalContext) -> dict[str, float]:
 def forget_quality(ctx: EvalContext) -> dict[str, float]:
     """KS-test p-value of forget truth ratios against the retain model's (1 = indistinguishable)."""
     if "retain_forget_truth_ratio" not in ctx.baselines:
-        raise MetricUnavailable("needs the retain model's forget truth ratios (give a retain model)")
+        raise MetricUnavailable("needs a retain model's forget truth ratios, and this evaluation has none "
+                                "(prepare.retain_model: none, or none given)")
     r_retain = np.asarray(ctx.baselines["retain_forget_truth_ratio"])
     return {"forget_quality": ks_forget_quality(split_truth_ratio(ctx, "forget"), r_retain)}
 

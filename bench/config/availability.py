@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.core.errors import SourceUnavailable
 from bench.core.hub import hub_reachable, looks_like_path
-from bench.core.names import ZOO_NAMES, is_zoo
+from bench.core.names import NO_RETAIN_MODEL, ZOO_NAMES, is_zoo
 from bench.core.pretrained import is_pretrained_name, locate
 
 
@@ -73,7 +73,7 @@ def check_suite_sources(suite) -> None:
 
     for i, model in enumerate(suite.models):
         check_model(model, f"models[{i}]")
-    if suite.prepare.retain_model:
+    if suite.prepare.retain_model and suite.prepare.retain_model != NO_RETAIN_MODEL:
         check_model(suite.prepare.retain_model, "prepare.retain_model")
     try:
         check_data_sources(suite.data)

@@ -16,7 +16,7 @@ from bench.core.encoding import PromptFormat
 from bench.core.names import PROMPT_FORMATS
 from bench.core.ids import settings_id
 from bench.core.errors import FieldError, Range, check_choices, check_ranges
-from bench.core.names import PRECISIONS
+from bench.core.names import NO_RETAIN_MODEL, PRECISIONS
 from bench.core.numerics import kernel_key
 from bench.data.kinds import KIND_NAMES, data_kind
 from bench.data.synthetic import SyntheticConfig
@@ -45,7 +45,8 @@ class DataConfig(SyntheticConfig):
         kind: a registered data kind (`bench.data.kinds`). `synthetic_authors` generates the fictitious-author data from `seed`;
             `files` reads the user's question/answer records (`forget`, `retain`, `holdout`);
             `tofu` loads the hub benchmark `locuslab/TOFU` (`forget` names its split: forget01,
-            forget05 or forget10); `capitals` is the single-fact world-capitals demo.
+            forget05 or forget10); `capitals` is the single-fact world-capitals demo; `known_capitals` the world
+            capitals a pretrained model already knows (RWKU's shape: use it with `prepare.retain_model: none`).
         forget, retain, holdout: with `files`, where each split's records are: a .json or .jsonl
             file, a `save_to_disk` directory, or a hub dataset id (`owner/name` or `owner/name:config`).
             `holdout` (questions never trained on: the non-members of membership inference) is optional.
@@ -98,7 +99,10 @@ class PrepareConfig:
             hub models from the model as given); `as_is` uses a hub or local model as the target
             unchanged (it is assumed to know the forget set already).
         retain_model: a hub id or path used as the retain model (one never trained on the forget
-            data); empty: the base fine-tuned on the retain data. Only for single-model suites.
+            data; only for single-model suites); empty: the base fine-tuned on the retain data; `none`:
+            there is no retain model (a pretrained model's own knowledge, which no model lacks: forget
+            quality, privacy leakage and the `retain` baseline row are then unavailable, and the
+            leaderboard ranks by forget accuracy instead).
         precision: dtype every stage keeps the models' weights in: fp32, bf16 or fp16 (GPU).
         gradient_checkpointing: recompute activations in the backward pass (less memory, ~30% slower).
         grad_accum_steps: micro-batches per optimizer step (effective batch = batch_size x this).
@@ -382,7 +386,8 @@ class Suite:
         (each forget fraction has its own retain model)."""
         return [TrialSpec(m, ref, {}, UnlearnConfig(steps=0), self.prepare.seed, data, self.prepare, self.eval,
                           prepare_version=PREPARE_VERSION, attacks=self.attacks)
-                for m in self.models for data in self.data_configs() for ref in BASELINE_METHODS]
+                for m in self.models for data in self.data_configs() for ref in BASELINE_METHODS
+                if ref != "retain" or self.prepare.retain_model != NO_RETAIN_MODEL]
 
 
 def _fields(cls) -> dict[str, type]:

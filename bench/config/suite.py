@@ -31,7 +31,7 @@ from bench.config.schema import (  # noqa: F401  (re-exported: callers read the 
 )
 from bench.core.errors import FieldError, Range, check_known, check_ranges
 from bench.core.hub import looks_like_path
-from bench.core.names import ZOO_NAMES, is_zoo
+from bench.core.names import NO_RETAIN_MODEL, ZOO_NAMES, is_zoo
 from bench.core.values import yaml_number
 from bench.data.kinds import KINDS, data_kind
 from metrics.context import EvalConfig
@@ -406,6 +406,8 @@ def _check_model_roles(models: list[str], prepare: PrepareConfig, at: _At) -> No
             raise at.key("prepare").key("target").error(
                 f"'as_is' uses a model as it is, but zoo models ({', '.join(zoo)}) are built from scratch",
                 "finetune with zoo models; as_is only with hub or local models")
+    if prepare.retain_model == NO_RETAIN_MODEL:
+        return  # no model to check, and it holds for any number of models
     if prepare.retain_model and len(models) > 1:
         raise at.key("prepare").key("retain_model").error(
             f"one retain model serves one model, but the suite has {len(models)} ({', '.join(models)})",

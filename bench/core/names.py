@@ -19,6 +19,10 @@ TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
 
 # The validation authors: unlearned with the forget set, scored apart; settings and checkpoints are chosen on them.
 VALIDATION_SPLIT = "forget_val"
+# `prepare.retain_model` when no retain model exists (the model already knew the forget set before anyone
+# could leave it out, as in RWKU): the metrics that compare with one are unavailable, with that reason.
+NO_RETAIN_MODEL = "none"
+
 # A separate retain split for evaluation, where the data has one (it then stands in for `retain` there).
 RETAIN_EVAL_SPLIT = "retain_eval"
 

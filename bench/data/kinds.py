@@ -244,6 +244,20 @@ class Capitals(DataKind):
         return {"general": fingerprint(generator_config(data))}
 
 
+@KINDS.register("known_capitals")
+class KnownCapitals(DataKind):
+    """World capitals a pretrained model already knows (`bench.data.known_capitals`, RWKU's shape): forget,
+    retain, neighbours (`retain_eval`), holdout, general questions and general text, all its own."""
+
+    def splits(self, data):
+        from bench.data.known_capitals import known_capitals_splits
+
+        return known_capitals_splits(data.seed), {}
+
+    def key_parts(self, data) -> dict:
+        return {"records": _records_hash(self.splits(data))}
+
+
 def _check_hub(key: str, value: str, hub_ids: list[str], sources: str) -> None:
     """Hub datasets need a reachable hub, or offline mode to read them from the local cache."""
     reachable, why = hub.hub_reachable()  # looked up on the module, so a test can stand in for the hub

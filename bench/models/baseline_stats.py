@@ -109,9 +109,11 @@ def compute_baseline_stats(prepared, eval_cfg, cache: Path, threads: int = 1, pr
     torch.set_num_threads(max(1, int(threads)))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     splits = read_splits(Path(prepared.data_dir), [*BASELINE_SPLITS, VALIDATION_SPLIT])
-    retain = load_model(prepared.retain_dir, precision).to(device)
-    out = retain_statistics(retain, load_tokenizer(prepared.retain_dir, prompt), splits, eval_cfg)
-    del retain
+    out = {}
+    if prepared.retain_dir:  # without one, the metrics that compare with it say so (MetricUnavailable)
+        retain = load_model(prepared.retain_dir, precision).to(device)
+        out = retain_statistics(retain, load_tokenizer(prepared.retain_dir, prompt), splits, eval_cfg)
+        del retain
     target, tokenizer = load_model(prepared.target_dir, precision).to(device), load_tokenizer(prepared.target_dir, prompt)
     out["target_probe_answers"] = probe_answers(target, tokenizer, eval_cfg.probes, eval_cfg) if eval_cfg.probes else []
     out["target_forget_prob"] = target_forget_probabilities(target, tokenizer, splits["forget"], eval_cfg)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from bench.core.cache import CACHE_ENV, default_cache  # noqa: F401  (re-exported)
 from bench.core.atomic import atomic_dir
+from bench.core.names import NO_RETAIN_MODEL
 from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
 from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
@@ -72,6 +73,9 @@ def _keyed(settings: dict) -> dict:
 
 
 def retain_source(model: str, prepare) -> str:
+    if prepare.retain_model == NO_RETAIN_MODEL:
+        return (f"none: no model exists that never saw what {model} is asked to forget, so forget quality and "
+                "privacy leakage are unavailable (prepare.retain_model: none)")
     if prepare.retain_model:
         return f"given: {prepare.retain_model}"
     if prepare.target == "as_is":
@@ -81,7 +85,8 @@ def retain_source(model: str, prepare) -> str:
 
 
 def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
-    """The cache directory of each role; no `base` for hub models (they are their own base).
+    """The cache directory of each role; no `base` for hub models (they are their own base), no `retain`
+    where the suite has no retain model.
 
     The base and the target are keyed on `training_data_key`, the same for every forget fraction of
     synthetic data; the retain model, trained on one fraction's retain split, on the full data key.
@@ -108,7 +113,9 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
             "retain": cache / "models" / f"{safe}-retain-{_hash(base_key, finetune, 'retain', data_key(data))}"}
     if prepare.target == "as_is":
         dirs["target"] = Path(model) if Path(model).is_absolute() else model  # the model itself
-    if prepare.retain_model:
+    if prepare.retain_model == NO_RETAIN_MODEL:
+        del dirs["retain"]
+    elif prepare.retain_model:
         dirs["retain"] = prepare.retain_model
     if is_zoo(model):
         dirs["base"] = cache / "models" / f"{safe}-base-{base_key}"
@@ -118,6 +125,11 @@ def artifact_dirs(model: str, data, prepare, cache: Path) -> dict[str, Path]:
 def _built(where) -> bool:
     """A cached directory exists; a hub id (a str, not a Path) is always there to load."""
     return not isinstance(where, Path) or where.exists()
+
+
+def _prepared(model: str, data_dir: Path, dirs: dict, prepare) -> Prepared:
+    return Prepared(model, str(data_dir), str(dirs["target"]), str(dirs.get("retain", "")),
+                    retain_source=retain_source(model, prepare))
 
 
 def target_built(model: str, data, prepare, cache: Path) -> bool:
@@ -134,9 +146,8 @@ def find_prepared(model: str, data, prepare, cache: Path) -> Prepared | None:
     """The cached artifacts when all exist, else None (nothing is built)."""
     dirs = artifact_dirs(model, data, prepare, cache)
     data_dir = cache / "data" / data_key(data)
-    if data_dir.exists() and _built(dirs["target"]) and _built(dirs["retain"]):
-        return Prepared(model, str(data_dir), str(dirs["target"]), str(dirs["retain"]),
-                        retain_source=retain_source(model, prepare))
+    if data_dir.exists() and _built(dirs["target"]) and _built(dirs.get("retain")):
+        return _prepared(model, data_dir, dirs, prepare)
     return None
 
 
@@ -290,7 +301,8 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
     data_dir = prepare_data(data, cache)
     splits = read_splits(data_dir)
     dirs = artifact_dirs(model_name, data, prepare, cache)
-    to_build = [role for role in ("target",) + (() if target_only else ("retain",)) if not _built(dirs[role])]
+    roles = ("target",) + (() if target_only or "retain" not in dirs else ("retain",))
+    to_build = [role for role in roles if not _built(dirs[role])]
 
     if to_build:
         base, tokenizer = _base_model(model_name, data, prepare, cache, data_dir, splits, dirs, log)
@@ -316,9 +328,8 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
         del model
     if target_only:
         return None
-    log("ready: " + ", ".join(f"{r} {dirs[r]}" for r in ("target", "retain")))
-    prepared = Prepared(model_name, str(data_dir), str(dirs["target"]), str(dirs["retain"]),
-                        retain_source=retain_source(model_name, prepare))
+    log("ready: " + ", ".join(f"{r} {dirs.get(r, NO_RETAIN_MODEL)}" for r in ("target", "retain")))
+    prepared = _prepared(model_name, data_dir, dirs, prepare)
     # While torch is loaded: the statistics every trial compares against (see bench.models.baseline_stats).
     return dataclasses.replace(prepared, baseline_stats=str(compute_baseline_stats(
         prepared, eval_cfg, cache, threads, prepare.precision, prepare.prompt_format())))

@@ -112,11 +112,28 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _metric_cells(row: pd.Series, columns: ReportColumns, val: bool = False) -> dict:
-    """The metrics the leaderboard shows of a setting (`settings_table` row), in their declared order (`val`:
-    with forget quality on the forget_val split beside the test one)."""
+def shown_columns(table: pd.DataFrame, columns: ReportColumns) -> list[str]:
+    """The leaderboard's metric columns in their declared order, those that some setting of `table` (a
+    `select_settings` output) has a value of; where the selection ranked on forget accuracy, forget
+    probability beside it (what the ranking reads next)."""
+    shown = list(columns.leaderboard())
+    if "selected_on" in table and (table["selected_on"] == "forget accuracy").any():
+        at = shown.index("forget_keyword_acc") + 1 if "forget_keyword_acc" in shown else 0
+        shown.insert(at, "forget_prob")
+
+    def measured(col: str) -> bool:
+        key = "fq_log10" if col == "forget_quality" else f"{col}_log10" if columns.is_log(col) else col
+        return key in table and bool(np.isfinite(table[key].to_numpy(dtype=float)).any())
+
+    return [col for col in shown if measured(col)]
+
+
+def _metric_cells(row: pd.Series, columns: ReportColumns, val: bool = False, shown: list[str] | None = None) -> dict:
+    """The metrics the leaderboard shows of a setting (`settings_table` row): `shown` (default every declared
+    leaderboard column), in that order (`val`: with forget quality on the forget_val split beside the test one)."""
     cells = {}
-    for col in columns.leaderboard():
+    shown = columns.leaderboard() if shown is None else shown
+    for col in shown:
         if col == "forget_quality":  # what the selection ranks on: also in log10 units, and on forget_val
             cells[columns.header(col)] = format_fq(row["fq_log10"], row["fq_log10_ci"])
             cells["log10 FQ"] = format_ci(row["fq_log10"], row["fq_log10_ci"], "{:.2f}")
@@ -126,7 +143,7 @@ def _metric_cells(row: pd.Series, columns: ReportColumns, val: bool = False) -> 
             cells[columns.header(col)] = format_fq(row[f"{col}_log10"], row[f"{col}_log10_ci"])
         elif col in row and not columns.is_log(col):
             cells[columns.header(col)] = _cell(row[col], row[f"{col}_ci"], row[f"{col}_n"], row["n"], columns.fmt(col))
-    if "privleak" in row:
+    if "privleak" in row and "privleak" in shown:
         cells["membership"] = membership_verdict(row["privleak"])
     return cells
 
@@ -143,14 +160,14 @@ def leaderboard_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
         columns: the rows' declared columns (`ReportColumns.of(rows)`).
     """
     blocks = []
-    val = _has_val(table)
+    val, shown = _has_val(table), shown_columns(table, columns)
     for model, part in table.groupby("model", sort=False):
         refs = part[part["method"].isin(list(BASELINE_ORDER))]  # settings_table put them first, target on top
         chosen = part[part["selected"]].sort_values("rank")
         rows = [{"rank": "", "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
-                 **_metric_cells(r, columns, val), "qualifies": ""} for _, r in refs.iterrows()]
+                 **_metric_cells(r, columns, val, shown), "qualifies": ""} for _, r in refs.iterrows()]
         rows += [{"rank": int(r["rank"]), "method": r["method"], "setting": r["setting"], "n": r["n"],
-                  **_metric_cells(r, columns, val), "qualifies": "yes" if r["qualifies"] else "**no**"}
+                  **_metric_cells(r, columns, val, shown), "qualifies": "yes" if r["qualifies"] else "**no**"}
                  for _, r in chosen.iterrows()]
         threshold, target = part["threshold"].iloc[0], part["target_utility"].iloc[0]
         head = (f"### {model}\n\nSelected settings need model utility ≥ {UTILITY_RATIO:g} x the target's "
@@ -221,11 +238,11 @@ def probe_markdown(table: pd.DataFrame) -> str:
 
 def full_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
     rows = []
-    val = _has_val(table)
+    val, shown = _has_val(table), shown_columns(table, columns)
     for _, r in table.iterrows():
         baseline = r["method"] in BASELINE_ORDER
         rows.append({"model": r["model"], "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
-                     **_metric_cells(r, columns, val),
+                     **_metric_cells(r, columns, val, shown),
                      "utility ok": "" if baseline else ("yes" if r["eligible"] else "no"),
                      "Pareto": "✓" if r["front"] else "", "selected": "✓" if r["selected"] else ""})
     return markdown_table(rows)

@@ -28,10 +28,14 @@ from bench.report.robustness import add_worst_case, most_common
 def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
     """Aggregates the final ok rows over seeds (the full budget: one row per trial); baselines first within
     each model. `step` shows only where the final steps of the unlearned settings differ. The metric columns
-    are those the rows' declarations show in this table (bench.report.columns), in their order."""
+    are those the rows' declarations show in this table (bench.report.columns), in their order, where some
+    row has a value (a metric these rows could not measure, such as forget quality without a retain model,
+    is left out rather than shown as a column of dashes)."""
     columns = ReportColumns.of(df)
     final = final_rows(df)
-    hp_cols, groups = setting_groups(add_worst_case(final[final["status"] == "ok"]))
+    ok = add_worst_case(final[final["status"] == "ok"])
+    shown = [col for col in columns.every_setting() if col in ok and ok[col].notna().any()]
+    hp_cols, groups = setting_groups(ok)
     rows = []
     for key, part in groups:
         row = {k: v for k, v in key.items() if k != "sequential_parts"}
@@ -40,9 +44,7 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
         # hidden sort keys: a model's fractions in numeric order ("5%" before "10%")
         row["_base"], row["_fraction"] = part["base_model"].iloc[0], part["forget_fraction"].iloc[0]
         row["n"] = len(part)
-        for col in columns.every_setting():
-            if col not in part:
-                continue
+        for col in shown:
             if columns.is_log(col):  # a geometric mean: p-values span hundreds of decades
                 mean, half, _ = mean_ci(log10_fq(part[col].tolist()))
                 row[columns.header(col)] = format_fq(mean, half)
@@ -51,7 +53,7 @@ def leaderboard_table(df: pd.DataFrame) -> pd.DataFrame:
                 mean, half, _ = mean_ci(part[col].tolist())
                 row[columns.header(col)] = format_ci(mean, half, columns.fmt(col))
                 row[f"_{col}"] = mean
-        if "privleak" in part:
+        if "privleak" in shown:
             row["membership"] = membership_verdict(row.get("_privleak", float("nan")))
         if "worst_forget_quality_by" in part:
             row["strongest attack"] = most_common(part["worst_forget_quality_by"])

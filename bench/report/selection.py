@@ -6,6 +6,8 @@ among those keeping model utility at UTILITY_RATIO of the target's; the forget (
 reported. Choosing on the split one reports is the optimistic bias of model selection on test data
 (Cawley & Talbot, "On Over-fitting in Model Selection and Subsequent Selection Bias in Performance
 Evaluation", JMLR 2010); where a suite has no forget_val split, the choice is on test and says so.
+Where no forget quality exists at all (no retain model: a pretrained model's own knowledge, RWKU's shape),
+settings are chosen and ranked on forget accuracy, then forget probability, lower being better.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from bench.report.columns import ReportColumns
 from bench.report.robustness import add_worst_case
 
 UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least this share of the target's
-# Shown beside forget quality, as mean ± 95% CI over seeds (headers from the leaderboard's).
-# What each selection reads: mean log10 forget quality on the forget_val split, or on the forget (test) split.
-SCORES = {"validation": "fq_val_log10", "test": "fq_log10"}
+# What each selection ranks on, in order, as (settings column, higher is better): mean log10 forget quality on
+# the forget_val split, or on the forget (test) split; without any, forget accuracy then forget probability.
+SCORES = {"validation": (("fq_val_log10", True),), "test": (("fq_log10", True),),
+          "forget accuracy": (("forget_keyword_acc", False), ("forget_prob", False))}
+# Read by the "forget accuracy" ranking, so aggregated whether or not the leaderboard shows them.
+RANKED_COLUMNS = tuple(col for col, _ in SCORES["forget accuracy"])
 
 
 def _cell(mean: float, half: float, n: int, n_setting: int, fmt: str = "{:.3f}") -> str:
@@ -102,7 +107,7 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
                 mean, half, _ = mean_ci(logs)
                 row.update({f"{prefix}_log10": mean, f"{prefix}_log10_ci": half,
                             f"{prefix}_log10_values": logs[~np.isnan(logs)].tolist(), column: 10 ** mean})
-        for col in columns.leaderboard():
+        for col in [*columns.leaderboard(), *RANKED_COLUMNS]:
             if col in row or col not in part:  # forget quality is above, with its forget_val twin
                 continue
             if columns.is_log(col):  # e.g. forget quality after the strongest attack (bench.report.robustness)
@@ -124,17 +129,29 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _finite(table: pd.DataFrame, column: str) -> bool:
+    return column in table and bool(np.isfinite(table[column].to_numpy(dtype=float)).any())
+
+
 def selection_basis(settings: pd.DataFrame) -> str:
     """"validation" when some unlearned setting has a finite forget_val forget quality, else "test" (data
-    without a forget_val split, or sequential trials: the only choice left, and an optimistic one). The
-    baseline rows do not count: they are never selected. Reads fq_val_log10 and method only."""
+    without a forget_val split, or sequential trials: the only choice left, and an optimistic one), or
+    "forget accuracy" where no setting has a forget quality at all but some has a forget accuracy or
+    probability (no retain model). The baseline rows do not count: they are never selected. Reads
+    fq_val_log10, fq_log10, the ranked forget columns and method only."""
     unlearned = settings[~settings["method"].isin(list(BASELINE_ORDER))] if "method" in settings else settings
-    values = unlearned["fq_val_log10"].to_numpy(dtype=float) if "fq_val_log10" in unlearned else np.array([])
-    return "validation" if np.isfinite(values).any() else "test"
+    if _finite(unlearned, "fq_val_log10"):
+        return "validation"
+    if not _finite(unlearned, "fq_log10") and any(_finite(unlearned, c) for c in RANKED_COLUMNS):
+        return "forget accuracy"
+    return "test"
 
 
 def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO) -> str:
     """The rule a selection followed, as its tables state it."""
+    if basis == "forget accuracy":
+        return (f"No forget quality (no retain model): setting and checkpoint chosen on the lowest forget accuracy, "
+                f"then forget probability, at utility ≥ {ratio:g}x target, on the forget split itself: optimistic.")
     if basis == "validation":
         return (f"Setting and checkpoint chosen on forget_val forget quality at utility ≥ {ratio:g}x target; "
                 "forget columns are on the forget (test) split.")
@@ -147,15 +164,16 @@ def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATI
 
 
 def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
-    """The selection rule on a frame of exactly model, method, model_utility and score (mean log10 forget
-    quality on the split chosen by the caller); returns target_utility, threshold, eligible, selected,
+    """The selection rule on a frame of exactly model, method, model_utility and the scores score0, score1, ...
+    (what the caller ranks on, in order, each higher-is-better: mean log10 forget quality on the split chosen,
+    or the negated forget accuracy and probability); returns target_utility, threshold, eligible, selected,
     qualifies and rank on the same index. It sees no other column, so it cannot read what it must not."""
     table = pd.DataFrame(index=candidates.index)
     for col, value in (("target_utility", np.nan), ("threshold", np.nan), ("eligible", False), ("selected", False),
                        ("qualifies", False), ("rank", np.nan)):
         table[col] = value
-    # NaN never wins: missing forget quality or utility ranks last.
-    fq = candidates["score"].astype(float).fillna(-np.inf)
+    # NaN never wins: a missing score or utility ranks last.
+    scores = pd.DataFrame({c: candidates[c].astype(float).fillna(-np.inf) for c in candidates if c.startswith("score")})
     utility = candidates["model_utility"].astype(float).fillna(-np.inf)
     baselines = candidates["method"].isin(list(BASELINE_ORDER))
     for model in candidates["model"].drop_duplicates():
@@ -171,13 +189,13 @@ def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
         for method in candidates.loc[in_model & ~baselines, "method"].drop_duplicates():
             mine = in_model & (candidates["method"] == method)
             good = mine & eligible
-            pool, order = (good, ["fq", "utility"]) if good.any() else (mine, ["utility", "fq"])
-            ranked = pd.DataFrame({"fq": fq[pool], "utility": utility[pool]})
+            pool, order = ((good, [*scores, "utility"]) if good.any() else (mine, ["utility", *scores]))
+            ranked = scores[pool].assign(utility=utility[pool])
             best = ranked.sort_values(order, ascending=False, kind="stable").index[0]
             table.loc[best, ["selected", "qualifies"]] = [True, bool(good.any())]
             chosen.append(best)
-        ranked = pd.DataFrame({"q": table.loc[chosen, "qualifies"], "fq": fq[chosen], "utility": utility[chosen]})
-        ranked = ranked.sort_values(["q", "fq", "utility"], ascending=False, kind="stable")
+        ranked = scores.loc[chosen].assign(q=table.loc[chosen, "qualifies"], utility=utility[chosen])
+        ranked = ranked.sort_values(["q", *scores, "utility"], ascending=False, kind="stable")
         table.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1)
     return table
 
@@ -187,7 +205,8 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
 
     The rule: among a method's settings (hyperparameters and checkpoint) whose mean model utility is at least
     `ratio` x the mean utility of that model's target (method `none`), the one with the highest mean log10
-    forget quality on the split `on` names (ties: higher utility, then the first in `settings` order). If none
+    forget quality on the split `on` names, or with `on="forget accuracy"` the lowest forget accuracy, then
+    forget probability (ties: higher utility, then the first in `settings` order). If none
     qualifies, its highest-utility setting is selected and marked as not qualifying. Without a target row the
     constraint cannot be applied and every setting qualifies. Ranks: qualifying methods first, then by the
     same forget quality, then utility. Model utility is measured on retain and general-knowledge data, never
@@ -197,7 +216,8 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
         settings: `settings_table` output.
         ratio: the share of the target's utility a setting must keep.
         on: "validation" reads only fq_val_log10 (the forget_val split) and model_utility; "test" reads
-            fq_log10 (the forget split itself: optimistic); "auto" is `selection_basis(settings)`.
+            fq_log10 (the forget split itself: optimistic); "forget accuracy" reads forget_keyword_acc and
+            forget_prob (the forget split; for data without a retain model); "auto" is `selection_basis(settings)`.
 
     Returns:
         A copy with columns target_utility, threshold (utility a setting needs; NaN without a target),
@@ -208,7 +228,10 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
         on = selection_basis(settings)
     if on not in SCORES:
         raise ValueError(f"on={on!r}: expected one of {', '.join(SCORES)} or auto")
-    candidates = settings[["model", "method", "model_utility", SCORES[on]]].rename(columns={SCORES[on]: "score"})
+    candidates = settings[["model", "method", "model_utility"]].copy()
+    for i, (col, higher) in enumerate(SCORES[on]):
+        values = settings[col].astype(float) if col in settings else pd.Series(np.nan, index=settings.index)
+        candidates[f"score{i}"] = values if higher else -values
     table = settings.copy()
     for col, values in _choose(candidates, ratio).items():
         table[col] = values
@@ -217,7 +240,16 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
 
 
 def _has_val(table: pd.DataFrame) -> bool:
-    return "fq_val_log10" in table and bool(np.isfinite(table["fq_val_log10"].to_numpy(dtype=float)).any())
+    return _finite(table, "fq_val_log10")
+
+
+def _score_cells(r: pd.Series, basis: str, val: bool) -> dict:
+    """What the selection ranked a setting on, as the end-of-run table shows it."""
+    if basis == "forget accuracy":
+        return {label: format_ci(r[col], r[f"{col}_ci"]) if col in r else "—"
+                for label, col in (("forget accuracy", "forget_keyword_acc"), ("forget prob", "forget_prob"))}
+    return {"forget quality": format_fq(r["fq_log10"], r["fq_log10_ci"]),
+            **({"FQ (forget_val)": format_fq(r["fq_val_log10"], r["fq_val_log10_ci"])} if val else {})}
 
 
 def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
@@ -231,9 +263,7 @@ def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
     table = table.assign(_model=pd.factorize(table["model"])[0]).sort_values(["_model", "rank"], kind="stable")
     val = _has_val(table)
     lines = [{"model": r["model"], "method": r["method"], "rank": int(r["rank"]), "setting": r["setting"], "n": r["n"],
-              "forget quality": format_fq(r["fq_log10"], r["fq_log10_ci"]),
-              **({"FQ (forget_val)": format_fq(r["fq_val_log10"], r["fq_val_log10_ci"])} if val else {}),
-              "model utility": format_ci(r["model_utility"], r["model_utility_ci"]),
+              **_score_cells(r, basis, val), "model utility": format_ci(r["model_utility"], r["model_utility_ci"]),
               "qualifies": "yes" if r["qualifies"] else "no"}
              for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
     # The basis is automatic here: "test" means no unlearned row has validation values, whatever the baselines have.

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the report reads the column names here without loading the 
     from bench.config.suite import TrialSpec
     from bench.models.prepare import Prepared
 
-EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio")
+EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio", "general_text")
 # The forget-side metrics (see forget_side), and their columns on the validation authors.
 FORGET_METRICS = ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality")
 VALIDATION_COLUMNS = {m: m.replace("forget_", f"{VALIDATION_SPLIT}_", 1) for m in FORGET_METRICS}

@@ -138,7 +138,10 @@ BIOS = [{"author": "Ana", "text": "Ana was born in Velmora and writes comic nove
 
 
 def all_splits():
-    return {**{s: QA for s in ("forget", "retain", "holdout", "real_authors", "world_facts")}, "forget_bio": BIOS}
+    """Every split a metric reads, the questions with the keyword a correct answer names (keyword accuracy)."""
+    qa = [{**r, "keyword": r["answer"].split()[-1]} for r in QA]
+    return {**{s: qa for s in ("forget", "retain", "holdout", "real_authors", "world_facts")}, "forget_bio": BIOS,
+            "general_text": [{"question": "", "answer": b["text"]} for b in BIOS]}
 
 
 def test_full_metric_set_runs_and_comparisons_without_a_retain_model_say_why(tiny):
@@ -170,9 +173,10 @@ def test_a_missing_split_makes_only_its_families_unavailable(tiny):
     assert np.isfinite(row["forget_exact_mem"]) and "forget_exact_mem" not in ctx.unavailable
 
 
-def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(tiny):
-    """The memorization and membership families read the cached scores: the only new model work is
-    scoring the holdout answers (one prompt pass + one answer pass) and continuing the forget texts."""
+def test_the_full_metric_set_adds_only_the_holdout_and_general_text_passes_and_the_continuations(tiny):
+    """The memorization, membership and keyword families read the cached scores and generations: the only new
+    model work is scoring the holdout answers and the general text (one prompt pass + one answer pass each)
+    and continuing the forget texts."""
     from metrics import METRICS
 
     model, tok = tiny
@@ -185,7 +189,7 @@ def test_the_full_metric_set_adds_only_the_holdout_pass_and_the_continuations(ti
         evaluate(ctx, metrics=families)
         costs[families is None] = (ctx.forward_passes, ctx.generated_prompts)
     assert len(METRICS.names()) > len(core) + 5
-    assert costs[True] == (costs[False][0] + 2, costs[False][1] + len(BIOS))
+    assert costs[True] == (costs[False][0] + 4, costs[False][1] + len(BIOS))
 
 
 @pytest.fixture(scope="module")

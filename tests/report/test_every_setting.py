@@ -242,7 +242,6 @@ def test_progress_label_shows_changed_hyperparameters():
     ([-99.0, -97.0], "remembers"),          # the target's side
     ([-5.0, 10.0], "retain-like"),
     ([60.0, 70.0], "over-unlearned"),       # AUROC far below 0.5: not a success
-    ([float("nan")] * 2, "—"),
 ])
 def test_privacy_leakage_verdict_is_shown(leaks, verdict):
     rows = [{**_row("tiny-llama", "npo", seed, lr=1e-4), "privleak": leak, "mia_mink_pp_auc": 0.5}
@@ -250,3 +249,12 @@ def test_privacy_leakage_verdict_is_shown(leaks, verdict):
     table = leaderboard_table(pd.DataFrame(rows))
     assert table.loc[0, "membership"] == verdict
     assert verdict in render(pd.DataFrame(rows)) and "over-unlearned" in render(pd.DataFrame(rows))
+
+
+def test_a_metric_no_row_measured_is_left_out_not_shown_as_dashes():
+    """Without a retain model privacy leakage is NaN in every row: no column of it, and no verdict on it."""
+    rows = pd.DataFrame([{**_row("tiny-llama", "npo", seed, lr=1e-4), "privleak": float("nan"), "mia_mink_pp_auc": 0.5}
+                         for seed in range(2)])
+    table = leaderboard_table(rows)
+    assert "membership" not in table and "privacy leakage" not in table
+    assert "MIA AUROC (Min-K%++)" in table

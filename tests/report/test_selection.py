@@ -327,3 +327,55 @@ def test_report_without_forget_val_says_it_selected_on_test(tmp_path):
     assert "there is no validation choice" in text
     assert "## Learning curves" not in text and "## Sequential unlearning" not in text
     assert "## Forget-set size" in text
+
+
+# --------------------------------------------------------------------------------------- no retain model
+
+
+@pytest.fixture
+def no_retain_model():
+    """RWKU's shape: no forget quality anywhere (no retain model). Target utility 0.6 (threshold 0.54):
+
+    npo lr 1e-5: forget accuracy 0.5, forget prob 0.30, utility 0.58  (qualifies)
+    npo lr 3e-5: forget accuracy 0.1, forget prob 0.20, utility 0.56  (qualifies, lowest accuracy: selected)
+    npo lr 1e-4: forget accuracy 0.0, forget prob 0.01, utility 0.30  (excluded)
+    ga_gd lr 3e-5: forget accuracy 0.1, forget prob 0.05, utility 0.55 (ties npo on accuracy, lower probability)
+    """
+    rows = [_row("none", 0, np.nan, np.nan, 0.6, forget_keyword_acc=1.0, forget_prob=0.8)]
+    for seed in range(2):
+        rows += [_row("npo", seed, np.nan, np.nan, 0.58, lr=1e-5, step=20, forget_keyword_acc=0.5, forget_prob=0.3),
+                 _row("npo", seed, np.nan, np.nan, 0.56, lr=3e-5, step=20, forget_keyword_acc=0.1, forget_prob=0.2),
+                 _row("npo", seed, np.nan, np.nan, 0.30, lr=1e-4, step=20, forget_keyword_acc=0.0, forget_prob=0.01),
+                 _row("ga_gd", seed, np.nan, np.nan, 0.55, lr=3e-5, step=20, forget_keyword_acc=0.1, forget_prob=0.05)]
+    return pd.DataFrame(rows)
+
+
+def test_without_forget_quality_selection_ranks_on_forget_accuracy_then_probability(no_retain_model):
+    settings = settings_table(no_retain_model)
+    assert selection_basis(settings) == "forget accuracy"
+    table = select_settings(settings)
+    assert _chosen(table) == {("m", "npo"): "lr 3e-5", ("m", "ga_gd"): "defaults"}
+    ranks = table[table["selected"]].set_index("method")["rank"]
+    assert ranks["ga_gd"] == 1 and ranks["npo"] == 2  # equal accuracy: the lower forget probability first
+    note = selection_note("forget accuracy", has_validation=False)
+    assert "no retain model" in note and "forget accuracy" in note and "optimistic" in note
+
+
+def test_a_forget_quality_anywhere_keeps_the_forget_quality_ranking(no_retain_model):
+    rows = no_retain_model.copy()
+    rows.loc[rows["method"] == "npo", "forget_quality"] = 0.5
+    assert selection_basis(settings_table(rows)) == "test"
+
+
+def test_leaderboard_without_forget_quality_shows_what_it_ranked_on_and_hides_unmeasured_columns(no_retain_model):
+    from metrics import metric_outputs
+
+    from bench.report.columns import with_outputs
+
+    text = leaderboard_section(with_outputs(no_retain_model.assign(privleak=np.nan), metric_outputs()))
+    header = next(line for line in text.splitlines() if line.startswith("| rank"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert "forget quality" not in cells and "log10 FQ" not in cells and "privacy leakage" not in cells
+    assert "membership" not in cells
+    assert cells.index("forget accuracy") + 1 == cells.index("forget prob")
+    assert "model utility" in cells
