@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.selection import UTILITY_RATIO, _cell, _has_val, select_settings, selection_basis, selection_note, settings_table
+from bench.report.selection import KEPT_LABELS, UTILITY_RATIO, _cell, _has_val, select_settings, selection_basis, selection_note, settings_table
 from bench.report import sections as protocol
 from bench.report.ablation import ablation_grid, write_heatmap
 from bench.core.atomic import atomic_file
@@ -170,11 +170,12 @@ def leaderboard_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
                   **_metric_cells(r, columns, val, shown), "qualifies": "yes" if r["qualifies"] else "**no**"}
                  for _, r in chosen.iterrows()]
         threshold, target = part["threshold"].iloc[0], part["target_utility"].iloc[0]
-        head = (f"### {model}\n\nSelected settings need model utility ≥ {UTILITY_RATIO:g} x the target's "
+        kept = KEPT_LABELS[part["kept"].iloc[0]] if "kept" in part else "model utility"
+        head = (f"### {model}\n\nSelected settings need {kept} ≥ {UTILITY_RATIO:g} x the target's "
                 f"{target:.3f} = {threshold:.3f}." if not math.isnan(threshold) else
                 f"### {model}\n\nNo target (`none`) utility for this model: the utility constraint is not applied.")
-        notes = [f"- `{r['method']}`: no setting keeps model utility ≥ {threshold:.3f}; shown at its "
-                 f"highest-utility setting ({r['setting']}), which does not qualify."
+        notes = [f"- `{r['method']}`: no setting keeps {kept} ≥ {threshold:.3f}; shown at its "
+                 f"highest-{'utility' if kept == 'model utility' else 'accuracy'} setting ({r['setting']}), which does not qualify."
                  for _, r in chosen[~chosen["qualifies"]].iterrows()]
         blocks.append("\n\n".join([head, markdown_table(rows), *(["\n".join(notes)] if notes else [])]))
     return "\n\n".join(blocks)
@@ -239,11 +240,12 @@ def probe_markdown(table: pd.DataFrame) -> str:
 def full_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
     rows = []
     val, shown = _has_val(table), shown_columns(table, columns)
+    kept = "utility ok" if "kept" not in table or table["kept"].iloc[0] == "model_utility" else "neighbours ok"
     for _, r in table.iterrows():
         baseline = r["method"] in BASELINE_ORDER
         rows.append({"model": r["model"], "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
                      **_metric_cells(r, columns, val, shown),
-                     "utility ok": "" if baseline else ("yes" if r["eligible"] else "no"),
+                     kept: "" if baseline else ("yes" if r["eligible"] else "no"),
                      "Pareto": "✓" if r["front"] else "", "selected": "✓" if r["selected"] else ""})
     return markdown_table(rows)
 
@@ -268,6 +270,14 @@ def auto_ablations(rows: pd.DataFrame) -> list[tuple[str, str, str | None, str |
     models = ok.loc[ok["method"] == method, "model"].drop_duplicates().tolist()
     return [(cols[0], cols[1], model if len(models) > 1 else None, method if several_methods else None)
             for model in models]
+
+
+# Added to the legend where no row has a forget quality (no retain model: RWKU's shape).
+NO_FORGET_QUALITY = """
+- **No forget quality here** (no retain model: the model knew the forget set before anyone could leave it out),
+  so the selection rule reads forget accuracy instead (the share of forget questions whose greedy answer names the
+  fact; lower = more forgotten), then forget probability, and a setting qualifies by keeping {kept} ≥ {ratio:g} x
+  the target's. The significance test and the Pareto front read forget quality: there are none here."""
 
 
 @dataclass
@@ -307,8 +317,9 @@ def _leaderboard(rows: pd.DataFrame, where: Path | str):
     if settings.empty:
         raise ReportError(f"{where}: none of the {len(rows)} rows has status ok; see their `error` column")
     basis = selection_basis(settings)
-    note = selection_note(basis, basis == "validation")  # automatic: "test" only when unlearned rows lack them
     table = mark_front(select_settings(settings, on=basis))
+    # automatic: "test" only when unlearned rows lack them
+    note = selection_note(basis, basis == "validation", kept=table["kept"].iloc[0])
     return f"{note}\n\n{leaderboard_markdown(table, ReportColumns.of(rows))}", settings, basis, note, table
 
 
@@ -360,11 +371,14 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
         LEGEND.format(floor=FQ_FLOOR, ratio=UTILITY_RATIO, alpha=ALPHA, min_seeds=MIN_SEEDS, band=LEAK_BAND,
                       split="on the forget_val split (authors unlearned with the forget set but scored apart), while every forget "
                       "column shows the forget (test) split" if basis == "validation" else
-                      "on the forget (test) split itself: optimistic, as no row has a forget_val split"),
+                      "on the forget (test) split itself: optimistic, as no row has a forget_val split")
+        + (NO_FORGET_QUALITY.format(ratio=UTILITY_RATIO, kept=KEPT_LABELS[table["kept"].iloc[0]])
+           if basis == "forget accuracy" else ""),
         f"## Leaderboard\n\n{leaderboard}",
         *([f"## Diverged and failed settings\n\n{unstable_markdown(rows)}"] if failed else []),
         _comparison_section(settings, basis),
-        f"## Significance\n\n{significance_markdown(significance(selected))}",
+        "## Significance\n\n" + (significance_markdown(significance(selected)) if basis != "forget accuracy" else
+                                 "Not computed: the test compares per-seed log10 forget quality, which no row has here."),
         "## Pareto front: forget quality vs model utility\n\nThe unlearned settings no other setting beats on both "
         "mean log10 forget quality and mean model utility (baseline rows left out; duplicates of a front point "
         f"all stay on it).\n\n{pareto_markdown(table)}\n\n"

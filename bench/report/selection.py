@@ -7,7 +7,9 @@ reported. Choosing on the split one reports is the optimistic bias of model sele
 (Cawley & Talbot, "On Over-fitting in Model Selection and Subsequent Selection Bias in Performance
 Evaluation", JMLR 2010); where a suite has no forget_val split, the choice is on test and says so.
 Where no forget quality exists at all (no retain model: a pretrained model's own knowledge, RWKU's shape),
-settings are chosen and ranked on forget accuracy, then forget probability, lower being better.
+settings are chosen and ranked on forget accuracy, then forget probability, lower being better, among those
+keeping the neighbours' accuracy (model utility where it is not measured) at UTILITY_RATIO of the target's:
+forgetting Paris while keeping Sofia is RWKU's trade-off.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least thi
 # the forget_val split, or on the forget (test) split; without any, forget accuracy then forget probability.
 SCORES = {"validation": (("fq_val_log10", True),), "test": (("fq_log10", True),),
           "forget accuracy": (("forget_keyword_acc", False), ("forget_prob", False))}
-# Read by the "forget accuracy" ranking, so aggregated whether or not the leaderboard shows them.
 RANKED_COLUMNS = tuple(col for col, _ in SCORES["forget accuracy"])
+NEIGHBOUR_ACCURACY = "retain_keyword_acc"  # what a "forget accuracy" selection keeps, where measured
+# What each kept column is called where the tables state the rule.
+KEPT_LABELS = {"model_utility": "model utility", NEIGHBOUR_ACCURACY: "neighbour accuracy"}
+# Read by the "forget accuracy" selection, so aggregated whether or not the leaderboard shows them.
+SELECTION_COLUMNS = (*RANKED_COLUMNS, NEIGHBOUR_ACCURACY)
 
 
 def _cell(mean: float, half: float, n: int, n_setting: int, fmt: str = "{:.3f}") -> str:
@@ -107,7 +113,7 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
                 mean, half, _ = mean_ci(logs)
                 row.update({f"{prefix}_log10": mean, f"{prefix}_log10_ci": half,
                             f"{prefix}_log10_values": logs[~np.isnan(logs)].tolist(), column: 10 ** mean})
-        for col in [*columns.leaderboard(), *RANKED_COLUMNS]:
+        for col in [*columns.leaderboard(), *SELECTION_COLUMNS]:
             if col in row or col not in part:  # forget quality is above, with its forget_val twin
                 continue
             if columns.is_log(col):  # e.g. forget quality after the strongest attack (bench.report.robustness)
@@ -147,11 +153,18 @@ def selection_basis(settings: pd.DataFrame) -> str:
     return "test"
 
 
-def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO) -> str:
-    """The rule a selection followed, as its tables state it."""
+def kept_column(settings: pd.DataFrame, on: str) -> str:
+    """What a setting must keep at `ratio` x the target's to qualify: model utility, or for a selection on
+    forget accuracy the neighbours' accuracy where some setting has it."""
+    return NEIGHBOUR_ACCURACY if on == "forget accuracy" and _finite(settings, NEIGHBOUR_ACCURACY) else "model_utility"
+
+
+def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO, kept: str = "model_utility") -> str:
+    """The rule a selection followed, as its tables state it (`kept`: the column a setting must keep)."""
     if basis == "forget accuracy":
         return (f"No forget quality (no retain model): setting and checkpoint chosen on the lowest forget accuracy, "
-                f"then forget probability, at utility ≥ {ratio:g}x target, on the forget split itself: optimistic.")
+                f"then forget probability, at {KEPT_LABELS[kept]} ≥ {ratio:g}x target, on the forget split itself: "
+                "optimistic.")
     if basis == "validation":
         return (f"Setting and checkpoint chosen on forget_val forget quality at utility ≥ {ratio:g}x target; "
                 "forget columns are on the forget (test) split.")
@@ -163,11 +176,13 @@ def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATI
             "columns are on the split the choice was made on.")
 
 
-def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
+def _choose(candidates: pd.DataFrame, ratio: float, kept_first: bool = False) -> pd.DataFrame:
     """The selection rule on a frame of exactly model, method, model_utility and the scores score0, score1, ...
     (what the caller ranks on, in order, each higher-is-better: mean log10 forget quality on the split chosen,
     or the negated forget accuracy and probability); returns target_utility, threshold, eligible, selected,
-    qualifies and rank on the same index. It sees no other column, so it cannot read what it must not."""
+    qualifies and rank on the same index. It sees no other column, so it cannot read what it must not.
+    `kept_first`: rank the methods that do not qualify by what they kept (model_utility) before their scores,
+    for scores that erasing everything would win (forget accuracy), unlike forget quality."""
     table = pd.DataFrame(index=candidates.index)
     for col, value in (("target_utility", np.nan), ("threshold", np.nan), ("eligible", False), ("selected", False),
                        ("qualifies", False), ("rank", np.nan)):
@@ -195,7 +210,9 @@ def _choose(candidates: pd.DataFrame, ratio: float) -> pd.DataFrame:
             table.loc[best, ["selected", "qualifies"]] = [True, bool(good.any())]
             chosen.append(best)
         ranked = scores.loc[chosen].assign(q=table.loc[chosen, "qualifies"], utility=utility[chosen])
-        ranked = ranked.sort_values(["q", *scores, "utility"], ascending=False, kind="stable")
+        # a qualifying method has kept enough, so its score decides; one that did not is ranked by how much it kept
+        ranked["kept"] = np.where(ranked["q"] | (not kept_first), 0.0, ranked["utility"])
+        ranked = ranked.sort_values(["q", "kept", *scores, "utility"], ascending=False, kind="stable")
         table.loc[ranked.index, "rank"] = np.arange(1, len(ranked) + 1)
     return table
 
@@ -206,7 +223,9 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
     The rule: among a method's settings (hyperparameters and checkpoint) whose mean model utility is at least
     `ratio` x the mean utility of that model's target (method `none`), the one with the highest mean log10
     forget quality on the split `on` names, or with `on="forget accuracy"` the lowest forget accuracy, then
-    forget probability (ties: higher utility, then the first in `settings` order). If none
+    forget probability, among those keeping the neighbours' accuracy instead of utility where it is measured
+    (`kept_column`; ties: higher utility, then the first in `settings` order). A method that does not qualify is
+    ranked after those that do; on forget accuracy, by what it kept first (erasing everything is no win). If none
     qualifies, its highest-utility setting is selected and marked as not qualifying. Without a target row the
     constraint cannot be applied and every setting qualifies. Ranks: qualifying methods first, then by the
     same forget quality, then utility. Model utility is measured on retain and general-knowledge data, never
@@ -220,7 +239,8 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
             forget_prob (the forget split; for data without a retain model); "auto" is `selection_basis(settings)`.
 
     Returns:
-        A copy with columns target_utility, threshold (utility a setting needs; NaN without a target),
+        A copy with columns kept (the column the threshold is on: model_utility or retain_keyword_acc),
+        target_utility, threshold (what a setting needs of it; NaN without a target),
         eligible (meets it), selected, qualifies (selected and eligible), rank (1 = best; NaN where not
         selected) and selected_on ("validation" or "test").
     """
@@ -228,14 +248,15 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
         on = selection_basis(settings)
     if on not in SCORES:
         raise ValueError(f"on={on!r}: expected one of {', '.join(SCORES)} or auto")
-    candidates = settings[["model", "method", "model_utility"]].copy()
+    kept = kept_column(settings, on)
+    candidates = settings[["model", "method"]].assign(model_utility=settings[kept])
     for i, (col, higher) in enumerate(SCORES[on]):
         values = settings[col].astype(float) if col in settings else pd.Series(np.nan, index=settings.index)
         candidates[f"score{i}"] = values if higher else -values
     table = settings.copy()
-    for col, values in _choose(candidates, ratio).items():
+    for col, values in _choose(candidates, ratio, kept_first=on == "forget accuracy").items():
         table[col] = values
-    table["selected_on"] = on
+    table["selected_on"], table["kept"] = on, kept
     return table
 
 
@@ -260,6 +281,7 @@ def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
         return ""
     basis = selection_basis(settings)
     table = select_settings(settings, ratio, on=basis)
+    kept = table["kept"].iloc[0]
     table = table.assign(_model=pd.factorize(table["model"])[0]).sort_values(["_model", "rank"], kind="stable")
     val = _has_val(table)
     lines = [{"model": r["model"], "method": r["method"], "rank": int(r["rank"]), "setting": r["setting"], "n": r["n"],
@@ -267,4 +289,5 @@ def selection_summary(rows: pd.DataFrame, ratio: float = UTILITY_RATIO) -> str:
               "qualifies": "yes" if r["qualifies"] else "no"}
              for _, r in table[table["selected"]].iterrows()]  # settings_table's model order; rank within each
     # The basis is automatic here: "test" means no unlearned row has validation values, whatever the baselines have.
-    return f"Selected per model and method. {selection_note(basis, basis == 'validation', ratio)}\n\n{markdown_table(lines)}"
+    note = selection_note(basis, basis == "validation", ratio, kept)
+    return f"Selected per model and method. {note}\n\n{markdown_table(lines)}"

@@ -12,6 +12,7 @@ writes left behind. `_trials.json` lists every trial of the suite, for `bench st
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import shutil
@@ -157,15 +158,27 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-# The headline numbers of a progress line, where the suite's `metrics:` measured them.
-PROGRESS_METRICS = (("forget_quality", "forget quality", "{:.2e}"), ("model_utility", "utility", "{:.3f}"))
+# The headline numbers of a progress line, where the trial measured them (forget accuracy stands in for forget
+# quality where there is no retain model; bench.report.selection ranks on it then).
+PROGRESS_METRICS = (("forget_quality", "forget quality", "{:.2e}"), ("forget_keyword_acc", "forget accuracy", "{:.2f}"),
+                    ("model_utility", "utility", "{:.3f}"))
+
+
+def _measured(row: dict, key: str) -> bool:
+    value = row.get(key)
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _headline(row: dict) -> tuple[str, str] | None:
+    """(column, label) of the forget-side number a checkpoint is summed up by: forget quality, else forget accuracy."""
+    return next(((key, label) for key, label, _ in PROGRESS_METRICS[:2] if _measured(row, key)), None)
 
 
 def _describe(row: dict) -> str:
-    """One trial's progress line: its headline metrics (those it has) and its cost."""
+    """One trial's progress line: its headline metrics (those it measured) and its cost."""
     if row["status"] == "failed":
         return f"FAILED: {row['error'].splitlines()[0]}"
-    shown = [f"{label} {fmt.format(row[key])}" for key, label, fmt in PROGRESS_METRICS if row.get(key) is not None]
+    shown = [f"{label} {fmt.format(row[key])}" for key, label, fmt in PROGRESS_METRICS if _measured(row, key)]
     cost = f"({row.get('train_s', 0.0):.1f} s + {row.get('eval_s', 0.0):.1f} s eval)"
     what = ", ".join(shown) + f" {cost}" if shown else cost
     return f"DIVERGED ({row['error']}): {what}" if row["status"] == "diverged" else what
@@ -190,8 +203,10 @@ def _row_writer(out_dir: Path, schema, suite_name: str, run_id: str, total: int,
             rows = [{**row, "suite": suite_name, "run_id": run_id} for row in json.loads(result["rows_json"])]
             write_rows(out_dir, rows, schema)
             self.done += 1
-            earlier = [f"{r['step']}: {r['forget_quality']:.1e}" for r in rows[:-1] if r.get("forget_quality") is not None]
-            self._print(trial, _describe(rows[-1]) + (f"; forget quality at steps {', '.join(earlier)}" if earlier else ""))
+            headline = _headline(rows[-1])
+            fmt = "{:.1e}" if headline and headline[0] == "forget_quality" else "{:.2f}"
+            earlier = [f"{r['step']}: {fmt.format(r[headline[0]])}" for r in rows[:-1] if headline and _measured(r, headline[0])]
+            self._print(trial, _describe(rows[-1]) + (f"; {headline[1]} at steps {', '.join(earlier)}" if earlier else ""))
 
         def on_trial_error(self, iteration, trials, trial, **info):
             # A trial's own exceptions are caught in the worker and reported as `failed` rows, so an

@@ -357,8 +357,21 @@ def test_without_forget_quality_selection_ranks_on_forget_accuracy_then_probabil
     assert _chosen(table) == {("m", "npo"): "lr 3e-5", ("m", "ga_gd"): "defaults"}
     ranks = table[table["selected"]].set_index("method")["rank"]
     assert ranks["ga_gd"] == 1 and ranks["npo"] == 2  # equal accuracy: the lower forget probability first
+    assert table["kept"].eq("model_utility").all()  # no neighbour accuracy in these rows
     note = selection_note("forget accuracy", has_validation=False)
     assert "no retain model" in note and "forget accuracy" in note and "optimistic" in note
+
+
+def test_without_forget_quality_settings_must_keep_the_neighbours_where_measured(no_retain_model):
+    """Neighbour accuracy 1.0 for the target (threshold 0.9): npo lr 3e-5 keeps 0.8 and lr 1e-4 0.5: neither qualifies any more, so
+    npo's selected setting is lr 1e-5 (0.95); ga_gd keeps 0.9 and stays."""
+    neighbours = {("none", None): 1.0, ("npo", 1e-5): 0.95, ("npo", 3e-5): 0.8, ("npo", 1e-4): 0.5, ("ga_gd", 3e-5): 0.9}
+    rows = no_retain_model.assign(retain_keyword_acc=[neighbours[(m, None if pd.isna(lr) else lr)]
+                                                      for m, lr in zip(no_retain_model["method"], no_retain_model["hp.lr"])])
+    table = select_settings(settings_table(rows))
+    assert table["kept"].eq("retain_keyword_acc").all()
+    assert _chosen(table) == {("m", "npo"): "lr 1e-5", ("m", "ga_gd"): "defaults"}
+    assert "neighbour accuracy ≥ 0.9x" in leaderboard_section(rows)
 
 
 def test_a_forget_quality_anywhere_keeps_the_forget_quality_ranking(no_retain_model):
@@ -379,3 +392,27 @@ def test_leaderboard_without_forget_quality_shows_what_it_ranked_on_and_hides_un
     assert "membership" not in cells
     assert cells.index("forget accuracy") + 1 == cells.index("forget prob")
     assert "model utility" in cells
+
+
+def test_report_without_forget_quality_says_what_it_ranked_on(no_retain_model, tmp_path):
+    rows = [{**r, "retain_keyword_acc": 1.0} for r in no_retain_model.to_dict("records")]
+    _write(tmp_path / "rwku", rows)
+    text = build_report(tmp_path / "rwku").path.read_text()
+    legend = text.split("## Leaderboard")[0]
+    assert "No forget quality here" in legend and "keeping neighbour accuracy ≥ 0.9" in legend
+    assert "Not computed" in text.split("## Significance")[1].split("\n## ")[0]
+    assert "neighbours ok" in text.split("## Every setting")[1]
+
+
+def test_on_forget_accuracy_a_method_that_does_not_qualify_ranks_by_what_it_kept():
+    """Neither qualifies (threshold 0.9): npo erased everything (forget and neighbours 0), grad_diff kept 0.85 of the
+    neighbours and 0.7 of the forget set. Forget accuracy alone would put npo first; what was kept decides."""
+    rows = [_row("none", 0, np.nan, np.nan, 0.6, forget_keyword_acc=1.0, forget_prob=0.8, retain_keyword_acc=1.0)]
+    for seed in range(2):
+        rows += [_row("npo", seed, np.nan, np.nan, 0.1, lr=1e-5, step=20, forget_keyword_acc=0.0, forget_prob=0.01,
+                      retain_keyword_acc=0.0),
+                 _row("grad_diff", seed, np.nan, np.nan, 0.5, lr=1e-5, step=20, forget_keyword_acc=0.7,
+                      forget_prob=0.6, retain_keyword_acc=0.85)]
+    table = select_settings(settings_table(pd.DataFrame(rows)))
+    ranks = table[table["selected"]].set_index("method")["rank"]
+    assert not table["qualifies"].any() and ranks["grad_diff"] == 1 and ranks["npo"] == 2
