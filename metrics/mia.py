@@ -114,5 +114,5 @@ def privacy_leakage(ctx: EvalContext) -> dict[str, float]:
     """MUSE PrivLeak with Min-K%, relative to the retain model: 0 ideal, ≈ -100 remembers, > 0 over-unlearned."""
     if "retain_mia_mink_auc" not in ctx.baselines:
         raise MetricUnavailable("needs a retain model's Min-K% AUROC, and this evaluation has none "
-                                "(prepare.retain_model: none, or none given)")
+                                "(a suite's prepare.retain_model: none, or `bench eval` without --retain-model)")
     return {"privleak": privacy_leakage_score(score_auroc(ctx, "mink"), float(ctx.baselines["retain_mia_mink_auc"]))}

@@ -165,7 +165,7 @@ def forget_quality(ctx: EvalContext) -> dict[str, float]:
     """KS-test p-value of forget truth ratios against the retain model's (1 = indistinguishable)."""
     if "retain_forget_truth_ratio" not in ctx.baselines:
         raise MetricUnavailable("needs a retain model's forget truth ratios, and this evaluation has none "
-                                "(prepare.retain_model: none, or none given)")
+                                "(a suite's prepare.retain_model: none, or `bench eval` without --retain-model)")
     r_retain = np.asarray(ctx.baselines["retain_forget_truth_ratio"])
     return {"forget_quality": ks_forget_quality(split_truth_ratio(ctx, "forget"), r_retain)}
 

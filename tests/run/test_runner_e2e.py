@@ -39,9 +39,14 @@ def test_rows_one_per_trial_plus_references(mini_run):
     assert sorted(df["hp.lr"].dropna()) == [1e-4, 3e-4]
     from metrics import metric_columns
 
-    for col in metric_columns() + ["train_s", "eval_s", "peak_mem_mb", "eval_forward_passes"]:
+    # Synthetic authors have no keywords and no general text (data kind known_capitals has them): those three
+    # columns are NaN with the reason, every other metric is measured.
+    elsewhere = {"forget_keyword_acc", "retain_keyword_acc", "general_text_ppl"}
+    for col in [c for c in metric_columns() if c not in elsewhere] + ["train_s", "eval_s", "peak_mem_mb",
+                                                                       "eval_forward_passes"]:
         assert df[col].map(math.isfinite).all(), col
-    assert df["metrics_unavailable"].isna().all()
+    assert all(set(json.loads(u)) == elsewhere for u in df["metrics_unavailable"])
+    assert df[sorted(elsewhere)].isna().all().all()
     retain = df[df["method"] == "retain"].iloc[0]
     assert retain["forget_quality"] == pytest.approx(1.0)  # the retain model against itself
     assert retain["privleak"] == 0.0  # the same numbers as its baseline statistics, bit for bit
@@ -113,11 +118,12 @@ def test_bench_eval_scores_a_saved_model_like_a_trial(mini_run, capsys):
     from metrics import metric_columns
 
     for col in metric_columns():
-        assert row[col] == pytest.approx(baselines[col], rel=1e-9, abs=1e-12), col
+        both_missing = math.isnan(row[col]) and math.isnan(baselines[col])  # the known_capitals columns
+        assert both_missing or row[col] == pytest.approx(baselines[col], rel=1e-9, abs=1e-12), col
 
     assert main([*common, "--metrics", "forget_quality", "privacy_leakage", "perplexity"]) == 0
     out = capsys.readouterr().out
-    assert "forget_quality" in out and "missing: forget_quality: needs the retain model" in out
+    assert "forget_quality" in out and "missing: forget_quality: needs a retain model" in out
     assert "privleak" in out and "holdout_ppl" in out
     assert len(pd.read_parquet(root / "eval_results" / "eval")) == 2
 
