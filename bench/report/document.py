@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.selection import KEPT_LABELS, UTILITY_RATIO, _cell, _has_val, select_settings, selection_basis, selection_note, settings_table
+from bench.report.selection import UTILITY_RATIO, _cell, _has_val, has_values, kept_label, select_settings, selection_basis, selection_note, settings_table
 from bench.report import sections as protocol
 from bench.report.ablation import ablation_grid, write_heatmap
 from bench.core.atomic import atomic_file
@@ -121,11 +121,10 @@ def shown_columns(table: pd.DataFrame, columns: ReportColumns) -> list[str]:
         at = shown.index("forget_keyword_acc") + 1 if "forget_keyword_acc" in shown else 0
         shown.insert(at, "forget_prob")
 
-    def measured(col: str) -> bool:
-        key = "fq_log10" if col == "forget_quality" else f"{col}_log10" if columns.is_log(col) else col
-        return key in table and bool(np.isfinite(table[key].to_numpy(dtype=float)).any())
+    def key(col: str) -> str:  # where settings_table keeps the column's mean
+        return "fq_log10" if col == "forget_quality" else f"{col}_log10" if columns.is_log(col) else col
 
-    return [col for col in shown if measured(col)]
+    return [col for col in shown if has_values(table, key(col))]
 
 
 def _metric_cells(row: pd.Series, columns: ReportColumns, val: bool = False, shown: list[str] | None = None) -> dict:
@@ -170,7 +169,7 @@ def leaderboard_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
                   **_metric_cells(r, columns, val, shown), "qualifies": "yes" if r["qualifies"] else "**no**"}
                  for _, r in chosen.iterrows()]
         threshold, target = part["threshold"].iloc[0], part["target_utility"].iloc[0]
-        kept = KEPT_LABELS[part["kept"].iloc[0]] if "kept" in part else "model utility"
+        kept = kept_label(part)
         head = (f"### {model}\n\nSelected settings need {kept} ≥ {UTILITY_RATIO:g} x the target's "
                 f"{target:.3f} = {threshold:.3f}." if not math.isnan(threshold) else
                 f"### {model}\n\nNo target (`none`) utility for this model: the utility constraint is not applied.")
@@ -240,7 +239,7 @@ def probe_markdown(table: pd.DataFrame) -> str:
 def full_markdown(table: pd.DataFrame, columns: ReportColumns) -> str:
     rows = []
     val, shown = _has_val(table), shown_columns(table, columns)
-    kept = "utility ok" if "kept" not in table or table["kept"].iloc[0] == "model_utility" else "neighbours ok"
+    kept = "utility ok" if kept_label(table) == "model utility" else "neighbours ok"
     for _, r in table.iterrows():
         baseline = r["method"] in BASELINE_ORDER
         rows.append({"model": r["model"], "method": _method_label(r["method"]), "setting": r["setting"], "n": r["n"],
@@ -372,7 +371,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None) -> Report:
                       split="on the forget_val split (authors unlearned with the forget set but scored apart), while every forget "
                       "column shows the forget (test) split" if basis == "validation" else
                       "on the forget (test) split itself: optimistic, as no row has a forget_val split")
-        + (NO_FORGET_QUALITY.format(ratio=UTILITY_RATIO, kept=KEPT_LABELS[table["kept"].iloc[0]])
+        + (NO_FORGET_QUALITY.format(ratio=UTILITY_RATIO, kept=kept_label(table))
            if basis == "forget accuracy" else ""),
         f"## Leaderboard\n\n{leaderboard}",
         *([f"## Diverged and failed settings\n\n{unstable_markdown(rows)}"] if failed else []),

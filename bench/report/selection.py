@@ -135,8 +135,15 @@ def settings_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _finite(table: pd.DataFrame, column: str) -> bool:
+def has_values(table: pd.DataFrame, column: str) -> bool:
+    """Whether some row of `table` has a finite value in `column` (a missing column has none)."""
     return column in table and bool(np.isfinite(table[column].to_numpy(dtype=float)).any())
+
+
+def kept_label(table: pd.DataFrame) -> str:
+    """What the settings of a `select_settings` output had to keep, in words ("model utility" for tables
+    selected before the rule could keep anything else)."""
+    return KEPT_LABELS[table["kept"].iloc[0]] if "kept" in table else KEPT_LABELS["model_utility"]
 
 
 def selection_basis(settings: pd.DataFrame) -> str:
@@ -146,9 +153,9 @@ def selection_basis(settings: pd.DataFrame) -> str:
     probability (no retain model). The baseline rows do not count: they are never selected. Reads
     fq_val_log10, fq_log10, the ranked forget columns and method only."""
     unlearned = settings[~settings["method"].isin(list(BASELINE_ORDER))] if "method" in settings else settings
-    if _finite(unlearned, "fq_val_log10"):
+    if has_values(unlearned, "fq_val_log10"):
         return "validation"
-    if not _finite(unlearned, "fq_log10") and any(_finite(unlearned, c) for c in RANKED_COLUMNS):
+    if not has_values(unlearned, "fq_log10") and any(has_values(unlearned, c) for c in RANKED_COLUMNS):
         return "forget accuracy"
     return "test"
 
@@ -156,7 +163,7 @@ def selection_basis(settings: pd.DataFrame) -> str:
 def kept_column(settings: pd.DataFrame, on: str) -> str:
     """What a setting must keep at `ratio` x the target's to qualify: model utility, or for a selection on
     forget accuracy the neighbours' accuracy where some setting has it."""
-    return NEIGHBOUR_ACCURACY if on == "forget accuracy" and _finite(settings, NEIGHBOUR_ACCURACY) else "model_utility"
+    return NEIGHBOUR_ACCURACY if on == "forget accuracy" and has_values(settings, NEIGHBOUR_ACCURACY) else "model_utility"
 
 
 def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO, kept: str = "model_utility") -> str:
@@ -261,7 +268,7 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
 
 
 def _has_val(table: pd.DataFrame) -> bool:
-    return _finite(table, "fq_val_log10")
+    return has_values(table, "fq_val_log10")
 
 
 def _score_cells(r: pd.Series, basis: str, val: bool) -> dict:
