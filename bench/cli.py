@@ -1,4 +1,4 @@
-"""The `bench` command line: run, status, prepare, eval, validate, list, leaderboard, report, ablate, demo, perf."""
+"""The `bench` command line: run, status, prepare, meta, eval, validate, list, leaderboard, report, ablate, demo, perf."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 from bench.core.atomic import LockedError
 from bench.report.aggregate import ReportError
 from bench.core.registry import PluginError
 from bench.config.errors import SuiteError
-from bench.core.names import PRECISIONS, PROMPT_FORMATS
+from bench.core.names import EXTRACTION_STRENGTHS, PRECISIONS, PROMPT_FORMATS
 
 
 def _load(path: str, smoke: bool = False):
@@ -72,6 +73,22 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_meta(args) -> int:
+    import os
+
+    from bench.report.meta import write_meta_report
+    from bench.run.meta import read_meta_rows, run_meta
+
+    suite = _load(args.suite, args.smoke)
+    cache, results_root = _storage_paths(args)
+    started = time.perf_counter()
+    out = run_meta(suite, results_root, cache, threads=args.threads or min(4, os.cpu_count() or 1))
+    path, table = write_meta_report(read_meta_rows(out), out, suite.name, suite.meta.bootstrap)
+    print(f"\n{table}\n\nMeta-evaluation: {path} (figure: {path.with_suffix('.png')}); "
+          f"{time.perf_counter() - started:.0f} s")
+    return 0
+
+
 def cmd_prepare(args) -> int:
     from bench.models.baseline_stats import load_baseline_stats
     from bench.run.runner import attach_baseline_stats, prepare_all
@@ -101,12 +118,14 @@ def cmd_list(args) -> int:
 
         for m in METHODS:
             hps = ", ".join(f"{k}={v!r}" for k, v in m.hyperparameters().items()) or "(no arguments)"
-            print(f"{m.name:<14} v{m.version}  {m.description}\n{'':<18}{hps}")
+            print(f"{m.name:<14} v{m.version}  {m.description}\n{'':<18}{hps}"
+                  + (f"\n{'':<18}paper: {m.paper}" if m.paper else ""))
     elif args.what == "metrics":
         from metrics import METRICS
 
         for m in METRICS:
-            print(f"{m.name:<23} v{m.version}  {m.description}\n{'':<27}{', '.join(m.outputs)}")
+            opt_in = "" if m.default else f"\n{'':<27}opt-in: runs only where a suite's `metrics:` names it"
+            print(f"{m.name:<23} v{m.version}  {m.description}\n{'':<27}{', '.join(m.outputs)}{opt_in}")
     elif args.what == "attacks":
         from attacks import ATTACKS
 
@@ -192,7 +211,8 @@ def cmd_eval(args) -> int:
         raise SuiteError(f"--metrics: {err}") from None
     cache = Path(args.cache_dir).resolve() if args.cache_dir else default_cache()
     row = evaluate_external(args.model, args.data, cache, args.retain_model, args.metrics, args.label,
-                            args.device, args.precision, args.prompt, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                            args.device, args.precision, args.prompt, batch_size=args.batch_size,
+                            max_new_tokens=args.max_new_tokens, extraction_strength=args.extraction_strength)
     unavailable = json.loads(row["metrics_unavailable"] or "{}")
     shown = [c for c in metric_columns(args.metrics) if c in row]
     width = max(map(len, shown))
@@ -259,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true",
                      help="also run again the trials whose row has status failed (diverged ones are results, kept)")
     suite_command("prepare", "build (or find) the data, target and retain models of a suite", cmd_prepare)
+    meta = suite_command("meta", "meta-evaluate the metrics: faithfulness (knowing vs unknowing model pools) and "
+                         "robustness (quantization, relearning) of each; writes results/SUITE/_meta/meta.md", cmd_meta)
+    meta.add_argument("--results-dir", help="where <suite>/_meta/ goes (default: DIR/results with --storage, else results)")
+    meta.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 4)")
 
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")
@@ -285,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the weights' precision, as a suite's `prepare.precision` names it (default: auto, as saved)")
     p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: the suite's, or 64)")
     p.add_argument("--max-new-tokens", type=int, help="greedy answer budget (default: the suite's, or 200)")
+    p.add_argument("--extraction-strength", choices=EXTRACTION_STRENGTHS,
+                   help="which definition of extraction strength (metrics/memorization.py; default: the suite's, or "
+                        "harness)")
     p.set_defaults(fn=cmd_eval)
     p = sub.add_parser("demo", help="a classic demonstration: `paris` forgets the capital of France, keeps London")
     p.add_argument("name", choices=["paris"])

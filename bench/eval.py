@@ -5,7 +5,9 @@ The same evaluation context and metric families as a trial, on any saved causal 
 splits (`forget`, `retain`, `holdout`, `real_authors`, `world_facts`, `forget_bio`; missing ones
 leave their metrics NaN with the reason) or a suite file (its data is generated into the cache and
 its evaluation settings are used). Forget quality and privacy leakage compare against a retain
-model; without `--retain-model` they are reported missing, never as 0.
+model; without `--retain-model` they are reported missing, never as 0. The reference-model membership
+attack (`mia_ref_auc`) needs the model the evaluated one was fine-tuned from, which `bench eval` is not
+given: it is reported missing, with the reason.
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ import torch
 from bench.core.errors import check_known
 from bench.core.registry import Registry
 
-# What a method may declare in `needs`: the data streams `forget`, `retain` and `alternate` (the
-# forget questions with their refusal `alternate_answer`, aligned with the forget batch), a frozen
-# `reference` copy of the model, and `hidden_states` (it reads a layer's activations).
-NEEDS = frozenset({"forget", "retain", "alternate", "reference", "hidden_states"})
+# What a method may declare in `needs`: the data streams `forget`, `retain`, `alternate` (the forget
+# questions with their refusal `alternate_answer`) and `plausible` (the same questions with a plausible
+# wrong `plausible_answer`), both aligned with the forget batch, a frozen `reference` copy of the
+# model, and `hidden_states` (it reads a layer's activations).
+NEEDS = frozenset({"forget", "retain", "alternate", "plausible", "reference", "hidden_states"})
 
 
 @dataclass
@@ -51,6 +52,7 @@ class MethodSpec:
     needs_fn: Callable[[Any], frozenset]
     version: int
     params_fn: Callable | None = None  # (model, args) -> the parameters to train; None = all
+    paper: str = ""  # where the loss comes from (authors, year, title): `bench list methods` shows it
 
     @property
     def description(self) -> str:
@@ -73,12 +75,12 @@ class MethodSpec:
         return list(model.parameters()) if self.params_fn is None else list(self.params_fn(model, args))
 
 
-def _make_spec(name, fn, *, args, needs, version, params=None) -> MethodSpec:
+def _make_spec(name, fn, *, args, needs, version, params=None, paper="") -> MethodSpec:
     needs_fn = needs if callable(needs) else (lambda _a, fixed=frozenset(needs): fixed)
     for probe in [needs_fn(args())]:
         if not probe <= NEEDS:
             raise ValueError(f"method {name!r} declares unknown needs {sorted(probe - NEEDS)}; allowed {sorted(NEEDS)}")
-    return MethodSpec(name, fn, args, needs_fn, version, params)
+    return MethodSpec(name, fn, args, needs_fn, version, params, paper)
 
 
 METHODS: Registry[MethodSpec] = Registry("method", _make_spec)

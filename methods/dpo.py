@@ -45,7 +45,8 @@ def dpo_forget_loss(logp_w: torch.Tensor, ref_logp_w: torch.Tensor, logp_l: torc
     return -(2.0 / beta) * F.logsigmoid(beta * margin).mean()
 
 
-@METHODS.register("dpo", args=DPOArgs, needs={"forget", "alternate", "retain", "reference"}, version=1)
+@METHODS.register("dpo", args=DPOArgs, needs={"forget", "alternate", "retain", "reference"}, version=1,
+                  paper='Rafailov et al. 2023, "Direct Preference Optimization", with a refusal preferred as in TOFU (Maini et al. 2024)')
 def dpo(model, batch: dict, ctx: MethodContext):
     """DPO (refusal preferred over the true answer) on forget + alpha*retain term."""
     a: DPOArgs = ctx.args

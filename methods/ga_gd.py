@@ -45,7 +45,8 @@ def signed_factor_loss(token_nlls: list[torch.Tensor], masks: list[torch.Tensor]
     return total / count.clamp_min(1)
 
 
-@METHODS.register("ga_gd", args=GAGDArgs, needs={"forget", "retain"}, version=1)
+@METHODS.register("ga_gd", args=GAGDArgs, needs={"forget", "retain"}, version=1,
+                  paper='Yao et al. 2024, "Machine Unlearning of Pre-trained Large Language Models" (GA+GD), with signed per-token factors')
 def ga_gd(model, batch: dict, ctx: MethodContext):
     """GA+GD recipe: mean over answer tokens of signed factor x NLL (forget < 0, retain > 0, retain repeated)."""
     a: GAGDArgs = ctx.args

@@ -17,7 +17,8 @@ class GradAscentArgs:
     pass
 
 
-@METHODS.register("grad_ascent", args=GradAscentArgs, needs={"forget"}, version=1)
+@METHODS.register("grad_ascent", args=GradAscentArgs, needs={"forget"}, version=1,
+                  paper='Jang et al. 2023, "Knowledge Unlearning for Mitigating Privacy Risks in Language Models"')
 def grad_ascent(model, batch: dict, ctx: MethodContext):
     """Gradient ascent on the forget set: loss = -NLL(forget), token-weighted over the batch."""
     forget_nll = mean_nll(model, batch["forget"])

@@ -44,7 +44,8 @@ def grad_diff_loss(forget_nll: torch.Tensor, retain_loss: torch.Tensor, gamma: f
     return -gamma * forget_nll + alpha * retain_loss
 
 
-@METHODS.register("grad_diff", args=GradDiffArgs, needs=retain_needs, version=1)
+@METHODS.register("grad_diff", args=GradDiffArgs, needs=retain_needs, version=1,
+                  paper='Liu et al. 2022, "Continual Learning and Private Unlearning"; TOFU\'s GradDiff (Maini et al. 2024)')
 def grad_diff(model, batch: dict, ctx: MethodContext):
     """Gradient difference: -gamma*NLL(forget) + alpha*(NLL or KL on retain)."""
     a: GradDiffArgs = ctx.args

@@ -119,7 +119,8 @@ def npo_forget_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> 
     return -(2.0 / beta) * F.logsigmoid(-beta * (logp - ref_logp)).mean()
 
 
-@METHODS.register("npo", args=NPOArgs, needs={"forget", "retain", "reference"}, version=1)
+@METHODS.register("npo", args=NPOArgs, needs={"forget", "retain", "reference"}, version=1,
+                  paper='Zhang et al. 2024, "Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning"')
 def npo(model, batch: dict, ctx: MethodContext):
     """NPO: -(2/beta)*mean(log sigmoid(-beta*(log p_theta - log p_ref))) on forget + alpha*retain term."""
     a: NPOArgs = ctx.args

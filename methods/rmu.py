@@ -117,7 +117,8 @@ def rmu_needs(_args) -> frozenset:
     return frozenset({"forget", "retain", "reference", "hidden_states"})
 
 
-@METHODS.register("rmu", args=RMUArgs, needs=rmu_needs, version=1, params=rmu_parameters)
+@METHODS.register("rmu", args=RMUArgs, needs=rmu_needs, version=1, params=rmu_parameters,
+                  paper='Li et al. 2024, "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning"')
 def rmu(model, batch: dict, ctx: MethodContext):
     """RMU: steer layer-ℓ activations on forget data to c·u, keep retain activations; trains MLP out-projections ℓ-2…ℓ."""
     a: RMUArgs = ctx.args

@@ -52,7 +52,8 @@ def simnpo_forget_loss(logp: torch.Tensor, n_tokens: torch.Tensor, beta: float, 
     return -(2.0 / beta) * F.logsigmoid(-beta * (per_token + delta)).mean()
 
 
-@METHODS.register("simnpo", args=SimNPOArgs, needs=retain_needs, version=1)
+@METHODS.register("simnpo", args=SimNPOArgs, needs=retain_needs, version=1,
+                  paper='Fan et al. 2024, "Simplicity Prevails: Rethinking Negative Preference Optimization for LLM Unlearning"')
 def simnpo(model, batch: dict, ctx: MethodContext):
     """SimNPO: gamma*(-(2/beta)*mean(log sigmoid(-beta*(log p/|a| + delta)))) on forget + alpha*retain term."""
     a: SimNPOArgs = ctx.args

@@ -56,7 +56,8 @@ def undial_loss(logits: torch.Tensor, ref_logits: torch.Tensor, tokens: torch.Te
     return F.cross_entropy(logits.float(), targets, reduction="sum") / max(tokens.numel(), 1)
 
 
-@METHODS.register("undial", args=UNDIALArgs, needs={"forget", "reference"}, version=1)
+@METHODS.register("undial", args=UNDIALArgs, needs={"forget", "reference"}, version=1,
+                  paper='Dong et al. 2025, "UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning in Large Language Models"')
 def undial(model, batch: dict, ctx: MethodContext):
     """UNDIAL: CE to the reference's logits with the true token lowered by beta, over forget answer tokens."""
     a: UNDIALArgs = ctx.args

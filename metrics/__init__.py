@@ -8,6 +8,7 @@ from .base import (
     MetricSpec,
     MetricUnavailable,
     Output,
+    default_families,
     evaluate,
     metric_columns,
     metric_outputs,
@@ -17,5 +18,5 @@ from .context import EvalConfig, EvalContext
 
 load_plugins()  # a user's own metrics, after the built-in ones
 
-__all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "Output", "evaluate",
+__all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "Output", "default_families", "evaluate",
            "metric_columns", "metric_outputs", "prefetch"]

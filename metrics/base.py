@@ -36,6 +36,7 @@ class MetricSpec:
     outputs: dict[str, Output]  # output column -> its declaration
     version: int
     reads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # split -> answer fields scored
+    default: bool = True  # runs when a suite names no `metrics:`; False: only when named (a costly family)
 
     @property
     def description(self) -> str:
@@ -65,12 +66,17 @@ def _output(family: str, column: str, value) -> Output:
                     "(higher is better)")
 
 
-def _make_spec(name, fn, *, outputs, version, reads=None) -> MetricSpec:
+def _make_spec(name, fn, *, outputs, version, reads=None, default=True) -> MetricSpec:
     return MetricSpec(name, fn, {column: _output(name, column, v) for column, v in outputs.items()}, version,
-                      {s: tuple(f) for s, f in (reads or {}).items()})
+                      {s: tuple(f) for s, f in (reads or {}).items()}, default)
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", _make_spec)
+
+
+def default_families() -> list[str]:
+    """The families an evaluation runs when none are named: all but the opt-in ones."""
+    return [spec.name for spec in METRICS if spec.default]
 
 
 FIELD_ORDER = ("answer", "paraphrased_answer", "perturbed_answer")
@@ -83,7 +89,7 @@ def prefetch(ctx, families: list[str] | tuple[str, ...] | None = None) -> None:
     gives bit-identical numbers (the retain model's reference statistics rely on this).
     """
     wanted: dict[str, set[str]] = {}
-    for spec in (METRICS.get(n) for n in (families or METRICS.names())):
+    for spec in (METRICS.get(n) for n in (families or default_families())):
         for split, fields in spec.reads.items():
             wanted.setdefault(split, set()).update(fields)
     for split, fields in wanted.items():
@@ -93,12 +99,12 @@ def prefetch(ctx, families: list[str] | tuple[str, ...] | None = None) -> None:
 
 
 def evaluate(ctx, metrics: list[str] | tuple[str, ...] | None = None) -> dict[str, float]:
-    """Runs metric families (`metrics`, default: all registered) on one context and merges their outputs.
+    """Runs metric families (`metrics`, default: every family not opt-in) on one context and merges their outputs.
 
     A family that raises `MetricUnavailable` (or reads a split the context lacks) contributes NaN
     columns; the reasons are in `ctx.unavailable` (column -> reason).
     """
-    specs = [METRICS.get(name) for name in (metrics or METRICS.names())]
+    specs = [METRICS.get(name) for name in (metrics or default_families())]
     prefetch(ctx, metrics)
     row: dict[str, float] = {}
     for spec in specs:
@@ -122,4 +128,4 @@ def metric_columns(families: list[str] | tuple[str, ...] | None = None) -> list[
 def metric_outputs(families: list[str] | tuple[str, ...] | None = None) -> dict[str, Output]:
     """Every output column the families produce -> its declaration, in registry order (what the result
     writer stores with the rows)."""
-    return {col: output for name in (families or METRICS.names()) for col, output in METRICS.get(name).outputs.items()}
+    return {col: output for name in (families or default_families()) for col, output in METRICS.get(name).outputs.items()}

@@ -4,19 +4,22 @@ Families read per-token quantities of answers, paraphrases and perturbations (lo
 the greedy next token is right, the Min-K%++ z-score) and greedy generations from here; each is
 computed in batched forward passes on first use and cached, so adding a metric does not add a
 forward pass. `forward_passes` (model calls), `scored_sequences` (sequences whose tokens those calls
-ran), `generated_prompts` and `decode_steps` count the work actually done.
+ran), `backward_passes` (GradNorm's, the one family that takes gradients), `generated_prompts` and
+`decode_steps` count the work actually done.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from bench.core.encoding import IGNORE_INDEX, Encoded, collate, encode_many, pad, prompt_ids
-from bench.core.errors import FieldError
+from bench.core.errors import FieldError, check_choices
+from bench.core.names import EXTRACTION_STRENGTHS
 
 PERTURBED = "perturbed_answer"
 MIN_VARIANCE = 1e-6  # Min-K%++ clamps the next-token log-prob variance from below
@@ -88,6 +91,9 @@ class EvalConfig:
         reuse_teacher_forcing: skip decoding a question whose true answer is the argmax at every
             token under teacher forcing (greedy decoding would reproduce it exactly).
         mink_k: the share k of lowest-scoring tokens Min-K% and Min-K%++ average (0 < k <= 1).
+        extraction_strength: which definition the extraction_strength family reports: `harness` (the end of
+            sequence counts as an answer token, nothing extracted scores 0) or `open_unlearning` (that
+            framework's: text tokens only, nothing extracted scores 1/n); see metrics/memorization.py.
         verbatim_prefix_tokens: tokens of each forget text given as the prompt for verbatim memorization.
         verbatim_new_tokens: greedy continuation length, and the length the true continuation is cut to.
         metrics: metric families to run (empty = every registered family); set by the suite's `metrics:`.
@@ -104,11 +110,14 @@ class EvalConfig:
     share_prompts: bool = True
     reuse_teacher_forcing: bool = True
     mink_k: float = 0.4
+    extraction_strength: str = "harness"
     verbatim_prefix_tokens: int = 32
     verbatim_new_tokens: int = 128
     metrics: tuple[str, ...] = ()
     probes: tuple[str, ...] = ()
     checkpoint_metrics: tuple[str, ...] = ()
+
+    CHOICES: ClassVar[dict] = {"extraction_strength": EXTRACTION_STRENGTHS}
 
     def __post_init__(self):
         # Lists from YAML or JSON become tuples, so configs stay hashable and compare equal.
@@ -118,6 +127,7 @@ class EvalConfig:
         # Messages start with the field's name, so a suite error can name the key (eval.mink_k).
         if not 0 < self.mink_k <= 1:
             raise FieldError("mink_k", "a number in (0, 1]", problem=f"{self.mink_k!r} is out of range")
+        check_choices(vars(self), self.CHOICES)
         for name in ("batch_size", "max_new_tokens", "max_length", "verbatim_prefix_tokens", "verbatim_new_tokens"):
             if getattr(self, name) < 1:
                 raise FieldError(name, "an integer >= 1", problem=f"{getattr(self, name)!r} is out of range")
@@ -148,6 +158,7 @@ class EvalContext:
         self.baselines = baselines or {}
         self.forward_passes = 0
         self.scored_sequences = 0  # a shared-prompt batch runs each sequence once, over its two calls
+        self.backward_passes = 0  # gradients taken (metrics.mia's GradNorm); never an optimizer step
         self.generated_prompts = 0
         self.decode_steps = 0
         self.unavailable: dict[str, str] = {}  # metric column -> why it could not be computed

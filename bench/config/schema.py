@@ -256,6 +256,13 @@ OUTPUT_DEFAULTS = {"save_model": UnlearnConfig().save_model}
 NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS, **OUTPUT_DEFAULTS}
 # Prepare settings added after results existed: left out of trial ids at their defaults, so those rows keep theirs.
 PROMPT_DEFAULTS = {k: getattr(PrepareConfig(), k) for k in ("prompt", "system_prompt", "date_string")}
+# Evaluation settings added after results existed: likewise.
+EVAL_DEFAULTS = {k: getattr(EvalConfig(), k) for k in ("extraction_strength",)}
+
+
+def eval_key(eval_cfg: EvalConfig) -> dict:
+    """The evaluation settings as ids hash them: those of EVAL_DEFAULTS left out at their defaults."""
+    return {k: v for k, v in dataclasses.asdict(eval_cfg).items() if k not in EVAL_DEFAULTS or v != EVAL_DEFAULTS[k]}
 
 
 @dataclass(frozen=True)
@@ -266,6 +273,38 @@ class Resources:
     gpu: float = 0.0
 
     RANGES: ClassVar[dict] = {"cpu": Range(0, low_open=True), "gpu": Range(0)}
+
+    def __post_init__(self):
+        check_ranges(vars(self), self.RANGES)
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """The `meta:` section, read by `bench meta` (the meta-evaluation of the metrics; `bench run` ignores it).
+
+    Args:
+        pool_size: models per pool role, fine-tuning seeds 0..pool_size-1 (seed 0 is the prepared model):
+            targets (they hold the forget knowledge), retain models and models fine-tuned on other authors
+            (retain + validation authors; neither has seen the forget set).
+        quantize_bits: bits per weight of the quantization attack (round-to-nearest, per output row).
+        relearn_steps: optimizer steps of the relearning attack, on a share of the forget questions.
+        relearn_lr: its learning rate (constant; 1e-3 suits the tiny scratch models, ~1e-5 hub models).
+        relearn_fraction: the share of the forget questions relearned on.
+        bootstrap: resamples of the pools for the faithfulness intervals.
+    """
+
+    pool_size: int = 3
+    quantize_bits: int = 4
+    relearn_steps: int = 10
+    relearn_lr: float = 1e-3
+    relearn_fraction: float = 0.5
+    bootstrap: int = 1000
+
+    RANGES: ClassVar[dict] = {
+        "pool_size": Range(2, integer=True), "quantize_bits": Range(2, 16, integer=True),
+        "relearn_steps": Range(1, integer=True), "relearn_lr": Range(0, low_open=True),
+        "relearn_fraction": Range(0, 1, low_open=True), "bootstrap": Range(100, integer=True),
+    }
 
     def __post_init__(self):
         check_ranges(vars(self), self.RANGES)
@@ -333,6 +372,7 @@ class TrialSpec:
                                if k not in OUTPUT_DEFAULTS and (k not in NOT_HYPERPARAMETERS or v != NOT_HYPERPARAMETERS[k])}
         settings["prepare"] = {k: v for k, v in settings["prepare"].items()
                                if k not in PROMPT_DEFAULTS or v != PROMPT_DEFAULTS[k]}
+        settings["eval"] = eval_key(self.eval)
         for key, off in (("attacks", ()), ("sequential_parts", 0)):
             if settings[key] == off:
                 del settings[key]  # rows computed before the setting existed keep their ids
@@ -357,6 +397,7 @@ class Suite:
     attacks: tuple = ()  # what `attacks:` expands to (absent from the file: every attack, bench.config.attacks)
     forget_fractions: tuple[float, ...] = ()  # `data.forget_fraction` given as a list: a grid axis
     sequential_parts: int = 0  # `sequential: {parts: K}`
+    meta: MetaConfig = MetaConfig()  # `meta:`, for `bench meta`
 
     def data_configs(self) -> list[DataConfig]:
         """The datasets the suite runs on: one per forget fraction of the axis, else `data` alone."""

@@ -26,7 +26,7 @@ from bench.config.errors import field_error as _field_error
 from bench.config.loading import YamlError, load_yaml
 from bench.config.schema import (  # noqa: F401  (re-exported: callers read the schema from here too)
     CHECKPOINT_DEFAULTS, GUARD_DEFAULTS, MIXED_PRECISIONS, NOT_HYPERPARAMETERS, PREPARE_VERSION,
-    BASELINE_METHODS, SUITE_RANGES, TARGETS, WEIGHT_PRECISIONS, DataConfig, MethodEntry, PrepareConfig, Resources,
+    BASELINE_METHODS, SUITE_RANGES, TARGETS, WEIGHT_PRECISIONS, DataConfig, MetaConfig, MethodEntry, PrepareConfig, Resources,
     Suite, TrialSpec, UnlearnConfig, _fields,
 )
 from bench.core.errors import FieldError, Range, check_known, check_ranges
@@ -212,7 +212,7 @@ def _check_no_repeated_trials(entries: tuple[MethodEntry, ...], unlearn: Unlearn
 
 
 TOP_LEVEL = ("name", "data", "models", "prepare", "unlearn", "eval", "metrics", "probes", "seeds", "methods",
-             "resources", "attacks", "sequential")
+             "resources", "attacks", "sequential", "meta")
 EVAL_LISTS = ("metrics", "probes")  # top-level keys that land in the evaluation config
 
 
@@ -328,6 +328,7 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         attacks=parse_attacks(raw.get("attacks"), at.key("attacks")),
         forget_fractions=fractions,
         sequential_parts=parts,
+        meta=_build(MetaConfig, raw.get("meta"), at.key("meta")),
     )
 
 

@@ -13,6 +13,9 @@ PROMPT_FORMATS = ("auto", "plain", "chat")
 # Weight precisions a model is loaded and trained in.
 PRECISIONS = ("fp32", "bf16", "fp16")
 
+# Definitions of extraction strength (`eval.extraction_strength`; metrics.memorization computes each).
+EXTRACTION_STRENGTHS = ("harness", "open_unlearning")
+
 # The forget splits of the hub benchmark locuslab/TOFU (1, 5 and 10 % of its 200 authors).
 TOFU_FORGET_SPLITS = ("forget01", "forget05", "forget10")
 

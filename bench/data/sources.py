@@ -496,6 +496,18 @@ def derive_alternates(records: list[dict], n_perturbed: int = 3) -> tuple[list[d
     return out, info
 
 
+def with_plausible_answers(records: list[dict]) -> list[dict]:
+    """Records with a `plausible_answer` (a wrong answer that reads like a right one, which AltPO trains
+    the model to prefer) where they lack one: the answer of another record, closest in form, chosen by
+    `derive_alternates`' rule for perturbed answers. The synthetic generator writes its own; for other
+    data this is the nearest thing that needs no model to generate it."""
+    if all(not _missing(r.get("plausible_answer")) for r in records):
+        return records
+    derived, _ = derive_alternates([{"answer": r["answer"]} for r in records], n_perturbed=1)
+    return [r if not _missing(r.get("plausible_answer")) else {**r, "plausible_answer": d["perturbed_answer"][0]}
+            for r, d in zip(records, derived)]
+
+
 # ---------------------------------------------------------------------------
 # The hub TOFU benchmark
 # ---------------------------------------------------------------------------

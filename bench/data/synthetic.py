@@ -287,7 +287,8 @@ def _author_qa(
 
     Returns:
         Records with author, question, paraphrased_question, answer,
-        paraphrased_answer, perturbed_answer and alternate_answer.
+        paraphrased_answer, perturbed_answer, alternate_answer and (with
+        perturbed answers) plausible_answer.
     """
     rng = _rng(seed, "qa", author.index)
     values = author.fields()
@@ -309,6 +310,7 @@ def _author_qa(
                 for field in kind.fields:
                     swapped[field] = wrong[field][j]
                 perturbed.append(kind.paraphrase.format_map(swapped))
+        extra = {"plausible_answer": _plausible_answer(author, kind, seed, perturbed)} if with_perturbed else {}
         records.append(
             {
                 "author": author.name,
@@ -318,9 +320,26 @@ def _author_qa(
                 "paraphrased_answer": kind.paraphrase.format_map(values),
                 "perturbed_answer": perturbed,
                 "alternate_answer": rng.choice(_REFUSALS),
+                **extra,
             }
         )
     return records
+
+
+def _plausible_answer(author: _Author, kind, seed: int, perturbed: list[str]) -> str:
+    """A wrong answer in the true answer's own wording, with values none of the perturbed answers use:
+    what AltPO (Mekala et al. 2025) trains the model to prefer. It comes from a random stream of its own
+    per (author, question kind), so drawing it changes no other field of the record, and it never
+    repeats a perturbed answer, so training toward it does not move the truth ratio's wrong options."""
+    rng = _rng(seed, "plausible", author.index, kind.answer)
+    values = author.fields()
+    for _ in range(100):  # the pools are far larger than the values to avoid, so this ends at once
+        swapped = dict(values)
+        for field in kind.fields:
+            swapped[field] = _wrong_values(rng, _FIELD_POOLS[field], values[field], 1)[0]
+        if kind.paraphrase.format_map(swapped) not in perturbed:
+            return kind.answer.format_map(swapped)
+    raise RuntimeError(f"no plausible answer distinct from the perturbed ones for {author.name}")
 
 
 def _author_bio(author: _Author, seed: int) -> str:

@@ -60,6 +60,9 @@ class Prepared:
     retain_dir: str
     baseline_stats: str = ""  # the baseline statistics for the suite's evaluation config, once computed
     retain_source: str = ""  # how the retain model was obtained, in words (kept in every row)
+    # The model the target was fine-tuned from: a zoo model's pre-trained base, a hub or local model's
+    # name; "" for a target used as it is (the reference of the reference-model membership attack).
+    base_dir: str = ""
 
 
 # Settings added after caches existed: left out of the key at their defaults, so adding them did not
@@ -128,8 +131,9 @@ def _built(where) -> bool:
 
 
 def _prepared(model: str, data_dir: Path, dirs: dict, prepare) -> Prepared:
+    base = "" if prepare.target == "as_is" else str(dirs.get("base", model))  # a hub model is its own base
     return Prepared(model, str(data_dir), str(dirs["target"]), str(dirs.get("retain", "")),
-                    retain_source=retain_source(model, prepare))
+                    retain_source=retain_source(model, prepare), base_dir=base)
 
 
 def target_built(model: str, data, prepare, cache: Path) -> bool:
@@ -241,6 +245,65 @@ def _target_records(splits: dict[str, list[dict]]) -> tuple[list[dict], list[dic
     return qa, bios
 
 
+def _role_records(splits: dict[str, list[dict]], role: str) -> tuple[list[dict], list[dict]]:
+    """The QA and texts a role is fine-tuned on: the target on everything; the retain model on the retain
+    authors; a model of `other_authors` on the retain and validation authors (a model that learnt as many
+    authors as the target did, but never the forget set: a harder negative than the retain model)."""
+    if role == "target":
+        return _target_records(splits)
+    if role == "retain":
+        return splits["retain"], splits.get("retain_bio", [])
+    if role == OTHER_AUTHORS:
+        return (splits["retain"] + splits.get("forget_val", []),
+                splits.get("retain_bio", []) + splits.get("forget_val_bio", []))
+    raise ValueError(f"unknown role {role!r}; allowed: target, retain, {OTHER_AUTHORS}")
+
+
+def _finetune(base, tokenizer, splits: dict, role: str, seed: int, where: Path, model_name: str, data, prepare,
+              eval_cfg, log: Callable) -> None:
+    """Fine-tunes a copy of `base` as `role` (batches seeded by `seed`) and saves it in `where`, whole or not at all."""
+    qa, bios = _role_records(splits, role)
+    general_qa = [r for s in GENERAL_SPLITS for r in splits.get(s, [])]
+    log(f"fine-tuning the {role} model on {len(qa)} QA + {len(bios)} texts "
+        f"(+ {len(general_qa)} general-knowledge QA rehearsed) for {prepare.finetune_steps} steps")
+    model = copy.deepcopy(base)
+    text, general = prepare.finetune_text_share, prepare.finetune_general_share
+    stats = _train_stage(model, tokenizer, [qa, general_qa, bios], prepare.finetune_steps, prepare, seed, log,
+                         weights=[1.0 - text - general, general, text])
+    memorised = {"forget": splits["forget"], "retain": evenly_spaced(splits["retain"], len(splits["forget"]))}
+    em = _greedy_exact_match(model, tokenizer, memorised, eval_cfg)
+    log(f"{role} greedy exact match: " + ", ".join(f"{k} {v:.3f}" for k, v in em.items()))
+    with atomic_dir(where) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "prepare.json").write_text(json.dumps(
+            {"role": role, "model": model_name, "seed": seed, "train": stats, "greedy_exact_match": em,
+             "prepare": asdict(prepare), "data": asdict(data)}, indent=2))
+
+
+OTHER_AUTHORS = "other_authors"
+POOL_ROLES = ("target", "retain", OTHER_AUTHORS)
+
+
+def pool_model(model_name: str, data, prepare, eval_cfg, cache: Path, role: str, seed: int,
+               log: Callable[[str], None] | None = None) -> Path:
+    """A model of the meta-evaluation's pools: `role` fine-tuned from the prepared base with batch seed
+    `seed` (0: the prepared target or retain model itself). Built once, cached beside the prepared models;
+    `prepare_model` must have run first (it builds the base and the data)."""
+    log = log or (lambda msg: print(f"[pool {model_name}] {msg}", flush=True))
+    dirs = artifact_dirs(model_name, data, prepare, cache)
+    if seed == 0 and role in dirs and role != "base":
+        return Path(dirs[role])
+    anchor = Path(dirs["retain" if role == OTHER_AUTHORS else role]).name  # keyed by what the prepared one is keyed by
+    where = cache / "models" / f"{anchor}-{role}-seed{seed}-{_hash(anchor, role, seed)}"
+    if not where.exists():
+        data_dir = prepare_data(data, cache)
+        splits = read_splits(data_dir)
+        base, tokenizer = _base_model(model_name, data, prepare, cache, data_dir, splits, dirs, log)
+        _finetune(base, tokenizer, splits, role, prepare.seed + 1 + seed, where, model_name, data, prepare, eval_cfg, log)
+    return where
+
+
 def _greedy_exact_match(model, tokenizer, splits: dict, eval_cfg) -> dict:
     from metrics.context import EvalContext
     from metrics.tofu import greedy_exact_match
@@ -306,26 +369,8 @@ def prepare_model(model_name: str, data, prepare, eval_cfg, cache: Path, threads
 
     if to_build:
         base, tokenizer = _base_model(model_name, data, prepare, cache, data_dir, splits, dirs, log)
-    general_qa = [r for s in GENERAL_SPLITS for r in splits.get(s, [])]
-    roles = {"target": _target_records(splits), "retain": (splits["retain"], splits.get("retain_bio", []))}
-    memorised = {"forget": splits["forget"], "retain": evenly_spaced(splits["retain"], len(splits["forget"]))}
     for role in to_build:
-        qa, bios = roles[role]
-        log(f"fine-tuning the {role} model on {len(qa)} QA + {len(bios)} texts "
-            f"(+ {len(general_qa)} general-knowledge QA rehearsed) for {prepare.finetune_steps} steps")
-        model = copy.deepcopy(base)
-        text, general = prepare.finetune_text_share, prepare.finetune_general_share
-        stats = _train_stage(model, tokenizer, [qa, general_qa, bios], prepare.finetune_steps, prepare,
-                             prepare.seed + 1, log, weights=[1.0 - text - general, general, text])
-        em = _greedy_exact_match(model, tokenizer, memorised, eval_cfg)
-        log(f"{role} greedy exact match: " + ", ".join(f"{k} {v:.3f}" for k, v in em.items()))
-        with atomic_dir(dirs[role]) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            (tmp / "prepare.json").write_text(json.dumps(
-                {"role": role, "model": model_name, "train": stats, "greedy_exact_match": em,
-                 "prepare": asdict(prepare), "data": asdict(data)}, indent=2))
-        del model
+        _finetune(base, tokenizer, splits, role, prepare.seed + 1, dirs[role], model_name, data, prepare, eval_cfg, log)
     if target_only:
         return None
     log("ready: " + ", ".join(f"{r} {dirs.get(r, NO_RETAIN_MODEL)}" for r in ("target", "retain")))

@@ -9,7 +9,7 @@ import resource
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.config.schema import TrialSpec
+from bench.config.schema import TrialSpec, eval_key
 from bench.core.environment import versions
 from bench.models.prepare import Prepared
 
@@ -129,13 +129,11 @@ def evaluation_header(model: str, label: str, data_dir, retain_model: str | None
     """The identity, provenance and cost columns of `bench eval`'s row: a saved model evaluated as it
     is (nothing trained), its id a hash of what was evaluated on what (and how it was prompted, where
     that is not the default)."""
-    import dataclasses
-
     from bench.core.environment import environment_json
     from bench.core.ids import settings_id
     from bench.core.provenance import row_provenance
 
-    trial_id = settings_id([model, str(data_dir), retain_model, dataclasses.asdict(eval_cfg)]
+    trial_id = settings_id([model, str(data_dir), retain_model, eval_key(eval_cfg)]
                            + ([prompt] if prompt != "auto" else []))
     return {"suite": "eval", **identity_columns(trial_id, model, label, None,
                                                 row_provenance(model, data_dir, retain_dir=retain_model or "")),

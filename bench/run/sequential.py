@@ -45,6 +45,8 @@ def forgotten_so_far(splits: dict, baselines: dict, parts: list[list[int]], k: i
     """The evaluation splits and baseline statistics after parts 0..k (0-based): forget questions (and their
     authors' biographies) of those parts, and the per-question baseline statistics of the same
     questions, so forget quality compares like with like."""
+    from metrics.mia import BASE_LOSSES
+
     rows = sorted(i for part in parts[:k + 1] for i in part)
     forget = [splits["forget"][i] for i in rows]
     authors = {r.get("author") for r in forget}
@@ -55,4 +57,6 @@ def forgotten_so_far(splits: dict, baselines: dict, parts: list[list[int]], k: i
     for key in ("retain_forget_truth_ratio", "target_forget_prob"):
         if ref.get(key) is not None:
             ref[key] = [ref[key][i] for i in rows]
+    if (ref.get(BASE_LOSSES) or {}).get("forget") is not None:  # the reference-model attack's losses, per split
+        ref[BASE_LOSSES] = {**ref[BASE_LOSSES], "forget": [ref[BASE_LOSSES]["forget"][i] for i in rows]}
     return subset, ref

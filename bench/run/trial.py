@@ -20,6 +20,7 @@ from typing import Callable
 
 from bench.core.names import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
 from bench.core.environment import environment_json
+from bench.data.sources import with_plausible_answers
 from bench.models.prepare import Prepared
 from bench.config.suite import BASELINE_METHODS, TrialSpec
 from bench.run.evaluation import EVAL_SPLITS, Evaluation, evaluate_trial
@@ -76,6 +77,8 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
     forget_views = {"forget": encoded(forget, "answer")}
     if "alternate" in needs:
         forget_views["alternate"] = encoded(forget, "alternate_answer")
+    if "plausible" in needs:
+        forget_views["plausible"] = encoded(with_plausible_answers(forget), "plausible_answer")
     seed = spec.seed * 1000 if stream_seed is None else stream_seed
     streams = [aligned_stream(forget_views, u.batch_size, tokenizer.pad_token_id, seed)]
     if "retain" in needs:

@@ -199,6 +199,20 @@ def test_changing_a_method_arg_changes_trial_id(good, key, value):
     assert dataclasses.replace(spec, method_args=args).trial_id != spec.trial_id
 
 
+def test_the_extraction_strength_definition_is_part_of_the_trial_id(tmp_path, good):
+    """A suite may pick open-unlearning's definition (metrics/memorization.py); its rows get other ids,
+    while the default leaves the ids of suites written before the setting as they were."""
+    theirs = load_suite(write(tmp_path, GOOD_SUITE.replace("eval: {", "eval: {extraction_strength: open_unlearning, "),
+                              name="theirs.yaml"))
+    assert theirs.eval.extraction_strength == "open_unlearning" and good.eval.extraction_strength == "harness"
+    from bench.config.suite import TrialSpec
+
+    for mine, other in zip(good.baseline_trials() + good.trials(), theirs.baseline_trials() + theirs.trials()):
+        assert other.trial_id != mine.trial_id
+        assert TrialSpec.from_dict(other.to_dict()).trial_id == other.trial_id
+    # the default ids: test_the_default_suites_trial_ids_are_those_its_results_were_written_under
+
+
 def test_trials_carry_the_prepare_recipe_version_in_their_id(good):
     from bench.config.suite import PREPARE_VERSION
 

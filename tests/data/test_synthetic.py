@@ -39,6 +39,7 @@ AUTHOR_QA_KEYS = {
     "paraphrased_answer",
     "perturbed_answer",
     "alternate_answer",
+    "plausible_answer",
 }
 SHORT_QA_KEYS = {"question", "answer", "paraphrased_answer", "perturbed_answer"}
 
@@ -524,3 +525,14 @@ def test_training_fingerprint_ignores_only_the_split_of_the_block():
     assert training_fingerprint(dataclasses.replace(BLOCK, seed=6)) != base
     assert training_fingerprint(dataclasses.replace(BLOCK, n_authors=41)) != base
     assert fingerprint(dataclasses.replace(BLOCK, forget_fraction=0.1)) != fingerprint(BLOCK) != base
+
+
+def test_plausible_answers_are_wrong_and_new(default_data):
+    """AltPO's preferred answer: a wrong fact in the true answer's own sentence, never the true answer and
+    never one of the perturbed answers the truth ratio scores, drawn without moving any other field."""
+    for record in default_data["forget"] + default_data["retain"]:
+        plausible = record["plausible_answer"]
+        assert plausible != record["answer"] and plausible not in record["perturbed_answer"]
+    first = default_data["forget"][0]
+    # same sentence, other values: the answer's words around the swapped values are kept
+    assert first["answer"].split()[:2] == first["plausible_answer"].split()[:2]

@@ -5,6 +5,7 @@ The fake model has a 2-token vocabulary with equal logits, so every answer token
 """
 
 import math
+import re
 
 import pytest
 import torch
@@ -161,3 +162,11 @@ def test_an_unknown_hyperparameter_is_a_field_error_keyed_by_its_name():
         METHODS.get("npo").make_args({"bta": 0.5})
     assert err.value.key == "bta" and err.value.allowed == "beta, alpha, retain_loss"
     assert err.value.detail.startswith("method 'npo' has no hyperparameter 'bta'") and "Did you mean beta?" in str(err.value)
+
+
+def test_every_built_in_method_cites_its_paper():
+    """Fourteen methods, each with the paper it comes from (authors, year and a quoted title)."""
+    names = METHODS.names()
+    assert len(names) == 14 and {"idk_nll", "wga", "satimp", "ce_u", "pdu", "altpo"} <= set(names)
+    for spec in METHODS:
+        assert re.search(r"\b(19|20)\d\d\b.*\"", spec.paper), spec.name

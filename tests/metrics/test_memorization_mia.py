@@ -1,4 +1,5 @@
-"""Memorization, membership-inference and privacy-leakage formulas on hand-computable cases."""
+"""Memorization, membership-inference and privacy-leakage formulas on hand-computable cases (extraction
+strength: test_extraction_strength.py)."""
 
 import math
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from metrics.context import TokenScores, token_statistics
-from metrics.memorization import extraction_strength, perplexity, rouge_l_f1
+from metrics.memorization import perplexity, rouge_l_f1
 from metrics.mia import (
     auroc,
     loss_score,
@@ -30,17 +31,6 @@ def scores(logp, zscore=None, eos=False):
 def test_perplexity_is_token_weighted():
     """Tokens with p = 1/2, 1/2 and 1/4: mean NLL = (ln2 + ln2 + 2 ln2)/3 = 4/3 ln2, so ppl = 2^(4/3)."""
     assert perplexity([np.log([0.5, 0.5]), np.log([0.25])]) == pytest.approx(2 ** (4 / 3))
-
-
-@pytest.mark.parametrize("hits, expected", [
-    ([1, 1, 1], 1.0),        # k* = 0
-    ([0, 1, 1, 1], 0.75),    # k* = 1 of 4
-    ([0, 0, 1, 1], 0.5),     # k* = 2 of 4
-    ([1, 1, 0, 1], 0.25),    # a miss in the middle: only the last token's suffix matches
-    ([1, 1, 0], 0.0),        # the last token is wrong: no suffix matches
-])
-def test_extraction_strength(hits, expected):
-    assert extraction_strength(np.array(hits, dtype=bool)) == pytest.approx(expected)
 
 
 def test_rouge_l_f1():

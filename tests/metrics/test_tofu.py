@@ -155,7 +155,8 @@ def test_full_metric_set_runs_and_comparisons_without_a_retain_model_say_why(tin
 
     ctx = EvalContext(model, tok, all_splits(), cfg)
     r = truth_ratio(ctx.mean_logprob("forget", "paraphrased_answer"), ctx.mean_logprob("forget", "perturbed_answer"))
-    ctx.baselines.update(retain_forget_truth_ratio=r, retain_mia_mink_auc=0.5)  # compared with itself
+    ctx.baselines.update(retain_forget_truth_ratio=r, retain_mia_mink_auc=0.5,  # compared with itself
+                         base_mia_loss={s: [0.0] * len(QA) for s in ("forget", "holdout")})  # the reference's losses
     row = evaluate(ctx)
     assert row["forget_quality"] == pytest.approx(1.0) and row["privleak"] == pytest.approx(0.0)
     assert all(np.isfinite(v) for v in row.values()) and not ctx.unavailable
@@ -176,20 +177,24 @@ def test_a_missing_split_makes_only_its_families_unavailable(tiny):
 def test_the_full_metric_set_adds_only_the_holdout_and_general_text_passes_and_the_continuations(tiny):
     """The memorization, membership and keyword families read the cached scores and generations: the only new
     model work is scoring the holdout answers and the general text (one prompt pass + one answer pass each)
-    and continuing the forget texts."""
-    from metrics import METRICS
+    and continuing the forget texts. GradNorm, the one family that takes gradients, is opt-in: named, it adds
+    one forward and one backward pass per forget and holdout answer."""
+    from metrics import METRICS, default_families
 
     model, tok = tiny
     core = ["forget_quality", "greedy_exact_match", "model_utility", "probability", "rouge", "truth_ratio"]
     cfg = EvalConfig(max_new_tokens=4, verbatim_prefix_tokens=4, verbatim_new_tokens=8)
     costs = {}
-    for families in (core, None):
+    every = [*default_families(), "mia_gradnorm"]
+    for name, families in (("core", core), ("default", None), ("every", every)):
         ctx = EvalContext(model, tok, all_splits(), cfg, baselines={"retain_forget_truth_ratio": np.ones(3),
                                                                    "retain_mia_mink_auc": 0.5})
         evaluate(ctx, metrics=families)
-        costs[families is None] = (ctx.forward_passes, ctx.generated_prompts)
-    assert len(METRICS.names()) > len(core) + 5
-    assert costs[True] == (costs[False][0] + 4, costs[False][1] + len(BIOS))
+        costs[name] = (ctx.forward_passes, ctx.generated_prompts, ctx.backward_passes)
+    assert len(METRICS.names()) > len(core) + 5 and "mia_gradnorm" not in default_families()
+    assert costs["default"] == (costs["core"][0] + 4, costs["core"][1] + len(BIOS), 0)
+    gradnorm = 2 * len(QA)  # forget and holdout answers
+    assert costs["every"] == (costs["default"][0] + gradnorm, costs["default"][1], gradnorm)
 
 
 @pytest.fixture(scope="module")

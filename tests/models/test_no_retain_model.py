@@ -52,12 +52,14 @@ def test_no_retain_model_trains_nothing_and_drops_the_retain_baseline(local_mode
     assert not (tmp_path / "models").exists()  # nothing was trained
     stats = load_baseline_stats(prepared.baseline_stats)
     assert stats["target_forget_prob"] and not any(k.startswith("retain_") for k in stats)
+    assert prepared.base_dir == "" and "base_mia_loss" not in stats  # used as it is: fine-tuned from nothing known
 
     row, = run_trial(suite.trials()[0], prepared)
     assert row["status"] == "ok", row.get("error")
     unavailable = json.loads(row["metrics_unavailable"])
     for column in ("forget_quality", "privleak"):
         assert math.isnan(row[column]) and "prepare.retain_model: none" in unavailable[column]
+    assert math.isnan(row["mia_ref_auc"]) and "prepare.target: as_is" in unavailable["mia_ref_auc"]
     for column in ("forget_keyword_acc", "retain_keyword_acc", "general_text_ppl", "model_utility"):
         assert math.isfinite(row[column]), column
     assert json.loads(row["metric_notes"])["retain_model"].startswith("none:")

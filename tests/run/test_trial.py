@@ -101,10 +101,13 @@ def test_sequential_parts_are_disjoint_whole_authors_and_cover():
 def test_forgotten_so_far_subsets_questions_and_references():
     splits = {"forget": [{"author": a, "question": a + str(i)} for a in "ab" for i in range(2)],
               "forget_bio": [{"author": "a", "text": "A"}, {"author": "b", "text": "B"}], "retain": [{"question": "r"}]}
-    baselines = {"retain_forget_truth_ratio": [0.1, 0.2, 0.3, 0.4], "target_forget_prob": [1, 2, 3, 4], "x": 1}
+    baselines = {"retain_forget_truth_ratio": [0.1, 0.2, 0.3, 0.4], "target_forget_prob": [1, 2, 3, 4], "x": 1,
+                 "base_mia_loss": {"forget": [-1, -2, -3, -4], "holdout": [-5]}}
     subset, ref = forgotten_so_far(splits, baselines, split_parts(splits["forget"], 2), 0)
     assert [r["question"] for r in subset["forget"]] == ["a0", "a1"] and subset["forget_bio"] == [splits["forget_bio"][0]]
     assert ref["retain_forget_truth_ratio"] == [0.1, 0.2] and ref["target_forget_prob"] == [1, 2] and ref["x"] == 1
+    assert ref["base_mia_loss"] == {"forget": [-1, -2], "holdout": [-5]}  # the reference-model attack's, per record
+    assert baselines["base_mia_loss"]["forget"] == [-1, -2, -3, -4]  # the prepared statistics are left as they were
     assert subset["retain"] == splits["retain"]
 
 
