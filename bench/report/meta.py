@@ -21,7 +21,7 @@ and Metrics", arXiv 2506.12618), every forget-side metric is judged on two prope
   R = min(Δm_retain / Δm_unlearned, 1), on metrics that all rise with knowledge in [0, 1]. Ours keep their
   direction (only a rise toward knowledge is penalised, and the relearning rise is judged against the
   retain model's) but take differences on the knowledge scale, because several of our metrics are not
-  positive knowledge-rising numbers (log10 forget quality, perplexity, truth ratio), and a ratio of
+  positive knowledge-rising numbers (log10 forget quality, log perplexity, truth ratio), and a ratio of
   values near 0, where unlearned models sit, turns noise into verdicts.
 - **Overall**: HM(faithfulness, robustness), the ranking key, as in the paper.
 
@@ -41,7 +41,9 @@ from sklearn.metrics import roc_auc_score
 
 from bench.report.aggregate import format_ci, log10_fq, markdown_table, mean_ci
 
-# Column -> (label, whether more knowledge means a higher value). Forget quality is read as log10.
+# Column -> (label, whether more knowledge means a higher value). Forget quality is read as log10 and
+# perplexity as its log (the mean NLL): both span orders of magnitude once a model is over-unlearned, and on
+# the raw scale one such model would set every verdict.
 META_METRICS = {
     "forget_truth_ratio": ("Truth ratio", False),
     "forget_quality": ("Forget quality (log10 KS p)", False),
@@ -52,7 +54,7 @@ META_METRICS = {
     "forget_greedy_exact_match": ("Greedy exact match", True),
     "forget_knowmem": ("KnowMem (ROUGE-L F1)", True),
     "forget_verbmem": ("VerbMem (ROUGE-L F1)", True),
-    "forget_ppl": ("Perplexity", False),
+    "forget_ppl": ("Perplexity (log)", False),
     "mia_loss_auc": ("MIA LOSS", True),
     "mia_zlib_auc": ("MIA zlib", True),
     "mia_mink_auc": ("MIA Min-K%", True),
@@ -67,8 +69,12 @@ PUBLISHED_FAITHFULNESS = {"forget_truth_ratio": 0.947, "mia_mink_auc": 0.907, "m
 
 
 def knowledge_values(rows: pd.DataFrame, column: str) -> np.ndarray:
-    """The column on a scale where a higher value means more knowledge (forget quality as log10 first)."""
-    values = log10_fq(rows[column]) if column == "forget_quality" else rows[column].to_numpy(dtype=float)
+    """The column on a scale where a higher value means more knowledge (forget quality and perplexity as logs first)."""
+    values = rows[column].to_numpy(dtype=float)
+    if column == "forget_quality":
+        values = log10_fq(rows[column])
+    elif column == "forget_ppl":
+        values = np.log(values)
     return values if META_METRICS[column][1] else -values
 
 

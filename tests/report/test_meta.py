@@ -21,10 +21,10 @@ def test_faithfulness_is_the_auroc_of_knowing_over_unknowing_models():
 
 
 def test_a_metric_that_falls_with_knowledge_is_turned_around():
-    """Perplexity is low for a model that knows: its knowledge value is minus the perplexity, and forget
-    quality is read as log10 of the p-value, minus again (a target's tiny p-value is knowledge)."""
+    """Perplexity is low for a model that knows: its knowledge value is minus its log (the mean NLL), and
+    forget quality is read as log10 of the p-value, minus again (a target's tiny p-value is knowledge)."""
     rows = pd.DataFrame({"forget_ppl": [1.5, 20.0], "forget_quality": [1e-6, 0.5], "forget_prob": [0.9, 0.1]})
-    assert knowledge_values(rows, "forget_ppl").tolist() == [-1.5, -20.0]
+    assert knowledge_values(rows, "forget_ppl") == pytest.approx([-math.log(1.5), -math.log(20.0)])
     assert knowledge_values(rows, "forget_quality") == pytest.approx([6.0, -math.log10(0.5)])
     assert knowledge_values(rows, "forget_prob").tolist() == [0.9, 0.1]
 
