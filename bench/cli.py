@@ -260,11 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark harness for LLM unlearning.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def suite_command(name, help_text, fn):
+    def suite_command(name, help_text, fn, ray=True):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("suite", help="suite YAML file, e.g. suites/tofu_small.yaml")
         p.add_argument("--cache-dir", help="prepared data and models (default: $BENCH_CACHE or ~/.cache/unlearning-bench)")
-        p.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+        if ray:
+            p.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
         p.add_argument("--storage", metavar="DIR",
                        help="one directory for the prepare cache (DIR/cache) and the results (DIR/results), e.g. a "
                             "disk every node of a cluster mounts at the same path; --cache-dir and --results-dir "
@@ -280,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also run again the trials whose row has status failed (diverged ones are results, kept)")
     suite_command("prepare", "build (or find) the data, target and retain models of a suite", cmd_prepare)
     meta = suite_command("meta", "meta-evaluate the metrics: faithfulness (knowing vs unknowing model pools) and "
-                         "robustness (quantization, relearning) of each; writes results/SUITE/_meta/meta.md", cmd_meta)
+                         "robustness (quantization, relearning) of each; writes results/SUITE/_meta/meta.md (runs in this "
+                         "process, without Ray)", cmd_meta, ray=False)
     meta.add_argument("--results-dir", help="where <suite>/_meta/ goes (default: DIR/results with --storage, else results)")
     meta.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 4)")
 

@@ -69,3 +69,13 @@ def test_eval_takes_the_prompt_formats_suites_take():
     assert build_parser().parse_args(["eval", "--model", "m", "--data", "d"]).prompt == "auto"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["eval", "--model", "m", "--data", "d", "--prompt", "jinja"])
+
+
+def test_bench_meta_takes_threads_and_no_ray_address():
+    """`bench meta` runs in one process: it takes --threads, and refuses --address rather than ignore it."""
+    from bench.cli import build_parser
+
+    args = build_parser().parse_args(["meta", "suites/meta_tofu.yaml", "--threads", "2"])
+    assert args.fn.__name__ == "cmd_meta" and args.threads == 2
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["meta", "suites/meta_tofu.yaml", "--address", "auto"])
