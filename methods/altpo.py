@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import METHODS, MethodContext
-from .dpo import dpo_forget_loss
-from .npo import answer_logps_and_retain, check_positive, check_retain, reference_logps, token_mean_nll
+from .dpo import preferred_over_forget
+from .npo import check_positive, check_retain, token_mean_nll
 
 
 @dataclass(frozen=True)
@@ -47,22 +47,5 @@ class AltPOArgs:
                   paper='Mekala et al. 2025, "Alternate Preference Optimization for Unlearning Factual Knowledge in Large Language Models"')
 def altpo(model, batch: dict, ctx: MethodContext):
     """AltPO: DPO preferring a plausible wrong answer to the true one on forget + alpha*retain term."""
-    a: AltPOArgs = ctx.args
-    # The pairs are matched by row, so a misaligned stream would silently pair unrelated questions.
-    n_alt, n_forget = batch["plausible"]["input_ids"].shape[0], batch["forget"]["input_ids"].shape[0]
-    if n_alt != n_forget:
-        raise ValueError(f"altpo needs one plausible answer per forget example, got {n_alt} for {n_forget}")
-    streams = ["plausible", "forget"]
-    [(logp_w, n_w), (logp_l, n_l)], retain = answer_logps_and_retain(model, batch, ctx, streams, a.retain_loss)
-    ref_logp_w, ref_logp_l = reference_logps(ctx, batch, streams)
-    forget = dpo_forget_loss(logp_w, ref_logp_w, logp_l, ref_logp_l, a.beta)
-    loss = forget + a.alpha * retain
-    margin = (logp_w.detach() - ref_logp_w) - (logp_l.detach() - ref_logp_l)
-    parts = {
-        "forget_loss": float(forget.detach()),
-        "margin": float(margin.mean()),
-        "forget_nll": token_mean_nll(logp_l, n_l),
-        "plausible_nll": token_mean_nll(logp_w, n_w),
-        "retain_loss": float(retain.detach()),
-    }
-    return loss, parts
+    loss, parts, (logp_w, n_w) = preferred_over_forget(model, batch, ctx, "plausible", "altpo")
+    return loss, {**parts, "plausible_nll": token_mean_nll(logp_w, n_w)}

@@ -45,20 +45,19 @@ def dpo_forget_loss(logp_w: torch.Tensor, ref_logp_w: torch.Tensor, logp_l: torc
     return -(2.0 / beta) * F.logsigmoid(beta * margin).mean()
 
 
-@METHODS.register("dpo", args=DPOArgs, needs={"forget", "alternate", "retain", "reference"}, version=1,
-                  paper='Rafailov et al. 2023, "Direct Preference Optimization", with a refusal preferred as in TOFU (Maini et al. 2024)')
-def dpo(model, batch: dict, ctx: MethodContext):
-    """DPO (refusal preferred over the true answer) on forget + alpha*retain term."""
-    a: DPOArgs = ctx.args
+def preferred_over_forget(model, batch: dict, ctx: MethodContext, preferred: str, method: str):
+    """The DPO loss with the `preferred` stream's answers (aligned row by row with `forget`) preferred to the
+    true forget answers, plus alpha times the retain term; returns the loss, its logged parts, and the
+    preferred answers' log-probs and token counts (a method may log more of them)."""
+    a = ctx.args
     # The pairs are matched by row, so a misaligned stream would silently pair unrelated questions.
-    n_alt, n_forget = batch["alternate"]["input_ids"].shape[0], batch["forget"]["input_ids"].shape[0]
+    n_alt, n_forget = batch[preferred]["input_ids"].shape[0], batch["forget"]["input_ids"].shape[0]
     if n_alt != n_forget:
-        raise ValueError(f"dpo needs one alternate answer per forget example, got {n_alt} for {n_forget}")
-    streams = ["alternate", "forget"]
-    [(logp_w, _), (logp_l, n_l)], retain = answer_logps_and_retain(model, batch, ctx, streams, a.retain_loss)
+        raise ValueError(f"{method} needs one {preferred} answer per forget example, got {n_alt} for {n_forget}")
+    streams = [preferred, "forget"]
+    [(logp_w, n_w), (logp_l, n_l)], retain = answer_logps_and_retain(model, batch, ctx, streams, a.retain_loss)
     ref_logp_w, ref_logp_l = reference_logps(ctx, batch, streams)
     forget = dpo_forget_loss(logp_w, ref_logp_w, logp_l, ref_logp_l, a.beta)
-    loss = forget + a.alpha * retain
     margin = (logp_w.detach() - ref_logp_w) - (logp_l.detach() - ref_logp_l)
     parts = {
         "forget_loss": float(forget.detach()),
@@ -66,4 +65,12 @@ def dpo(model, batch: dict, ctx: MethodContext):
         "forget_nll": token_mean_nll(logp_l, n_l),
         "retain_loss": float(retain.detach()),
     }
+    return forget + a.alpha * retain, parts, (logp_w, n_w)
+
+
+@METHODS.register("dpo", args=DPOArgs, needs={"forget", "alternate", "retain", "reference"}, version=1,
+                  paper='Rafailov et al. 2023, "Direct Preference Optimization", with a refusal preferred as in TOFU (Maini et al. 2024)')
+def dpo(model, batch: dict, ctx: MethodContext):
+    """DPO (refusal preferred over the true answer) on forget + alpha*retain term."""
+    loss, parts, _ = preferred_over_forget(model, batch, ctx, "alternate", "dpo")
     return loss, parts

@@ -36,6 +36,20 @@ def retain_term(model, batch: dict, ctx: MethodContext, kind: str) -> torch.Tens
     return mean_nll(model, batch["retain"])
 
 
+def answer_nlls_and_retain(model, batch: dict, ctx: MethodContext, streams: list[str],
+                           retain_loss: str) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Per-token answer NLLs (B, T) and answer masks of the named streams, and the retain term.
+
+    With the NLL retain term every stream and the retain batch share one forward pass; the KL term needs
+    the retain logits themselves, so it gets its own pass through `retain_term`.
+    """
+    inputs = [batch[s] for s in streams]
+    if retain_loss == "nll":
+        *outs, (r_nll, r_mask) = joint_token_nll(model, *inputs, batch["retain"])
+        return outs, masked_mean(r_nll, r_mask)
+    return joint_token_nll(model, *inputs), retain_term(model, batch, ctx, retain_loss)
+
+
 def retain_needs(args) -> frozenset:
     return frozenset({"forget", "retain"} | ({"reference"} if args.retain_loss == "kl" else set()))
 
@@ -49,11 +63,7 @@ def grad_diff_loss(forget_nll: torch.Tensor, retain_loss: torch.Tensor, gamma: f
 def grad_diff(model, batch: dict, ctx: MethodContext):
     """Gradient difference: -gamma*NLL(forget) + alpha*(NLL or KL on retain)."""
     a: GradDiffArgs = ctx.args
-    if a.retain_loss == "nll":  # both terms from one forward pass
-        (f_nll, f_mask), (r_nll, r_mask) = joint_token_nll(model, batch["forget"], batch["retain"])
-        forget_nll, retain = masked_mean(f_nll, f_mask), masked_mean(r_nll, r_mask)
-    else:
-        forget_nll = mean_nll(model, batch["forget"])
-        retain = retain_term(model, batch, ctx, a.retain_loss)
+    [(f_nll, f_mask)], retain = answer_nlls_and_retain(model, batch, ctx, ["forget"], a.retain_loss)
+    forget_nll = masked_mean(f_nll, f_mask)
     loss = grad_diff_loss(forget_nll, retain, a.gamma, a.alpha)
     return loss, {"forget_nll": float(forget_nll.detach()), "retain_loss": float(retain.detach())}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from bench.core.errors import FieldError, check_choice
 
 from .base import METHODS, MethodContext
-from .grad_diff import RETAIN_LOSSES, retain_term
+from .grad_diff import RETAIN_LOSSES, answer_nlls_and_retain
 from .losses import joint_token_nll
 
 
@@ -45,10 +45,8 @@ def check_retain(alpha: float, retain_loss: str) -> None:
 
 def answer_logps_and_retain(model, batch: dict, ctx: MethodContext, streams: list[str],
                             retain_loss: str) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
-    """Per-example answer log-probs of the named streams, and the retain term.
-
-    With the NLL retain term every stream and the retain batch share one forward pass; the KL term
-    needs the retain logits themselves, so it gets its own pass through `retain_term`.
+    """Per-example answer log-probs of the named streams, and the retain term (one forward pass for all
+    of them with the NLL retain term: `grad_diff.answer_nlls_and_retain`).
 
     Args:
         model: the model being unlearned.
@@ -61,13 +59,7 @@ def answer_logps_and_retain(model, batch: dict, ctx: MethodContext, streams: lis
         Per stream, (log p(a|q) summed over the answer (B,), number of answer tokens (B,)); and the
         scalar retain term.
     """
-    inputs = [batch[s] for s in streams]
-    if retain_loss == "nll":
-        *outs, (r_nll, r_mask) = joint_token_nll(model, *inputs, batch["retain"])
-        retain = r_nll.sum() / r_mask.sum().clamp_min(1)
-    else:
-        outs = joint_token_nll(model, *inputs)
-        retain = retain_term(model, batch, ctx, retain_loss)
+    outs, retain = answer_nlls_and_retain(model, batch, ctx, streams, retain_loss)
     return [(-nll.sum(dim=1), mask.sum(dim=1)) for nll, mask in outs], retain
 
 

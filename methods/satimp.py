@@ -26,9 +26,8 @@ import torch
 
 from .base import METHODS, MethodContext
 from .grad_diff import retain_needs
-from .losses import masked_mean
 from .npo import check_non_negative, check_retain
-from .wga import forget_token_nll_and_retain, weighted_ascent_loss
+from .wga import reweighted_ascent
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,4 @@ def satimp_weight(nll: torch.Tensor, beta1: float, beta2: float) -> torch.Tensor
 def satimp(model, batch: dict, ctx: MethodContext):
     """SatImp: gamma*mean(sg(p)^beta1 (1-sg(p))^beta2 log p) over forget answer tokens + alpha*retain term."""
     a: SatImpArgs = ctx.args
-    nll, mask, retain = forget_token_nll_and_retain(model, batch, ctx, a.retain_loss)
-    weight = satimp_weight(nll, a.beta1, a.beta2)
-    forget = weighted_ascent_loss(nll, mask, weight)
-    loss = a.gamma * forget + a.alpha * retain
-    parts = {
-        "forget_loss": float(forget.detach()),
-        "forget_nll": float(masked_mean(nll.detach(), mask)),
-        "mean_weight": float(masked_mean(weight, mask)),
-        "retain_loss": float(retain.detach()),
-    }
-    return loss, parts
+    return reweighted_ascent(model, batch, ctx, lambda nll: satimp_weight(nll, a.beta1, a.beta2))

@@ -15,8 +15,8 @@ Defaults: beta 1 and gamma = alpha = 1 with the NLL retain term, as in open-unle
 (whose method notes give beta 1 as the paper's value); the authors' own G-effect scripts fall back to
 beta 5 when none is given, and their bare `wga` runs have no retain term (`alpha=0` here).
 
-The token NLL of the forget answers together with the retain term (one forward pass for the NLL
-term) is shared with `satimp`, whose saturation weight is this one.
+The reweighted ascent itself (`reweighted_ascent`) is shared with `satimp`, whose saturation weight is
+this one.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import torch
 
 from .base import METHODS, MethodContext
-from .grad_diff import retain_needs, retain_term
-from .losses import joint_token_nll, masked_mean
+from .grad_diff import answer_nlls_and_retain, retain_needs
+from .losses import masked_mean
 from .npo import check_non_negative, check_retain
 
 
@@ -42,23 +42,6 @@ class WGAArgs:
         check_non_negative("beta", self.beta)
         check_non_negative("gamma", self.gamma)
         check_retain(self.alpha, self.retain_loss)
-
-
-def forget_token_nll_and_retain(model, batch: dict, ctx: MethodContext,
-                                retain_loss: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-token NLL of the forget answers, their mask, and the retain term.
-
-    With the NLL retain term the forget and retain batches share one forward pass; the KL term needs
-    the retain logits themselves, so it gets its own pass through `retain_term`.
-
-    Returns:
-        The forget token NLLs (B, T), 0 off the answer; the answer mask (B, T); the scalar retain term.
-    """
-    if retain_loss == "nll":
-        (f_nll, f_mask), (r_nll, r_mask) = joint_token_nll(model, batch["forget"], batch["retain"])
-        return f_nll, f_mask, masked_mean(r_nll, r_mask)
-    [(f_nll, f_mask)] = joint_token_nll(model, batch["forget"])
-    return f_nll, f_mask, retain_term(model, batch, ctx, retain_loss)
 
 
 def weighted_ascent_loss(nll: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -77,19 +60,24 @@ def wga_weight(nll: torch.Tensor, beta: float) -> torch.Tensor:
     return torch.exp(-nll.detach()) ** beta
 
 
-@METHODS.register("wga", args=WGAArgs, needs=retain_needs, version=1,
-                  paper='Wang et al. 2025, "Rethinking LLM Unlearning Objectives: A Gradient Perspective and Go Beyond"')
-def wga(model, batch: dict, ctx: MethodContext):
-    """WGA: gamma*mean(sg(p)^beta * log p) over forget answer tokens + alpha*retain term."""
-    a: WGAArgs = ctx.args
-    nll, mask, retain = forget_token_nll_and_retain(model, batch, ctx, a.retain_loss)
-    weight = wga_weight(nll, a.beta)
+def reweighted_ascent(model, batch: dict, ctx: MethodContext, weight_fn) -> tuple[torch.Tensor, dict]:
+    """gamma * (-mean of weight * NLL over forget answer tokens) + alpha * retain term, with the token
+    weights `weight_fn(nll)` (WGA's and SatImp's differ only there); returns the loss and its logged parts."""
+    a = ctx.args
+    [(nll, mask)], retain = answer_nlls_and_retain(model, batch, ctx, ["forget"], a.retain_loss)
+    weight = weight_fn(nll)
     forget = weighted_ascent_loss(nll, mask, weight)
-    loss = a.gamma * forget + a.alpha * retain
     parts = {
         "forget_loss": float(forget.detach()),
         "forget_nll": float(masked_mean(nll.detach(), mask)),
         "mean_weight": float(masked_mean(weight, mask)),
         "retain_loss": float(retain.detach()),
     }
-    return loss, parts
+    return a.gamma * forget + a.alpha * retain, parts
+
+
+@METHODS.register("wga", args=WGAArgs, needs=retain_needs, version=1,
+                  paper='Wang et al. 2025, "Rethinking LLM Unlearning Objectives: A Gradient Perspective and Go Beyond"')
+def wga(model, batch: dict, ctx: MethodContext):
+    """WGA: gamma*mean(sg(p)^beta * log p) over forget answer tokens + alpha*retain term."""
+    return reweighted_ascent(model, batch, ctx, lambda nll: wga_weight(nll, ctx.args.beta))

@@ -36,6 +36,26 @@ def qa_inputs(answer_tokens: list[list[int]], prompt_len: int = 1) -> dict:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+LOSS_STREAMS = ("forget", "retain", "alternate", "plausible")
+
+
+def run_loss(name, model, reference=None, **streams_and_args):
+    """Calls a registered method's loss; keyword arguments naming a stream are batches, the rest hyperparameters."""
+    from methods import METHODS, MethodContext
+
+    streams = {k: streams_and_args.pop(k) for k in LOSS_STREAMS if k in streams_and_args}
+    spec = METHODS.get(name)
+    return spec.fn(model, streams, MethodContext(args=spec.make_args(streams_and_args), reference=reference))
+
+
+def sgd_step(model, loss, lr=0.5):
+    """One plain gradient step on a FixedLogits model."""
+    loss.backward()
+    with torch.no_grad():
+        model.logits -= lr * model.logits.grad
+    model.logits.grad = None
+
+
 # Three questions with paraphrase and perturbations: Paris is its own paraphrase, so 15 scored
 # sequences hold 14 distinct ones. Shared by the context, metric and `bench perf` tests.
 THREE_QA = [

@@ -9,10 +9,10 @@ import math
 
 import pytest
 import torch
-from helpers import FixedLogits, qa_inputs
+from helpers import FixedLogits, qa_inputs, run_loss as run, sgd_step
 
 from bench.core.errors import FieldError
-from methods import METHODS, MethodContext
+from methods import METHODS
 
 # Importing a method module registers it, so these imports also put the four methods in METHODS.
 from methods.ce_u import CEUArgs, ce_u_loss, without_first_answer_tokens
@@ -24,18 +24,8 @@ LN2, LN3 = math.log(2), math.log(3)
 LN4_3, LN4 = math.log(4 / 3), math.log(4)
 
 
-def run(name, model, reference=None, **streams_and_args):
-    """Calls a registered loss; keyword arguments naming a stream are batches, the rest hyperparameters."""
-    streams = {k: streams_and_args.pop(k) for k in ("forget", "retain", "alternate") if k in streams_and_args}
-    spec = METHODS.get(name)
-    return spec.fn(model, streams, MethodContext(args=spec.make_args(streams_and_args), reference=reference))
 
 
-def sgd_step(model, loss, lr=0.5):
-    loss.backward()
-    with torch.no_grad():
-        model.logits -= lr * model.logits.grad
-    model.logits.grad = None
 
 
 def probs(model):

@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from helpers import FixedLogits, qa_inputs
+from helpers import FixedLogits, qa_inputs, run_loss as run, sgd_step
 
 from methods import METHODS, MethodContext
 
@@ -21,18 +21,8 @@ from methods.undial import UNDIALArgs, adjusted_targets, undial_loss
 LN2, LN3 = math.log(2), math.log(3)
 
 
-def run(name, model, reference=None, **streams_and_args):
-    """Calls a registered loss; keyword arguments naming a stream are batches, the rest hyperparameters."""
-    streams = {k: streams_and_args.pop(k) for k in ("forget", "retain", "alternate") if k in streams_and_args}
-    spec = METHODS.get(name)
-    return spec.fn(model, streams, MethodContext(args=spec.make_args(streams_and_args), reference=reference))
 
 
-def sgd_step(model, loss, lr=0.5):
-    loss.backward()
-    with torch.no_grad():
-        model.logits -= lr * model.logits.grad
-    model.logits.grad = None
 
 
 # --- NPO ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from helpers import FixedLogits, qa_inputs
+from helpers import FixedLogits, qa_inputs, run_loss as run, sgd_step
 
 from bench.core.errors import FieldError
 from methods import METHODS, MethodContext
@@ -21,14 +21,8 @@ from methods.pdu import PDUArgs, logit_margin_loss
 LN2, LN3 = math.log(2), math.log(3)
 MARGIN_LOSS = LN3 ** 2 / 4  # ((ln 3)/2)², the forget loss of logits (ln 3, 0) at any position
 
-STREAMS = ("forget", "retain", "alternate", "plausible")
 
 
-def run(name, model, reference=None, **streams_and_args):
-    """Calls a registered loss; keyword arguments naming a stream are batches, the rest hyperparameters."""
-    streams = {k: streams_and_args.pop(k) for k in STREAMS if k in streams_and_args}
-    spec = METHODS.get(name)
-    return spec.fn(model, streams, MethodContext(args=spec.make_args(streams_and_args), reference=reference))
 
 
 def pdu_context(**args) -> MethodContext:
@@ -42,11 +36,6 @@ def pdu_call(ctx, model, step, retain_answers, forget_answers=((1,),)):
     return METHODS.get("pdu").fn(model, batch, ctx)
 
 
-def sgd_step(model, loss, lr=0.5):
-    loss.backward()
-    with torch.no_grad():
-        model.logits -= lr * model.logits.grad
-    model.logits.grad = None
 
 
 # --- PDU ---------------------------------------------------------------------------------------
