@@ -212,7 +212,7 @@ class Unlearning:
         or `diverged` with `error` and `diverged_step` when training stopped early: the guard's
         `max_loss` / `keep_last_finite`).
         The row is also written to `<output_dir>/results/` (readable by `bench report`)."""
-        from metrics import metric_columns, metric_outputs
+        from metrics import metric_columns, metric_outputs, written_families
 
         from bench.run.attacks import attack_columns, run_attacks
         from bench.models.baseline_stats import load_baseline_stats
@@ -240,7 +240,7 @@ class Unlearning:
                                                     sort_keys=True)
         row = finished({**self.header, "trial_id": spec.trial_id, **out, **attacked, "suite": self.output_dir.name,
                         "run_id": "api", "step": self.train_stats["steps_done"], "is_final": True})
-        write_row(self.output_dir / "results", row, row_schema([spec], metric_outputs()))
+        write_row(self.output_dir / "results", row, row_schema([spec], metric_outputs(written_families(spec.eval))))
         columns = metric_columns(families or None) + attack_columns(variants)
         notes = json.loads(out["metric_notes"] or "{}")
         if out["metrics_unavailable"]:

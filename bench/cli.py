@@ -134,6 +134,13 @@ def cmd_list(args) -> int:
             grid = ", ".join(f"{k} in {list(v)}" for k, v in a.grid.items())
             print(f"{a.name:<15} v{a.version}  {a.description}\n{'':<19}{settings}"
                   + (f"\n{'':<19}default sweep: {grid}" if grid else ""))
+    elif args.what == "data":
+        from bench.data.kinds import KINDS
+
+        for kind in KINDS:
+            summary = " ".join((type(kind).__doc__ or "").split())
+            families = ", ".join(kind.metric_families) or "every default family"
+            print(f"{kind.name:<18} {summary}\n{'':<19}metrics when a suite names none: {families}")
     else:
         from bench.models.zoo import ZOO
 
@@ -323,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="prepare cache (default $BENCH_CACHE or ~/.cache/unlearning-bench)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(fn=cmd_demo)
-    p = sub.add_parser("list", help="list registered methods, metrics, attacks or named models")
-    p.add_argument("what", choices=["methods", "metrics", "attacks", "models"])
+    p = sub.add_parser("list", help="list registered methods, metrics, attacks, data kinds or named models")
+    p.add_argument("what", choices=["methods", "metrics", "attacks", "data", "models"])
     p.set_defaults(fn=cmd_list)
     p = sub.add_parser("leaderboard", help="print the leaderboard of a results directory: each method at the setting "
                                            "and checkpoint selected on the validation authors (as _leaderboard.md)")

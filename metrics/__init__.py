@@ -2,7 +2,7 @@
 
 from bench.core.registry import load_plugins
 
-from . import knowledge, memorization, mia, tofu  # noqa: F401  (registration happens on import)
+from . import knowledge, memorization, mia, multiple_choice, tofu  # noqa: F401  (registration happens on import)
 from .base import (
     METRICS,
     MetricSpec,
@@ -13,10 +13,11 @@ from .base import (
     metric_columns,
     metric_outputs,
     prefetch,
+    written_families,
 )
 from .context import EvalConfig, EvalContext
 
 load_plugins()  # a user's own metrics, after the built-in ones
 
 __all__ = ["METRICS", "EvalConfig", "EvalContext", "MetricSpec", "MetricUnavailable", "Output", "default_families", "evaluate",
-           "metric_columns", "metric_outputs", "prefetch"]
+           "metric_columns", "metric_outputs", "prefetch", "written_families"]

@@ -79,6 +79,12 @@ def default_families() -> list[str]:
     return [spec.name for spec in METRICS if spec.default]
 
 
+def written_families(eval_cfg) -> list[str]:
+    """The families whose columns a suite's rows have: every default one (rows of suites that chose fewer keep
+    one layout) and the opt-in ones the evaluation config names."""
+    return list(dict.fromkeys([*default_families(), *eval_cfg.metrics, *eval_cfg.checkpoint_metrics]))
+
+
 FIELD_ORDER = ("answer", "paraphrased_answer", "perturbed_answer")
 
 

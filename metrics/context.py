@@ -11,6 +11,7 @@ ran), `backward_passes` (GradNorm's, the one family that takes gradients), `gene
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -101,6 +102,13 @@ class EvalConfig:
         checkpoint_metrics: metric families run at a trial's intermediate checkpoints (`unlearn.eval_at`,
             `eval_every`); empty = the same as at the last step. The validation forget metrics always
             run: checkpoints are chosen on them.
+        lm_eval_tasks: lm-evaluation-harness tasks (or groups) run on the model at a trial's last step, never at
+            intermediate checkpoints, as `lmeval_<task>_<metric>` columns (metrics/lm_eval.py); empty = off.
+            Needs the `lm-eval` extra.
+        lm_eval_include: folders of task YAML files of one's own, for `lm_eval_tasks` to name; relative paths are
+            taken from the working directory and made absolute when the config is built (the suite loaded),
+            as the suite's other local paths are.
+        lm_eval_limit: documents evaluated per lm-eval task, the first ones (0 = all).
     """
 
     batch_size: int = 64
@@ -116,6 +124,9 @@ class EvalConfig:
     metrics: tuple[str, ...] = ()
     probes: tuple[str, ...] = ()
     checkpoint_metrics: tuple[str, ...] = ()
+    lm_eval_tasks: tuple[str, ...] = ()
+    lm_eval_include: tuple[str, ...] = ()
+    lm_eval_limit: int = 0
 
     CHOICES: ClassVar[dict] = {"extraction_strength": EXTRACTION_STRENGTHS}
 
@@ -124,6 +135,13 @@ class EvalConfig:
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "probes", tuple(self.probes))
         object.__setattr__(self, "checkpoint_metrics", tuple(self.checkpoint_metrics))
+        for name in ("lm_eval_tasks", "lm_eval_include"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise FieldError(name, "a list of non-empty strings", value=value)
+            if name == "lm_eval_include":  # fixed where the suite is read: trials run in other working directories
+                value = [os.path.abspath(os.path.expanduser(v)) for v in value]
+            object.__setattr__(self, name, tuple(value))
         # Messages start with the field's name, so a suite error can name the key (eval.mink_k).
         if not 0 < self.mink_k <= 1:
             raise FieldError("mink_k", "a number in (0, 1]", problem=f"{self.mink_k!r} is out of range")
@@ -134,6 +152,9 @@ class EvalConfig:
         if self.retain_questions < 0:
             raise FieldError("retain_questions", "an integer >= 0 (0: all)",
                              problem=f"{self.retain_questions!r} is out of range")
+        if self.lm_eval_limit < 0:
+            raise FieldError("lm_eval_limit", "an integer >= 0 (0: all)",
+                             problem=f"{self.lm_eval_limit!r} is out of range")
 
 
 class EvalContext:
@@ -354,20 +375,28 @@ class EvalContext:
         """(greedy continuation, true continuation) of each text of a split, given its first tokens.
 
         The prompt is the first `verbatim_prefix_tokens` tokens of the text, as the text was trained on
-        (beginning-of-sequence, then the text); the truth is the next `verbatim_new_tokens` tokens.
+        (beginning-of-sequence, then the text); the truth is the next `verbatim_new_tokens` tokens. Records
+        with a `prompt` give their prefix themselves, and their `continuation` is the truth (cut likewise).
         """
         key = ("continuations", split)
         if key not in self._cache:
             tok, cfg = self.tokenizer, self.config
             bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-            texts = tok([r["text"] for r in self.records(split)], add_special_tokens=False)["input_ids"]
-            short = [i for i, ids in enumerate(texts) if len(ids) <= cfg.verbatim_prefix_tokens]
-            if short:
-                raise ValueError(f"split {split!r}: text {short[0]} has no tokens after its "
-                                 f"{cfg.verbatim_prefix_tokens}-token prefix; lower verbatim_prefix_tokens")
-            prompts = [bos + ids[: cfg.verbatim_prefix_tokens] for ids in texts]
-            truths = [tok.decode(ids[cfg.verbatim_prefix_tokens : cfg.verbatim_prefix_tokens + cfg.verbatim_new_tokens],
-                                 skip_special_tokens=True).strip() for ids in texts]
+            records = self.records(split)
+            if "prompt" in records[0]:  # the prefix given (MUSE's verbmem: `prompt`, `gt`)
+                prompts = [bos + tok(r["prompt"], add_special_tokens=False)["input_ids"] for r in records]
+                texts = [tok(r["continuation"], add_special_tokens=False)["input_ids"] for r in records]
+                start = 0
+            else:
+                texts = tok([r["text"] for r in records], add_special_tokens=False)["input_ids"]
+                short = [i for i, ids in enumerate(texts) if len(ids) <= cfg.verbatim_prefix_tokens]
+                if short:
+                    raise ValueError(f"split {split!r}: text {short[0]} has no tokens after its "
+                                     f"{cfg.verbatim_prefix_tokens}-token prefix; lower verbatim_prefix_tokens")
+                prompts = [bos + ids[: cfg.verbatim_prefix_tokens] for ids in texts]
+                start = cfg.verbatim_prefix_tokens
+            truths = [tok.decode(ids[start : start + cfg.verbatim_new_tokens], skip_special_tokens=True).strip()
+                      for ids in texts]
             self._cache[key] = list(zip(self.generate_from_ids(prompts, cfg.verbatim_new_tokens), truths))
         return self._cache[key]
 

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.core.names import KNOWMEM_SPLITS, VERBMEM_SPLIT
+
 from .base import METRICS, Output, per_split
 from .context import EvalContext, TokenScores
 from .tofu import rouge_l
@@ -128,13 +130,27 @@ def extraction_strength_family(ctx: EvalContext) -> dict[str, float]:
 @METRICS.register("verbatim_memorization", outputs={"forget_verbmem": Output(
     False, header="forget VerbMem", axis="forget VerbMem (ROUGE-L F1, 0–1)", every_setting=70)}, version=1)
 def verbatim_memorization(ctx: EvalContext) -> dict[str, float]:
-    """MUSE VerbMem: ROUGE-L F1 of the greedy continuation of each forget text's prefix vs the true continuation."""
-    return {"forget_verbmem": float(np.mean([rouge_l_f1(truth, gen) for gen, truth in ctx.continuations(TEXT_SPLIT)]))}
+    """MUSE VerbMem: ROUGE-L F1 of the greedy continuation of each forget text's prefix vs the true continuation
+    (the texts of `forget_verbmem` where the data has them, MUSE's shape; else the forget biographies)."""
+    split = VERBMEM_SPLIT if ctx.has(VERBMEM_SPLIT) else TEXT_SPLIT
+    return {"forget_verbmem": float(np.mean([rouge_l_f1(truth, gen) for gen, truth in ctx.continuations(split)]))}
 
 
-@METRICS.register("knowledge_memorization", outputs={f"{s}_knowmem": s != "forget" for s in QA_SPLITS}, version=1,
-                  reads={s: ("answer",) for s in QA_SPLITS})
+def knowmem_split(ctx: EvalContext, split: str) -> str:
+    """The questions knowledge memorization asks for `split`: the data's knowledge questions on its texts
+    (`forget_qa`, `retain_qa`: MUSE's shape, where forget and retain are the texts) or the split itself."""
+    return KNOWMEM_SPLITS[split] if ctx.has(KNOWMEM_SPLITS[split]) else split
+
+
+@METRICS.register("knowledge_memorization", outputs={
+    "forget_knowmem": Output(False, header="forget KnowMem", axis="forget KnowMem (ROUGE-L F1, 0–1)", every_setting=71),
+    "retain_knowmem": Output(True, header="retain KnowMem", axis="retain KnowMem (ROUGE-L F1, 0–1)", every_setting=72)},
+    version=1, reads={q: ("answer",) for s in QA_SPLITS for q in (s, KNOWMEM_SPLITS[s])})
 def knowledge_memorization(ctx: EvalContext) -> dict[str, float]:
-    """MUSE KnowMem: ROUGE-L F1 of the greedy answer vs the true answer on forget QA (retain: MUSE's utility)."""
-    return per_split(ctx, QA_SPLITS, "{split}_knowmem", lambda s: float(np.mean(
-        [rouge_l_f1(r["answer"], g) for r, g in zip(ctx.records(s), ctx.generations(s))])))
+    """MUSE KnowMem: ROUGE-L F1 of the greedy answer vs the true answer on forget QA (retain: MUSE's utility);
+    on `forget_qa` and `retain_qa` where the data has them (text corpora)."""
+    def score(split: str) -> float:
+        asked = knowmem_split(ctx, split)
+        return float(np.mean([rouge_l_f1(r["answer"], g) for r, g in zip(ctx.records(asked), ctx.generations(asked))]))
+
+    return per_split(ctx, QA_SPLITS, "{split}_knowmem", score)

@@ -93,8 +93,10 @@ def tofu_reads(splits) -> dict[str, tuple[str, ...]]:
 
 
 def score_split(ctx: EvalContext, split: str) -> None:
-    """Scores every answer form TOFU reads on a split in one sweep (the prompt runs once per question)."""
-    ctx.score(split, list(tofu_fields(split)))
+    """Scores every answer form TOFU reads on a split in one sweep (the prompt runs once per question); raw
+    text (MUSE's shape) has its answer only."""
+    present = ctx.records(split)[0]
+    ctx.score(split, [f for f in tofu_fields(split) if f in present])
 
 
 def split_truth_ratio(ctx: EvalContext, split: str) -> np.ndarray:

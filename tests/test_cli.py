@@ -79,3 +79,15 @@ def test_bench_meta_takes_threads_and_no_ray_address():
     assert args.fn.__name__ == "cmd_meta" and args.threads == 2
     with pytest.raises(SystemExit):
         build_parser().parse_args(["meta", "suites/meta_tofu.yaml", "--address", "auto"])
+
+
+def test_list_data_names_every_kind_and_what_it_is_scored_with(capsys):
+    from bench.cli import main
+    from bench.data.kinds import KINDS
+
+    assert main(["list", "data"]) == 0
+    out = capsys.readouterr().out
+    assert all(line.split()[0] in KINDS.names() for line in out.splitlines() if not line.startswith(" "))
+    assert len([line for line in out.splitlines() if not line.startswith(" ")]) == len(KINDS.names())
+    wmdp = out.split("wmdp ")[1]
+    assert "metrics when a suite names none: multiple_choice, perplexity" in wmdp.splitlines()[1]

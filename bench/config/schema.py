@@ -46,11 +46,17 @@ class DataConfig(SyntheticConfig):
             `files` reads the user's question/answer records (`forget`, `retain`, `holdout`);
             `tofu` loads the hub benchmark `locuslab/TOFU` (`forget` names its split: forget01,
             forget05 or forget10); `capitals` is the single-fact world-capitals demo; `known_capitals` the world
-            capitals a pretrained model already knows (RWKU's shape: use it with `prepare.retain_model: none`).
+            capitals a pretrained model already knows (RWKU's shape: use it with `prepare.retain_model: none`);
+            `synthetic_news` a news-like text corpus in MUSE's shape and `muse` the published MUSE data;
+            `synthetic_hazard` multiple choice in WMDP's shape and `wmdp` the published WMDP data.
         forget, retain, holdout: with `files`, where each split's records are: a .json or .jsonl
             file, a `save_to_disk` directory, or a hub dataset id (`owner/name` or `owner/name:config`).
             `holdout` (questions never trained on: the non-members of membership inference) is optional.
         question_key, answer_key: the records' field names of the question and the answer (`files`).
+        forget_corpus, retain_corpus: with `wmdp`, the texts unlearning reads (a hub id such as
+            `cais/wmdp-corpora:bio-forget-corpus`, or a local snapshot); `forget` and `retain` name its
+            hazard and general multiple-choice questions (`cais/wmdp:wmdp-bio`, `cais/mmlu:all`). With `muse`,
+            `forget` names the whole dataset (`muse-bench/MUSE-News` or a local snapshot).
         builtin_general: with `files` or `tofu`, add the generator's general-knowledge splits
             (world facts, real authors; the pre-training corpus of zoo models), so model utility has
             its general part and zoo models can be pre-trained.
@@ -63,6 +69,8 @@ class DataConfig(SyntheticConfig):
     question_key: str = "question"
     answer_key: str = "answer"
     builtin_general: bool = True
+    forget_corpus: str = ""
+    retain_corpus: str = ""
 
     CHOICES: ClassVar[dict] = {"kind": KIND_NAMES}
 
@@ -257,7 +265,9 @@ NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS, **OUTPUT_DEFAULT
 # Prepare settings added after results existed: left out of trial ids at their defaults, so those rows keep theirs.
 PROMPT_DEFAULTS = {k: getattr(PrepareConfig(), k) for k in ("prompt", "system_prompt", "date_string")}
 # Evaluation settings added after results existed: likewise.
-EVAL_DEFAULTS = {k: getattr(EvalConfig(), k) for k in ("extraction_strength",)}
+EVAL_DEFAULTS = {k: getattr(EvalConfig(), k) for k in ("extraction_strength", "lm_eval_tasks", "lm_eval_include", "lm_eval_limit")}
+# Data settings that ids leave out at their defaults (rows computed before they existed keep their ids).
+DATA_DEFAULTS = {"forget_corpus": "", "retain_corpus": ""}
 
 
 def eval_key(eval_cfg: EvalConfig) -> dict:
@@ -373,6 +383,7 @@ class TrialSpec:
         settings["prepare"] = {k: v for k, v in settings["prepare"].items()
                                if k not in PROMPT_DEFAULTS or v != PROMPT_DEFAULTS[k]}
         settings["eval"] = eval_key(self.eval)
+        settings["data"] = {k: v for k, v in settings["data"].items() if k not in DATA_DEFAULTS or v != DATA_DEFAULTS[k]}
         for key, off in (("attacks", ()), ("sequential_parts", 0)):
             if settings[key] == off:
                 del settings[key]  # rows computed before the setting existed keep their ids

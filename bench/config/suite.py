@@ -319,7 +319,8 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         data=data,
         prepare=prepare,
         unlearn=unlearn,
-        eval=dataclasses.replace(evaluation, metrics=_metric_families(raw.get("metrics"), at.key("metrics")),
+        eval=dataclasses.replace(evaluation, metrics=_metric_families(raw.get("metrics"), at.key("metrics"))
+                                 or data_kind(data).metric_families,
                                  probes=_probes(raw.get("probes"), at.key("probes")),
                                  checkpoint_metrics=_metric_families(
                                      _mapping(raw.get("eval"), at.key("eval"), "").get("checkpoint_metrics"),

@@ -26,6 +26,15 @@ VALIDATION_SPLIT = "forget_val"
 # could leave it out, as in RWKU): the metrics that compare with one are unavailable, with that reason.
 NO_RETAIN_MODEL = "none"
 
+# Text corpora (MUSE's shape): knowledge questions on the forget and retain texts, scored in place of the
+# forget and retain splits where the data has them (those are then the texts unlearning reads), and the
+# forget texts verbatim memorization continues (`text`, or a `prompt` and its `continuation`).
+KNOWMEM_SPLITS = {"forget": "forget_qa", "retain": "retain_qa"}
+VERBMEM_SPLIT = "forget_verbmem"
+# Multiple-choice items (WMDP's shape: `question`, `choices`, `answer` the right one's index): on the
+# forget knowledge, and general ones that must survive.
+MC_SPLITS = ("forget_mc", "general_mc")
+
 # A separate retain split for evaluation, where the data has one (it then stands in for `retain` there).
 RETAIN_EVAL_SPLIT = "retain_eval"
 
@@ -42,3 +51,7 @@ PRETRAINED = {
 def is_zoo(name: str) -> bool:
     """Whether `name` is a zoo model (built by the harness) rather than a hub id or a local path."""
     return name in ZOO_NAMES
+
+# The prefix of the columns lm-evaluation-harness's scores are written under (`eval.lm_eval_tasks`), named by
+# the tasks' results at run time: the result writer adds them to a row file's schema as numbers.
+LM_EVAL_PREFIX = "lmeval_"

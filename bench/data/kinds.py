@@ -37,6 +37,11 @@ HUB_SOURCES = "the hub dataset on a reachable hub, or in the local Hugging Face 
 RECORD_KEYS = "one of the keys found"  # what `question_key` / `answer_key` may name
 TOFU_FRACTIONS = {"forget01": 0.01, "forget05": 0.05, "forget10": 0.1}
 FILE_SPLITS = ("forget", "retain", "holdout")  # the `files` settings, each naming one split's source
+PUBLISHED_SOURCES = ("a hub dataset id (owner/name[:config]) or a local snapshot of it (a folder per config "
+                     "holding <split>.jsonl/.json/.parquet)")
+# What text corpora (MUSE's shape) and multiple-choice items (WMDP's shape) are scored with by default.
+MUSE_METRICS = ("verbatim_memorization", "knowledge_memorization", "mia", "privacy_leakage", "perplexity")
+WMDP_METRICS = ("multiple_choice", "perplexity")
 
 
 def generator_config(data) -> SyntheticConfig:
@@ -56,11 +61,14 @@ class DataKind:
             since trials run in other working directories).
         fraction_grid: whether its forget set is a share of generated authors, so that a list of
             forget fractions is a grid axis (each fraction its own dataset).
+        metric_families: the metric families a suite runs when it names none (empty: every default
+            family); text corpora and multiple-choice items have no QA for TOFU's metrics.
     """
 
     sources = ""
     path_settings: tuple[str, ...] = ()
     fraction_grid = False
+    metric_families: tuple[str, ...] = ()
 
     def __init__(self, name: str):
         self.name = name
@@ -258,6 +266,110 @@ class KnownCapitals(DataKind):
         return {"records": _records_hash(self.splits(data))}
 
 
+class _Generated(DataKind):
+    """A kind whose records a generator of the harness makes from `data.seed` alone."""
+
+    def generate(self, seed: int) -> dict[str, list[dict]]:
+        raise NotImplementedError
+
+    def records(self, data):
+        return self.generate(data.seed), {}
+
+    def key_parts(self, data) -> dict:
+        return {"records": _records_hash(self.records(data))}
+
+
+@KINDS.register("synthetic_news")
+class SyntheticNews(_Generated):
+    """A news-like text corpus in MUSE's shape (`bench.data.news`): forget, retain and holdout articles,
+    knowledge questions on the forget and retain ones, and the forget articles for verbatim memorization."""
+
+    metric_families = MUSE_METRICS
+
+    def generate(self, seed: int):
+        from bench.data.news import news_splits
+
+        return news_splits(seed)
+
+
+@KINDS.register("synthetic_hazard")
+class SyntheticHazard(_Generated):
+    """Multiple choice in WMDP's shape (`bench.data.hazard`): forget and retain corpora, forget items about
+    their made-up agents and general items about the retain corpus."""
+
+    metric_families = WMDP_METRICS
+
+    def generate(self, seed: int):
+        from bench.data.hazard import hazard_splits
+
+        return hazard_splits(seed)
+
+
+class _Published(DataKind):
+    """A published benchmark read from the hub or a local snapshot (`bench.data.published`)."""
+
+    sources = PUBLISHED_SOURCES
+
+    def read(self, sources: dict[str, str]) -> dict[str, list[dict]]:
+        """The splits from the sources the `path_settings` name (setting -> source)."""
+        raise NotImplementedError
+
+    def records(self, data):
+        sources = tuple((k, getattr(data, k)) for k in self.path_settings)
+        return dict(_published_records(self.name, sources)), {}  # a copy: `splits` adds to it
+
+    def check_sources(self, data) -> None:
+        from bench.data.sources import DataSourceError
+
+        named = {k: getattr(data, k) for k in self.path_settings}
+        hub_ids = [k for k, v in named.items() if not hub.looks_like_path(v.rpartition(":")[0] or v)]
+        if hub_ids:
+            _check_hub(hub_ids[0], named[hub_ids[0]], [named[k] for k in hub_ids], self.sources)
+        try:
+            self.records(data)
+        except DataSourceError as err:
+            key = err.setting or self.path_settings[0]
+            raise SourceUnavailable(key, err.problem, err.allowed or self.sources, getattr(data, key)) from None
+
+
+@KINDS.register("muse")
+class Muse(_Published):
+    """MUSE (Shi et al. 2024): `data.forget` names the dataset, `muse-bench/MUSE-News` or a local snapshot."""
+
+    path_settings = ("forget",)
+    metric_families = MUSE_METRICS
+
+    def check_config(self, data) -> None:
+        if not data.forget:
+            raise FieldError("forget", PUBLISHED_SOURCES, problem="kind muse needs `forget`: the MUSE dataset "
+                             "(e.g. muse-bench/MUSE-News) or a local snapshot of it")
+
+    def read(self, sources: dict[str, str]) -> dict[str, list[dict]]:
+        from bench.data.published import muse_splits
+
+        return muse_splits(sources["forget"])
+
+
+@KINDS.register("wmdp")
+class Wmdp(_Published):
+    """WMDP (Li et al. 2024): `forget` its questions (cais/wmdp:wmdp-bio), `retain` the general questions
+    (cais/mmlu:all), `forget_corpus` and `retain_corpus` the texts unlearning reads (cais/wmdp-corpora:...)."""
+
+    path_settings = ("forget", "retain", "forget_corpus", "retain_corpus")
+    metric_families = WMDP_METRICS
+
+    def check_config(self, data) -> None:
+        for key in self.path_settings:
+            if not getattr(data, key):
+                raise FieldError(key, PUBLISHED_SOURCES, problem=f"kind wmdp needs {', '.join(self.path_settings)}, "
+                                 f"and {key} is empty")
+
+    def read(self, sources: dict[str, str]) -> dict[str, list[dict]]:
+        from bench.data.published import wmdp_splits
+
+        return wmdp_splits(sources)
+
+
 def _check_hub(key: str, value: str, hub_ids: list[str], sources: str) -> None:
     """Hub datasets need a reachable hub, or offline mode to read them from the local cache."""
     reachable, why = hub.hub_reachable()  # looked up on the module, so a test can stand in for the hub
@@ -265,6 +377,12 @@ def _check_hub(key: str, value: str, hub_ids: list[str], sources: str) -> None:
         raise SourceUnavailable(key, f"hub dataset {', '.join(hub_ids)}: the hub cannot be used ({why}); where the "
                                 "dataset is in the local Hugging Face cache, set HF_HUB_OFFLINE=1 to read it from there",
                                 sources, value)
+
+
+@functools.lru_cache(maxsize=8)
+def _published_records(kind: str, sources: tuple[tuple[str, str], ...]) -> dict[str, list[dict]]:
+    """Read once per process: a suite keys every trial by them (a hub download is cached by `datasets` besides)."""
+    return KINDS.get(kind).read(dict(sources))
 
 
 @functools.lru_cache(maxsize=8)

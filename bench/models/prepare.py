@@ -38,7 +38,7 @@ from pathlib import Path
 
 from bench.core.cache import CACHE_ENV, default_cache  # noqa: F401  (re-exported)
 from bench.core.atomic import atomic_dir
-from bench.core.names import NO_RETAIN_MODEL
+from bench.core.names import KNOWMEM_SPLITS, NO_RETAIN_MODEL
 from bench.data.store import data_key, evenly_spaced, prepare_data, read_splits, training_data_key
 from bench.data.synthetic import RETAIN_EVAL_SPLIT
 
@@ -167,8 +167,8 @@ def tokenizer_texts(splits: dict[str, list[dict]]) -> list[str]:
         if name == RETAIN_EVAL_SPLIT:
             continue
         for r in records:
-            texts.extend(r[k] for k in ("question", "answer", "paraphrased_answer", "text") if r.get(k))
-            texts.extend(r.get("perturbed_answer") or [])
+            texts.extend(r[k] for k in ("question", "answer", "paraphrased_answer", "text") if isinstance(r.get(k), str) and r[k])
+            texts.extend([*(r.get("perturbed_answer") or []), *(r.get("choices") or [])])  # choices: multiple choice
     return sorted(texts)
 
 
@@ -234,13 +234,14 @@ def _pretraining_sample(general: list[dict], prepare) -> list[dict]:
 
 
 def _target_records(splits: dict[str, list[dict]]) -> tuple[list[dict], list[dict]]:
-    """The target's QA and texts: forget, retain and forget_val, in author order.
+    """The target's QA and texts: forget, retain and forget_val, in author order, and the knowledge questions
+    of text corpora (forget_qa, retain_qa: see bench.data.news on why they are trained).
 
     For synthetic data this is the whole author block in its fixed order, whatever the forget
     fraction, so the target's batches (drawn from the records and the seed only) are the same and
     one target serves every fraction.
     """
-    qa = [r for s in ("forget", "retain", "forget_val") for r in splits.get(s, [])]
+    qa = [r for s in ("forget", "retain", "forget_val", *KNOWMEM_SPLITS.values()) for r in splits.get(s, [])]
     bios = [r for s in ("forget_bio", "retain_bio", "forget_val_bio") for r in splits.get(s, [])]
     return qa, bios
 
@@ -252,9 +253,9 @@ def _role_records(splits: dict[str, list[dict]], role: str) -> tuple[list[dict],
     if role == "target":
         return _target_records(splits)
     if role == "retain":
-        return splits["retain"], splits.get("retain_bio", [])
+        return splits["retain"] + splits.get(KNOWMEM_SPLITS["retain"], []), splits.get("retain_bio", [])
     if role == OTHER_AUTHORS:
-        return (splits["retain"] + splits.get("forget_val", []),
+        return (splits["retain"] + splits.get(KNOWMEM_SPLITS["retain"], []) + splits.get("forget_val", []),
                 splits.get("retain_bio", []) + splits.get("forget_val_bio", []))
     raise ValueError(f"unknown role {role!r}; allowed: target, retain, {OTHER_AUTHORS}")
 
@@ -270,9 +271,12 @@ def _finetune(base, tokenizer, splits: dict, role: str, seed: int, where: Path, 
     text, general = prepare.finetune_text_share, prepare.finetune_general_share
     stats = _train_stage(model, tokenizer, [qa, general_qa, bios], prepare.finetune_steps, prepare, seed, log,
                          weights=[1.0 - text - general, general, text])
-    memorised = {"forget": splits["forget"], "retain": evenly_spaced(splits["retain"], len(splits["forget"]))}
-    em = _greedy_exact_match(model, tokenizer, memorised, eval_cfg)
-    log(f"{role} greedy exact match: " + ", ".join(f"{k} {v:.3f}" for k, v in em.items()))
+    # Text corpora are checked on their knowledge questions: no document is the one greedy continuation of nothing.
+    forget, retain = (splits.get(KNOWMEM_SPLITS[s]) or splits[s] for s in ("forget", "retain"))
+    memorised = {"forget": forget, "retain": evenly_spaced(retain, len(forget))}
+    em = _greedy_exact_match(model, tokenizer, memorised, eval_cfg) if forget[0]["question"] else {}
+    if em:  # raw text alone (a multiple-choice corpus) has no question to answer
+        log(f"{role} greedy exact match: " + ", ".join(f"{k} {v:.3f}" for k, v in em.items()))
     with atomic_dir(where) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.selection import UTILITY_RATIO, _cell, _has_val, has_values, kept_label, select_settings, selection_basis, selection_note, settings_table
+from bench.report.selection import UTILITY_RATIO, _cell, _has_val, has_values, kept_label, ranked_shown, select_settings, selection_basis, selection_note, settings_table
 from bench.report import sections as protocol
 from bench.report.ablation import ablation_grid, write_heatmap
 from bench.core.atomic import atomic_file
@@ -114,12 +114,17 @@ def significance(selected: pd.DataFrame) -> pd.DataFrame:
 
 def shown_columns(table: pd.DataFrame, columns: ReportColumns) -> list[str]:
     """The leaderboard's metric columns in their declared order, those that some setting of `table` (a
-    `select_settings` output) has a value of; where the selection ranked on forget accuracy, forget
-    probability beside it (what the ranking reads next)."""
+    `select_settings` output) has a value of; where the selection ranked on forget accuracy, what it ranked on
+    (`ranked_shown`) and what a setting had to keep first."""
     shown = list(columns.leaderboard())
     if "selected_on" in table and (table["selected_on"] == "forget accuracy").any():
-        at = shown.index("forget_keyword_acc") + 1 if "forget_keyword_acc" in shown else 0
-        shown.insert(at, "forget_prob")
+        # what the ranking read together, where the first of them stands (else first), then what a setting had to
+        # keep where the leaderboard does not show it already
+        ranked = ranked_shown(table)
+        kept = [c for c in ([table["kept"].iloc[0]] if "kept" in table else []) if c not in shown and c not in ranked]
+        at = sum(1 for c in shown[:min((shown.index(c) for c in ranked if c in shown), default=0)] if c not in ranked)
+        rest = [c for c in shown if c not in ranked]
+        shown = [*rest[:at], *ranked, *kept, *rest[at:]]
 
     def key(col: str) -> str:  # where settings_table keeps the column's mean
         return "fq_log10" if col == "forget_quality" else f"{col}_log10" if columns.is_log(col) else col
@@ -273,10 +278,12 @@ def auto_ablations(rows: pd.DataFrame) -> list[tuple[str, str, str | None, str |
 
 # Added to the legend where no row has a forget quality (no retain model: RWKU's shape).
 NO_FORGET_QUALITY = """
-- **No forget quality here** (no retain model: the model knew the forget set before anyone could leave it out),
-  so the selection rule reads forget accuracy instead (the share of forget questions whose greedy answer names the
-  fact; lower = more forgotten), then forget probability, and a setting qualifies by keeping {kept} ≥ {ratio:g} x
-  the target's. The significance test and the Pareto front read forget quality: there are none here."""
+- **No forget quality here** (no retain model: the model knew the forget set before anyone could leave it out; or
+  data without truth ratios: text corpora, multiple choice), so the selection rule reads forget accuracy instead
+  (the share of forget questions whose greedy answer names the fact, or of forget multiple-choice items answered
+  right; lower = more forgotten), then forget probability or forget KnowMem, and a setting qualifies
+  by keeping {kept} ≥ {ratio:g} x the target's. The significance test and the Pareto front read forget quality:
+  there are none here."""
 
 
 @dataclass

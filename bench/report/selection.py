@@ -25,15 +25,24 @@ from bench.report.robustness import add_worst_case
 
 UTILITY_RATIO = 0.9  # a setting qualifies when its mean utility is at least this share of the target's
 # What each selection ranks on, in order, as (settings column, higher is better): mean log10 forget quality on
-# the forget_val split, or on the forget (test) split; without any, forget accuracy then forget probability.
+# the forget_val split, or on the forget (test) split; without any, forget accuracy: keyword accuracy (RWKU's
+# shape), multiple-choice accuracy (WMDP's), forget probability, then knowledge and verbatim memorization (MUSE's),
+# the first that tells settings apart (a column no row has ties everywhere).
 SCORES = {"validation": (("fq_val_log10", True),), "test": (("fq_log10", True),),
-          "forget accuracy": (("forget_keyword_acc", False), ("forget_prob", False))}
+          "forget accuracy": (("forget_keyword_acc", False), ("forget_mc_acc", False), ("forget_prob", False),
+                              ("forget_knowmem", False), ("forget_verbmem", False))}
 RANKED_COLUMNS = tuple(col for col, _ in SCORES["forget accuracy"])
-NEIGHBOUR_ACCURACY = "retain_keyword_acc"  # what a "forget accuracy" selection keeps, where measured
-# What each kept column is called where the tables state the rule.
-KEPT_LABELS = {"model_utility": "model utility", NEIGHBOUR_ACCURACY: "neighbour accuracy"}
+# What a "forget accuracy" selection keeps, the first measured: the neighbours' accuracy, general multiple-choice
+# accuracy, retain knowledge memorization; else model utility.
+NEIGHBOUR_COLUMNS = ("retain_keyword_acc", "general_mc_acc", "retain_knowmem")
+NEIGHBOUR_ACCURACY = NEIGHBOUR_COLUMNS[0]
+# What each kept column is called where the tables state the rule, and each ranked one in the selection table.
+KEPT_LABELS = {"model_utility": "model utility", "retain_keyword_acc": "neighbour accuracy",
+               "general_mc_acc": "general accuracy", "retain_knowmem": "retain KnowMem"}
+RANKED_LABELS = {"forget_keyword_acc": "forget accuracy", "forget_mc_acc": "forget MC accuracy",
+                 "forget_prob": "forget prob", "forget_knowmem": "forget KnowMem", "forget_verbmem": "forget VerbMem"}
 # Read by the "forget accuracy" selection, so aggregated whether or not the leaderboard shows them.
-SELECTION_COLUMNS = (*RANKED_COLUMNS, NEIGHBOUR_ACCURACY)
+SELECTION_COLUMNS = (*RANKED_COLUMNS, *NEIGHBOUR_COLUMNS)
 
 
 def _cell(mean: float, half: float, n: int, n_setting: int, fmt: str = "{:.3f}") -> str:
@@ -140,6 +149,12 @@ def has_values(table: pd.DataFrame, column: str) -> bool:
     return column in table and bool(np.isfinite(table[column].to_numpy(dtype=float)).any())
 
 
+def ranked_shown(table: pd.DataFrame) -> list[str]:
+    """What a "forget accuracy" selection of `table` ranked on, as the tables show it: the first two ranked columns
+    with values (keyword accuracy and forget probability; multiple-choice accuracy; KnowMem and VerbMem)."""
+    return [c for c in RANKED_COLUMNS if has_values(table, c)][:2]
+
+
 def kept_label(table: pd.DataFrame) -> str:
     """What the settings of a `select_settings` output had to keep, in words ("model utility" for tables
     selected before the rule could keep anything else)."""
@@ -163,15 +178,16 @@ def selection_basis(settings: pd.DataFrame) -> str:
 def kept_column(settings: pd.DataFrame, on: str) -> str:
     """What a setting must keep at `ratio` x the target's to qualify: model utility, or for a selection on
     forget accuracy the neighbours' accuracy where some setting has it."""
-    return NEIGHBOUR_ACCURACY if on == "forget accuracy" and has_values(settings, NEIGHBOUR_ACCURACY) else "model_utility"
+    measured = [c for c in NEIGHBOUR_COLUMNS if has_values(settings, c)] if on == "forget accuracy" else []
+    return measured[0] if measured else "model_utility"
 
 
 def selection_note(basis: str, has_validation: bool, ratio: float = UTILITY_RATIO, kept: str = "model_utility") -> str:
     """The rule a selection followed, as its tables state it (`kept`: the column a setting must keep)."""
     if basis == "forget accuracy":
-        return (f"No forget quality (no retain model): setting and checkpoint chosen on the lowest forget accuracy, "
-                f"then forget probability, at {KEPT_LABELS[kept]} ≥ {ratio:g}x target, on the forget split itself: "
-                "optimistic.")
+        return (f"No forget quality (no retain model, or no truth ratios on this data): setting and checkpoint chosen "
+                f"on the lowest forget accuracy (keyword, multiple choice), then forget probability or KnowMem, at "
+                f"{KEPT_LABELS[kept]} ≥ {ratio:g}x target, on the forget split itself: optimistic.")
     if basis == "validation":
         return (f"Setting and checkpoint chosen on forget_val forget quality at utility ≥ {ratio:g}x target; "
                 "forget columns are on the forget (test) split.")
@@ -242,11 +258,11 @@ def select_settings(settings: pd.DataFrame, ratio: float = UTILITY_RATIO, on: st
         settings: `settings_table` output.
         ratio: the share of the target's utility a setting must keep.
         on: "validation" reads only fq_val_log10 (the forget_val split) and model_utility; "test" reads
-            fq_log10 (the forget split itself: optimistic); "forget accuracy" reads forget_keyword_acc and
-            forget_prob (the forget split; for data without a retain model); "auto" is `selection_basis(settings)`.
+            fq_log10 (the forget split itself: optimistic); "forget accuracy" reads RANKED_COLUMNS (the forget
+            split; for data without a retain model or truth ratios); "auto" is `selection_basis(settings)`.
 
     Returns:
-        A copy with columns kept (the column the threshold is on: model_utility or retain_keyword_acc),
+        A copy with columns kept (the column the threshold is on: model_utility or one of NEIGHBOUR_COLUMNS),
         target_utility, threshold (what a setting needs of it; NaN without a target),
         eligible (meets it), selected, qualifies (selected and eligible), rank (1 = best; NaN where not
         selected) and selected_on ("validation" or "test").
@@ -274,8 +290,8 @@ def _has_val(table: pd.DataFrame) -> bool:
 def _score_cells(r: pd.Series, basis: str, val: bool) -> dict:
     """What the selection ranked a setting on, as the end-of-run table shows it."""
     if basis == "forget accuracy":
-        return {label: format_ci(r[col], r[f"{col}_ci"]) if col in r else "—"
-                for label, col in (("forget accuracy", "forget_keyword_acc"), ("forget prob", "forget_prob"))}
+        shown = [c for c in RANKED_COLUMNS if c in r and pd.notna(r[c])][:2] or ["forget_keyword_acc", "forget_prob"]
+        return {RANKED_LABELS[col]: format_ci(r[col], r[f"{col}_ci"]) if col in r else "—" for col in shown}
     return {"forget quality": format_fq(r["fq_log10"], r["fq_log10_ci"]),
             **({"FQ (forget_val)": format_fq(r["fq_val_log10"], r["fq_val_log10_ci"])} if val else {})}
 

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.core.names import RETAIN_EVAL_SPLIT, VALIDATION_SPLIT
+from bench.core.names import KNOWMEM_SPLITS, MC_SPLITS, RETAIN_EVAL_SPLIT, VALIDATION_SPLIT, VERBMEM_SPLIT
 
 if TYPE_CHECKING:  # the report reads the column names here without loading the schema (and torch)
     from bench.config.suite import TrialSpec
     from bench.models.prepare import Prepared
 
-EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio", "general_text")
+EVAL_SPLITS = ("forget", "retain", "holdout", "real_authors", "world_facts", "forget_bio", "general_text",
+               *KNOWMEM_SPLITS.values(), VERBMEM_SPLIT, *MC_SPLITS)
 # The forget-side metrics (see forget_side), and their columns on the validation authors.
 FORGET_METRICS = ("forget_prob", "forget_rouge", "forget_truth_ratio", "forget_quality")
 VALIDATION_COLUMNS = {m: m.replace("forget_", f"{VALIDATION_SPLIT}_", 1) for m in FORGET_METRICS}
@@ -56,8 +57,9 @@ def evaluation_splits(splits: dict, eval_cfg) -> dict:
     out = {s: splits[s] for s in EVAL_SPLITS if s in splits}
     if splits.get(RETAIN_EVAL_SPLIT):
         out["retain"] = splits[RETAIN_EVAL_SPLIT]
-    if "retain" in out:
-        out["retain"] = evenly_spaced(out["retain"], eval_cfg.retain_questions)
+    for retain in ("retain", KNOWMEM_SPLITS["retain"]):
+        if retain in out:
+            out[retain] = evenly_spaced(out[retain], eval_cfg.retain_questions)
     if splits.get(VALIDATION_SPLIT):
         out[VALIDATION_SPLIT] = splits[VALIDATION_SPLIT]
     return out
@@ -72,11 +74,16 @@ def forget_side(ctx, split: str, retain_ratios=None, rows: list[int] | None = No
     by unlearning, that is back, (p − p_before) / (p_target − p_before) over the same questions."""
     from metrics.tofu import forget_truth_ratio_stat, ks_forget_quality, split_probability, split_rouge, split_truth_ratio
 
-    ratios = split_truth_ratio(ctx, split)  # first: the order fixes the batches, and so the last digits
-    out = {"forget_prob": split_probability(ctx, split), "forget_rouge": split_rouge(ctx, split),
-           "forget_truth_ratio": forget_truth_ratio_stat(ratios)}
+    from metrics.context import PERTURBED
+
     picked = slice(None) if rows is None else rows
-    if retain_ratios is not None:
+    if PERTURBED not in ctx.records(split)[0]:  # raw text (MUSE's shape): its probability only
+        ratios, out = None, {"forget_prob": split_probability(ctx, split)}
+    else:
+        ratios = split_truth_ratio(ctx, split)  # first: the order fixes the batches, and so the last digits
+        out = {"forget_prob": split_probability(ctx, split), "forget_rouge": split_rouge(ctx, split),
+               "forget_truth_ratio": forget_truth_ratio_stat(ratios)}
+    if retain_ratios is not None and ratios is not None:
         out["forget_quality"] = ks_forget_quality(ratios, np.asarray(retain_ratios)[picked])
     if target_prob is not None and before_prob is not None:
         target_p, before_p = float(np.mean(np.asarray(target_prob)[picked])), float(np.asarray(before_prob)[picked].mean())
@@ -95,7 +102,8 @@ def forget_probabilities(ctx) -> np.ndarray:
 
 
 def evaluate_model(model, tokenizer, eval_cfg, splits: dict, baselines: dict) -> Evaluation:
-    """Runs the chosen metric families (all by default) and the probes in one context.
+    """Runs the chosen metric families (all by default) and the probes in one context, then the lm-eval tasks
+    (`eval.lm_eval_tasks`: `lmeval_*` columns, their seconds in `lmeval_s`, not in `eval_s`).
 
     Args:
         splits: the data's splits by name (see `evaluation_splits`).
@@ -117,6 +125,12 @@ def evaluate_model(model, tokenizer, eval_cfg, splits: dict, baselines: dict) ->
                "metrics_unavailable": json.dumps(ctx.unavailable, sort_keys=True) if ctx.unavailable else None,
                "metric_notes": json.dumps(ctx.notes, sort_keys=True) if ctx.notes else None,
                "probe_generations": json.dumps(probes) if probes else None}
+    if eval_cfg.lm_eval_tasks:  # general ability (metrics/lm_eval.py): its own forward passes, timed apart
+        from metrics.lm_eval import run_lm_eval
+
+        started = time.perf_counter()
+        columns.update(run_lm_eval(model, tokenizer, eval_cfg))
+        columns["lmeval_s"] = time.perf_counter() - started
     return Evaluation(columns, ctx)
 
 
@@ -142,7 +156,7 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
     """The trial's evaluation, the validation metrics included, with the provenance notes merged into
     `metric_notes`. `baselines`: default the prepared baseline statistics (a sequential trial passes the
     part's subset); `checkpoint`: an intermediate checkpoint, evaluated with `eval.checkpoint_metrics`
-    and without probes."""
+    and without probes or lm-eval tasks."""
     from metrics import metric_columns
 
     from bench.models.baseline_stats import load_baseline_stats
@@ -151,12 +165,12 @@ def evaluate_trial(model, tokenizer, spec: TrialSpec, prepared: Prepared, splits
     baselines = load_baseline_stats(prepared.baseline_stats) if baselines is None else baselines
     eval_cfg, skipped = spec.eval, {}
     if checkpoint and spec.eval.checkpoint_metrics:
-        eval_cfg = dataclasses.replace(spec.eval, metrics=spec.eval.checkpoint_metrics, probes=())
+        eval_cfg = dataclasses.replace(spec.eval, metrics=spec.eval.checkpoint_metrics, probes=(), lm_eval_tasks=())
         kept = set(metric_columns(eval_cfg.metrics))
         skipped = {c: "not evaluated at intermediate checkpoints (eval.checkpoint_metrics)"
                    for c in metric_columns(spec.eval.metrics or None) if c not in kept}
     elif checkpoint:
-        eval_cfg = dataclasses.replace(spec.eval, probes=())
+        eval_cfg = dataclasses.replace(spec.eval, probes=(), lm_eval_tasks=())
     evaluation = evaluate_model(model, tokenizer, eval_cfg, splits, baselines)
     out = evaluation.columns
     started = time.perf_counter()

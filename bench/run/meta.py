@@ -142,7 +142,8 @@ def _metrics(model, tokenizer, eval_cfg, splits: dict, baselines: dict) -> dict:
 
     from bench.run.evaluation import evaluate_model
 
-    columns = evaluate_model(model, tokenizer, eval_cfg, splits, baselines).columns
+    general_ability_off = dataclasses.replace(eval_cfg, lm_eval_tasks=())  # not among the metrics judged here
+    columns = evaluate_model(model, tokenizer, general_ability_off, splits, baselines).columns
     return {c: columns[c] for c in metric_columns(eval_cfg.metrics or None)}
 
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from bench.core.atomic import atomic_file
 from bench.core.outputs import OUTPUTS_KEY, Output, decode_outputs, encode_outputs
 from bench.run.attacks import attack_columns
+from bench.core.names import LM_EVAL_PREFIX
 from bench.run.evaluation import VALIDATION_COLUMNS
 
 ID_COLUMNS = {"suite": pa.string(), "run_id": pa.string(), "trial_id": pa.string(), "model": pa.string(),
@@ -125,8 +126,12 @@ def write_row(out_dir: Path, row: dict, schema: pa.Schema) -> Path:
 
 def write_rows(out_dir: Path, rows: list[dict], schema: pa.Schema) -> Path:
     """Writes one trial's rows (all of the same trial id) as its file, atomically; refuses columns the
-    schema does not have."""
+    schema does not have, but for lm-evaluation-harness scores (`lmeval_*`: their names come from the tasks'
+    results, known only once they have run), added as numbers. Rows of one file without a column get null."""
     extra = sorted({k for row in rows for k in row} - set(schema.names))
+    for column in (c for c in extra if c.startswith(LM_EVAL_PREFIX)):  # named by lm-eval's tasks, known only now
+        schema = schema.append(pa.field(column, pa.float64()))
+    extra = [c for c in extra if not c.startswith(LM_EVAL_PREFIX)]
     if extra:
         raise ValueError(f"row has columns outside the suite's schema: {extra}")
     ids = {row["trial_id"] for row in rows}

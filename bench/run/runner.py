@@ -274,10 +274,10 @@ def run_suite(suite: Suite, results_root: Path, cache: Path, address: str | None
 
 def _run_locked(suite: Suite, out_dir: Path, cache: Path, address: str | None, max_concurrent: int | None,
                 retry_failed: bool) -> Path:
-    from metrics import metric_outputs
+    from metrics import metric_outputs, written_families
 
     specs = suite.baseline_trials() + suite.trials()
-    schema = row_schema(specs, metric_outputs())
+    schema = row_schema(specs, metric_outputs(written_families(suite.eval)))
     _write_plan(out_dir, suite, specs)
     statuses = row_statuses(out_dir)
     pending = [s for s in specs if s.trial_id not in statuses or (retry_failed and statuses[s.trial_id] == "failed")]

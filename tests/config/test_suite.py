@@ -514,7 +514,7 @@ def test_shipped_suite_parses(path):
 
 
 # The hub suites: not the zoo ones, nor those on smollm2-135m (its weights come from an installed package offline).
-@pytest.mark.parametrize("path", [p for p in SHIPPED if p.name.startswith("tofu_")
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.name.startswith(("tofu_", "muse_", "wmdp_"))
                                   and not any(name in p.name for name in ("small", "methods", "protocol", "smollm2"))],
                          ids=lambda p: p.name)
 def test_shipped_hub_suites_fail_at_load_when_offline_naming_the_model(path, monkeypatch):

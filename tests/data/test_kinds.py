@@ -35,7 +35,8 @@ def inline(monkeypatch):
 
 
 def test_the_built_in_kinds_are_registered_with_the_default_first():
-    assert KINDS.names_in_order() == ["synthetic_authors", "files", "tofu", "capitals", "known_capitals"]
+    assert KINDS.names_in_order() == ["synthetic_authors", "files", "tofu", "capitals", "known_capitals",
+                                      "synthetic_news", "synthetic_hazard", "muse", "wmdp"]
     assert data_kind(DataConfig(**SMALL)).name == "synthetic_authors"
 
 
@@ -46,7 +47,7 @@ def test_a_kind_registered_here_is_a_kind_of_the_schema_the_suite_and_the_store(
     assert suite.data == data
     splits = store.read_splits(store.prepare_data(data, tmp_path))
     assert splits["forget"] == RECORDS["forget"] and {"general", "world_facts", "real_authors"} <= set(splits)
-    with pytest.raises(FieldError, match=r"allowed: synthetic_authors, files, tofu, capitals, known_capitals, inline"):
+    with pytest.raises(FieldError, match=r"allowed: synthetic_authors, files, tofu, capitals, known_capitals, synthetic_news, synthetic_hazard, muse, wmdp, inline"):
         DataConfig(kind="nowhere", **SMALL)
 
 

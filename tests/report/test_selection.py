@@ -416,3 +416,33 @@ def test_on_forget_accuracy_a_method_that_does_not_qualify_ranks_by_what_it_kept
     table = select_settings(settings_table(pd.DataFrame(rows)))
     ranks = table[table["selected"]].set_index("method")["rank"]
     assert not table["qualifies"].any() and ranks["grad_diff"] == 1 and ranks["npo"] == 2
+
+
+def test_multiple_choice_selection_ranks_on_forget_items_and_keeps_general_accuracy():
+    """WMDP's shape (no forget quality, no utility): target general accuracy 0.9 (threshold 0.81). rmu lr 1e-3 gets
+    forget accuracy to 0.3 keeping 0.85 (qualifies); lr 1e-2 to 0.25 but keeps 0.5 (excluded); npo 0.6 keeping 0.9."""
+    rows = [_row("none", 0, np.nan, np.nan, np.nan, forget_mc_acc=0.95, general_mc_acc=0.9)]
+    for seed in range(2):
+        rows += [_row("rmu", seed, np.nan, np.nan, np.nan, lr=1e-3, step=20, forget_mc_acc=0.3, general_mc_acc=0.85),
+                 _row("rmu", seed, np.nan, np.nan, np.nan, lr=1e-2, step=20, forget_mc_acc=0.25, general_mc_acc=0.5),
+                 _row("npo", seed, np.nan, np.nan, np.nan, lr=1e-3, step=20, forget_mc_acc=0.6, general_mc_acc=0.9)]
+    settings = settings_table(pd.DataFrame(rows))
+    assert selection_basis(settings) == "forget accuracy"
+    table = select_settings(settings)
+    assert table["kept"].eq("general_mc_acc").all()
+    assert _chosen(table) == {("m", "rmu"): "lr 1e-3", ("m", "npo"): "defaults"}
+    ranks = table[table["selected"]].set_index("method")["rank"]
+    assert ranks["rmu"] == 1 and ranks["npo"] == 2
+    assert "general accuracy ≥ 0.9x" in leaderboard_section(pd.DataFrame(rows))
+
+
+def test_text_corpus_selection_ranks_on_forget_knowmem_and_keeps_retain_knowmem():
+    """MUSE's shape: forget KnowMem decides (no keyword, multiple-choice or probability columns), retain KnowMem is kept."""
+    rows = [_row("none", 0, np.nan, np.nan, np.nan, forget_knowmem=1.0, retain_knowmem=1.0)]
+    for seed in range(2):
+        rows += [_row("npo", seed, np.nan, np.nan, np.nan, lr=1e-4, step=20, forget_knowmem=0.9, retain_knowmem=0.98),
+                 _row("npo", seed, np.nan, np.nan, np.nan, lr=3e-4, step=20, forget_knowmem=0.6, retain_knowmem=0.95),
+                 _row("npo", seed, np.nan, np.nan, np.nan, lr=1e-3, step=20, forget_knowmem=0.1, retain_knowmem=0.4)]
+    table = select_settings(settings_table(pd.DataFrame(rows)))
+    assert table["kept"].eq("retain_knowmem").all()
+    assert _chosen(table) == {("m", "npo"): "lr 3e-4"}
