@@ -10,8 +10,9 @@ more: one ulp early in training grows to whole percents after a few dozen steps.
 
 To refresh the stored values on purpose (a deliberate change of numbers, or `scripts/refresh-lock`):
 
-    BENCH_UPDATE_GOLDEN=1 pytest tests/test_golden.py
+    BENCH_UPDATE_GOLDEN=1 pytest tests/test_golden.py tests/run/test_runner_corpora.py
 
+(the second file holds the golden values of the text-corpus and multiple-choice runs, tests/golden/corpora.json)
 and say in the commit which numbers moved and why.
 """
 
@@ -103,10 +104,10 @@ def compare(stored: dict, now: dict) -> list[str]:
     return lines
 
 
-def failure_message(moved: list[str]) -> str:
+def failure_message(moved: list[str], refresh: str = REFRESH) -> str:
     return (f"{len(moved)} golden value(s) moved beyond {RTOL:g} relative:\n  " + "\n  ".join(moved)
             + f"\nA dependency or a code change moved these numbers. If that is intended, refresh the stored values "
-            f"with `{REFRESH}` and say in the commit which numbers moved and why.")
+            f"with `{refresh}` and say in the commit which numbers moved and why.")
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,13 @@ and the published layouts read from local snapshots, with their metric families 
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from test_golden import UPDATE_ENV, compare, failure_message
 
 from bench.cli import main
 
@@ -14,6 +17,7 @@ pytestmark = pytest.mark.slow  # Ray and whole suites: minutes
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "published"
 LM_EVAL_TASKS = Path(__file__).parents[1] / "fixtures" / "lm_eval"
+GOLDEN = Path(__file__).parents[1] / "golden" / "corpora.json"  # refreshed with the miniature's (tests/test_golden.py)
 PREPARE = "{pretrain_steps: 10, finetune_steps: 10, batch_size: 8, vocab_size: 400, warmup_steps: 2}"
 COMMON = f"""
 models: [tiny-llama]
@@ -83,3 +87,20 @@ def test_lm_eval_scores_are_columns_of_every_row(runs):
     df = runs["hazard"]
     assert df["lmeval_bench_capitals_mc_acc"].between(0, 1).all() and (df["lmeval_s"] > 0).all()
     assert "lmeval_bench_capitals_mc_acc" not in runs["wmdp"]  # only where a suite asks for it
+
+
+def test_golden_values_of_the_corpora_are_unchanged(runs):
+    """Every MUSE and multiple-choice number of the four runs, as tests/test_golden.py compares the TOFU ones:
+    a change that moves one names it."""
+    from bench.core.numerics import kernel_profile
+
+    if not kernel_profile()["pinned"]:
+        pytest.skip("the golden values are of the pinned AVX2 kernels")
+    measured = {f"{name}.{row['method']}.{column}": float(row[column]) for name, df in runs.items()
+                for _, row in df.iterrows() for column in (*MUSE_COLUMNS, *WMDP_COLUMNS)
+                if column in df and math.isfinite(row[column])}
+    if os.environ.get(UPDATE_ENV) == "1":
+        GOLDEN.write_text(json.dumps(measured, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"stored {len(measured)} golden values in {GOLDEN}")
+    moved = compare(json.loads(GOLDEN.read_text()), measured)
+    assert not moved, failure_message(moved, f"{UPDATE_ENV}=1 pytest tests/run/test_runner_corpora.py")
