@@ -14,9 +14,8 @@ import itertools
 from typing import Any
 
 from bench.core.errors import FieldError
+from bench.core.names import DEFAULT_ATTACKS
 from bench.core.values import yaml_number
-
-DEFAULT_ATTACKS = ("relearn", "relearn_retain", "quantize", "paraphrase", "prefix")
 
 
 def variant_label(name: str, swept: dict[str, Any]) -> str:
@@ -67,19 +66,20 @@ def _plain(settings: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
 
 
-def default_attacks() -> tuple[dict, ...]:
-    return tuple(v for name in DEFAULT_ATTACKS for v in expand(name, {}))
+def default_attacks(names: tuple[str, ...] = DEFAULT_ATTACKS) -> tuple[dict, ...]:
+    return tuple(v for name in names for v in expand(name, {}))
 
 
-def parse_attacks(raw: Any, at) -> tuple[dict, ...]:
-    """The variants of a suite's `attacks:` value; `at` locates errors (bench.config.suite._At)."""
+def parse_attacks(raw: Any, at, defaults: tuple[str, ...] = DEFAULT_ATTACKS) -> tuple[dict, ...]:
+    """The variants of a suite's `attacks:` value (`defaults`, the attacks run when it has none: the data kind's);
+    `at` locates errors (bench.config.suite._At)."""
     from attacks import ATTACKS
 
     from bench.core.registry import UnknownNameError
     from bench.config.errors import SuiteError, field_error
 
     if raw is None:
-        return default_attacks()
+        return default_attacks(defaults)
     names = ", ".join(ATTACKS.names())
     holds = (f"a list of attacks ({names}), each a name or a mapping with `name` and its settings; "
              "[] for none")

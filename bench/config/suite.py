@@ -326,7 +326,7 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
                                      _mapping(raw.get("eval"), at.key("eval"), "").get("checkpoint_metrics"),
                                      at.key("eval").key("checkpoint_metrics"))),
         resources=_build(Resources, raw.get("resources"), at.key("resources")),
-        attacks=parse_attacks(raw.get("attacks"), at.key("attacks")),
+        attacks=parse_attacks(raw.get("attacks"), at.key("attacks"), data_kind(data).attacks),
         forget_fractions=fractions,
         sequential_parts=parts,
         meta=_build(MetaConfig, raw.get("meta"), at.key("meta")),

@@ -35,6 +35,11 @@ VERBMEM_SPLIT = "forget_verbmem"
 # forget knowledge, and general ones that must survive.
 MC_SPLITS = ("forget_mc", "general_mc")
 
+# The attacks a suite without `attacks:` runs (bench.config.attacks), and those of data without questions to
+# reword or prefix (text corpora, multiple choice: bench.data.kinds).
+DEFAULT_ATTACKS = ("relearn", "relearn_retain", "quantize", "paraphrase", "prefix")
+TEXT_ATTACKS = ("relearn", "relearn_retain", "quantize")
+
 # A separate retain split for evaluation, where the data has one (it then stands in for `retain` there).
 RETAIN_EVAL_SPLIT = "retain_eval"
 

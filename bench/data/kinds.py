@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from bench.core import hub
 from bench.core.errors import FieldError, SourceUnavailable
-from bench.core.names import TOFU_FORGET_SPLITS
+from bench.core.names import DEFAULT_ATTACKS, TEXT_ATTACKS, TOFU_FORGET_SPLITS
 from bench.core.registry import Registry
 from bench.data.synthetic import SyntheticConfig, fingerprint, generate, training_fingerprint
 
@@ -63,12 +63,15 @@ class DataKind:
             forget fractions is a grid axis (each fraction its own dataset).
         metric_families: the metric families a suite runs when it names none (empty: every default
             family); text corpora and multiple-choice items have no QA for TOFU's metrics.
+        attacks: the attacks a suite runs when it has no `attacks:`; raw text has no question for the
+            prompt attacks to reword.
     """
 
     sources = ""
     path_settings: tuple[str, ...] = ()
     fraction_grid = False
     metric_families: tuple[str, ...] = ()
+    attacks = DEFAULT_ATTACKS
 
     def __init__(self, name: str):
         self.name = name
@@ -267,7 +270,10 @@ class KnownCapitals(DataKind):
 
 
 class _Generated(DataKind):
-    """A kind whose records a generator of the harness makes from `data.seed` alone."""
+    """A kind whose records a generator of the harness makes from `data.seed` alone: text corpora and
+    multiple choice."""
+
+    attacks = TEXT_ATTACKS
 
     def generate(self, seed: int) -> dict[str, list[dict]]:
         raise NotImplementedError
@@ -309,6 +315,7 @@ class _Published(DataKind):
     """A published benchmark read from the hub or a local snapshot (`bench.data.published`)."""
 
     sources = PUBLISHED_SOURCES
+    attacks = TEXT_ATTACKS
 
     def read(self, sources: dict[str, str]) -> dict[str, list[dict]]:
         """The splits from the sources the `path_settings` name (setting -> source)."""

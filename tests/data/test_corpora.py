@@ -113,3 +113,15 @@ def test_kinds_check_their_sources_at_the_setting():
         data_kind(data).check_sources(data)
     assert err.value.key == "retain_corpus"
     data_kind(DataConfig(kind="muse", forget=str(MUSE))).check_sources(DataConfig(kind="muse", forget=str(MUSE)))
+
+
+@pytest.mark.parametrize("kind", ["synthetic_news", "synthetic_hazard"])
+def test_corpora_run_their_metrics_and_the_model_attacks_by_default(kind):
+    """Raw text has no question for TOFU's metrics or for the prompt attacks to reword."""
+    from bench.config.suite import parse_suite
+
+    suite = parse_suite({"data": {"kind": kind}, "models": ["tiny-llama"], "methods": ["npo"]}, "s.yaml")
+    assert suite.eval.metrics == data_kind(suite.data).metric_families and "tofu" not in suite.eval.metrics
+    assert {a["name"] for a in suite.attacks} == {"relearn", "relearn_retain", "quantize"}
+    tofu = parse_suite({"models": ["tiny-llama"], "methods": ["npo"]}, "s.yaml")
+    assert tofu.eval.metrics == () and {a["name"] for a in tofu.attacks} >= {"paraphrase", "prefix"}
