@@ -26,6 +26,11 @@ def attack_columns(variants) -> list[str]:
     return [f"attack.{v['label']}.{m}" for v in variants for m in FORGET_METRICS]
 
 
+def _key(record: dict) -> tuple[str, str]:
+    """What identifies a forget record: its question, and its answer (a raw text's question is empty)."""
+    return record["question"], record["answer"]
+
+
 def run_attacks(model, tokenizer, spec, splits: dict, baselines: dict,
                 evaluated=None) -> tuple[dict, dict[str, str]]:
     """Every attack variant of `spec` on `model`: the row's attack columns and `attack_s`, and why a
@@ -37,12 +42,13 @@ def run_attacks(model, tokenizer, spec, splits: dict, baselines: dict,
     """
     from attacks import AttackContext, MissingKeyError, run_attack
     from metrics import EvalContext
+    from metrics.context import PERTURBED
 
     if not spec.attacks:
         return {}, {}
     started = time.perf_counter()
     forget = splits["forget"]
-    index = {r["question"]: i for i, r in enumerate(forget)}
+    index = {_key(r): i for i, r in enumerate(forget)}  # raw text: every question is empty, the text tells them apart
     if evaluated is None or evaluated.model is not model or evaluated.splits.get("forget") is not forget:
         evaluated = EvalContext(model, tokenizer, {"forget": forget}, spec.eval)
     before = forget_probabilities(evaluated)  # the model as evaluated, per forget question
@@ -59,13 +65,16 @@ def run_attacks(model, tokenizer, spec, splits: dict, baselines: dict,
             continue
         records = forget if result.forget is None else result.forget
         ctx = EvalContext(result.model, tokenizer, {"forget": records}, spec.eval)
-        if all(r["question"] in index for r in records):  # forget questions as asked: comparable to the baselines' statistics
-            rows = [index[r["question"]] for r in records]
+        if all(_key(r) in index for r in records):  # forget questions as asked: comparable to the baselines' statistics
+            rows = [index[_key(r)] for r in records]
             metrics = forget_side(ctx, "forget", baselines.get("retain_forget_truth_ratio"), rows,
                                   baselines.get("target_forget_prob"), before)
         else:  # reworded: no baselines model answered these questions
             metrics = forget_side(ctx, "forget")
         out.update({f"attack.{variant['label']}.{k}": v for k, v in metrics.items()})
+        if PERTURBED not in records[0]:  # raw text: its probability and recovery only
+            unavailable.update({f"attack.{variant['label']}.{k}": "raw text: no question to answer, no truth ratio"
+                                for k in _FORGET_SIDE if k not in metrics})
         del result, ctx
     model.eval()
     return {**out, "attack_s": time.perf_counter() - started}, unavailable
