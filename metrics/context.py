@@ -26,6 +26,12 @@ PERTURBED = "perturbed_answer"
 MIN_VARIANCE = 1e-6  # Min-K%++ clamps the next-token log-prob variance from below
 
 
+def has_perturbed_answers(records: list[dict]) -> bool:
+    """Whether a split's records carry perturbed answers, what TOFU's truth ratio reads; raw text (MUSE's shape,
+    an empty question and the text as the answer) has none."""
+    return PERTURBED in records[0]
+
+
 class MissingSplit(KeyError):
     """An evaluation split a metric reads is absent or empty."""
 

@@ -56,14 +56,14 @@ def retain_statistics(model, tokenizer, splits: dict[str, list[dict]], eval_cfg,
     """
     from metrics import EvalContext, prefetch
     from metrics.mia import BASE_LOSSES, MIA_SCORES, auroc, gradnorm_auroc, reference_scores, score_auroc
-    from metrics.context import PERTURBED
+    from metrics.context import has_perturbed_answers
     from metrics.tofu import split_truth_ratio
 
     ctx = EvalContext(model, tokenizer, {s: splits[s] for s in BASELINE_SPLITS if s in splits}, eval_cfg,
                       baselines={BASE_LOSSES: base_losses} if base_losses else None)
     prefetch(ctx, eval_cfg.metrics or None)  # batches each split as a trial's evaluation does: identical numbers
     out = {}
-    if PERTURBED in ctx.records("forget")[0]:  # text corpora (MUSE's shape) have no truth ratio
+    if has_perturbed_answers(ctx.records("forget")):
         out["retain_forget_truth_ratio"] = split_truth_ratio(ctx, "forget").tolist()
     if ctx.has("holdout"):
         out.update({f"retain_mia_{a}_auc": score_auroc(ctx, a) for a in MIA_SCORES})

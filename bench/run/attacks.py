@@ -42,7 +42,7 @@ def run_attacks(model, tokenizer, spec, splits: dict, baselines: dict,
     """
     from attacks import AttackContext, MissingKeyError, run_attack
     from metrics import EvalContext
-    from metrics.context import PERTURBED
+    from metrics.context import has_perturbed_answers
 
     if not spec.attacks:
         return {}, {}
@@ -72,7 +72,7 @@ def run_attacks(model, tokenizer, spec, splits: dict, baselines: dict,
         else:  # reworded: no baselines model answered these questions
             metrics = forget_side(ctx, "forget")
         out.update({f"attack.{variant['label']}.{k}": v for k, v in metrics.items()})
-        if PERTURBED not in records[0]:  # raw text: its probability and recovery only
+        if not has_perturbed_answers(records):  # raw text: its probability and recovery only
             unavailable.update({f"attack.{variant['label']}.{k}": "raw text: no question to answer, no truth ratio"
                                 for k in _FORGET_SIDE if k not in metrics})
         del result, ctx

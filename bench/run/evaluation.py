@@ -74,15 +74,14 @@ def forget_side(ctx, split: str, retain_ratios=None, rows: list[int] | None = No
     by unlearning, that is back, (p − p_before) / (p_target − p_before) over the same questions."""
     from metrics.tofu import forget_truth_ratio_stat, ks_forget_quality, split_probability, split_rouge, split_truth_ratio
 
-    from metrics.context import PERTURBED
+    from metrics.context import has_perturbed_answers
 
     picked = slice(None) if rows is None else rows
-    if PERTURBED not in ctx.records(split)[0]:  # raw text (MUSE's shape): its probability only
-        ratios, out = None, {"forget_prob": split_probability(ctx, split)}
-    else:
-        ratios = split_truth_ratio(ctx, split)  # first: the order fixes the batches, and so the last digits
-        out = {"forget_prob": split_probability(ctx, split), "forget_rouge": split_rouge(ctx, split),
-               "forget_truth_ratio": forget_truth_ratio_stat(ratios)}
+    questions = has_perturbed_answers(ctx.records(split))  # raw text (MUSE's shape): its probability only
+    ratios = split_truth_ratio(ctx, split) if questions else None  # first: the order fixes the batches, and so the last digits
+    out = {"forget_prob": split_probability(ctx, split)}
+    if questions:
+        out.update(forget_rouge=split_rouge(ctx, split), forget_truth_ratio=forget_truth_ratio_stat(ratios))
     if retain_ratios is not None and ratios is not None:
         out["forget_quality"] = ks_forget_quality(ratios, np.asarray(retain_ratios)[picked])
     if target_prob is not None and before_prob is not None:
