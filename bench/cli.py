@@ -1,4 +1,4 @@
-"""The `bench` command line: run, status, prepare, meta, eval, validate, list, leaderboard, report, ablate, demo, perf."""
+"""The `bench` command line: run, status, prepare, meta, eval, validate, plan, list, leaderboard, report, ablate, demo, perf."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from bench.config.errors import SuiteError
 from bench.core.names import EXTRACTION_STRENGTHS, PRECISIONS, PROMPT_FORMATS
 
 
-def _load(path: str, smoke: bool = False):
+def _load(path: str, smoke: bool = False, check_sources: bool = True):
     # Imported here, not at the top: the suite schema loads torch (the metrics' settings), and the
     # report, leaderboard and status commands must print without it.
     from bench.config.smoke import smoke_suite
     from bench.config.suite import load_suite
 
-    suite = load_suite(path)
+    suite = load_suite(path, check_sources=check_sources)
     return smoke_suite(suite) if smoke else suite
 
 
@@ -49,7 +49,11 @@ def cmd_run(args) -> int:
     from bench.run.results import read_rows
     from bench.run.runner import run_suite
 
+    from bench.models.memory import check_fits
+
     suite = _load(args.suite, args.smoke)
+    if not args.skip_memory_check:
+        check_fits(suite)  # before any model is built
     cache, results_root = _storage_paths(args)
     out_dir = run_suite(suite, results_root, cache, args.address, args.max_concurrent, args.retry_failed)
     rows = read_rows(out_dir)
@@ -103,12 +107,42 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from bench.models.memory import check_fits
     from bench.config.suite import load_suite
 
     for path in args.suites:
         suite = load_suite(path, check_sources=not args.skip_sources)
         print(f"{path}: ok ({len(suite.trials())} trials over {len(suite.models)} model(s) and seeds {list(suite.seeds)},"
-              f" + {len(suite.baseline_trials())} baseline rows)")
+              f" + {len(suite.baseline_trials())} baseline rows); {_memory_line(check_fits(suite), suite)}")
+    return 0
+
+
+def _memory_line(rows, suite) -> str:
+    """The largest estimate of a suite's plan, in a few words."""
+    from bench.models.memory import GIB, device_memory
+
+    known = [r for r in rows if r.estimate is not None]
+    if not known:
+        return "memory not estimated (no model configuration found here)"
+    top = max(known, key=lambda r: r.estimate.total)
+    room = device_memory(suite.resources)
+    where = f"fits {room[1]}" if room else "GPU memory not checked (no GPU visible here)"
+    return f"at most {top.estimate.total / GIB:.2f} GiB per device ({top.model}, {', '.join(top.methods)}), {where}"
+
+
+def cmd_plan(args) -> int:
+    from bench.models.memory import DoesNotFit, check_fits, device_memory, plan_suite, plan_table
+
+    suite = _load(args.suite, args.smoke, check_sources=False)  # the estimate needs configurations, not weights
+    room = device_memory(suite.resources)
+    print(f"{suite.path}: memory per device of each configuration's unlearning, in GiB (an upper bound: every "
+          f"sequence at prepare.max_length); a device here: {room[1] if room else 'no GPU visible, not checked'}\n")
+    print(plan_table(plan_suite(suite), room))
+    try:
+        check_fits(suite)
+    except DoesNotFit as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -284,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = suite_command("run", "prepare models, run every trial of a suite, print the leaderboard", cmd_run)
     run.add_argument("--results-dir", help="where <suite>/ goes (default: DIR/results with --storage, else results)")
     run.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as resources allow)")
+    run.add_argument("--skip-memory-check", action="store_true",
+                     help="run even where `bench plan` estimates that a configuration exceeds a device (the estimate "
+                          "counts every sequence at prepare.max_length: an upper bound)")
     run.add_argument("--retry-failed", action="store_true",
                      help="also run again the trials whose row has status failed (diverged ones are results, kept)")
     suite_command("prepare", "build (or find) the data, target and retain models of a suite", cmd_prepare)
@@ -293,7 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--results-dir", help="where <suite>/_meta/ goes (default: DIR/results with --storage, else results)")
     meta.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 4)")
 
-    p = sub.add_parser("validate", help="check suite files without running anything")
+    suite_command("plan", "estimate each configuration's memory per device (weights, gradients, optimizer, kept copy, "
+                  "reference, activations) and check it fits the devices here", cmd_plan, ray=False)
+
+    p = sub.add_parser("validate", help="check suite files without running anything, memory included")
     p.add_argument("suites", nargs="+")
     p.add_argument("--skip-sources", action="store_true",
                    help="check the file only, not that its models and datasets can be loaded (e.g. offline)")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from .base import METHODS, MethodContext
 from .dpo import preferred_over_forget
+from .npo import observing_reference
 from .npo import check_positive, check_retain, token_mean_nll
 
 
@@ -44,6 +45,7 @@ class AltPOArgs:
 
 
 @METHODS.register("altpo", args=AltPOArgs, needs={"forget", "plausible", "retain", "reference"}, version=1,
+                  observe=observing_reference("plausible", "forget"),
                   paper='Mekala et al. 2025, "Alternate Preference Optimization for Unlearning Factual Knowledge in Large Language Models"')
 def altpo(model, batch: dict, ctx: MethodContext):
     """AltPO: DPO preferring a plausible wrong answer to the true one on forget + alpha*retain term."""

@@ -33,6 +33,11 @@ class MethodContext:
         step: the optimizer step being computed.
         seed: the trial's seed, for anything a method draws at random (e.g. RMU's direction).
         state: scratch space that lives for one trial (e.g. a statistic of the first batch).
+        first_batch: the unlearning's first batch (every stream), the same on every worker of a trial:
+            a statistic "of the first batch" reads it here, since a worker's first call may get another.
+        remember_reference: whether the reference's values may be remembered between batches; off where
+            the reference is sharded (fsdp), since a sharded forward is a collective every worker must join
+            at every micro-batch.
     """
 
     args: Any
@@ -40,6 +45,8 @@ class MethodContext:
     step: int = 0
     seed: int = 0
     state: dict = field(default_factory=dict)
+    first_batch: dict | None = None
+    remember_reference: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class MethodSpec:
     version: int
     params_fn: Callable | None = None  # (model, args) -> the parameters to train; None = all
     paper: str = ""  # where the loss comes from (authors, year, title): `bench list methods` shows it
+    # (batch, ctx) for a micro-batch another worker of the trial computes: state a loss builds from the batches
+    # its process has seen (the reference log-prob memo) then grows as it does in one process. None: nothing to see.
+    observe_fn: Callable | None = None
 
     @property
     def description(self) -> str:
@@ -75,12 +85,12 @@ class MethodSpec:
         return list(model.parameters()) if self.params_fn is None else list(self.params_fn(model, args))
 
 
-def _make_spec(name, fn, *, args, needs, version, params=None, paper="") -> MethodSpec:
+def _make_spec(name, fn, *, args, needs, version, params=None, paper="", observe=None) -> MethodSpec:
     needs_fn = needs if callable(needs) else (lambda _a, fixed=frozenset(needs): fixed)
     for probe in [needs_fn(args())]:
         if not probe <= NEEDS:
             raise ValueError(f"method {name!r} declares unknown needs {sorted(probe - NEEDS)}; allowed {sorted(NEEDS)}")
-    return MethodSpec(name, fn, args, needs_fn, version, params, paper)
+    return MethodSpec(name, fn, args, needs_fn, version, params, paper, observe)
 
 
 METHODS: Registry[MethodSpec] = Registry("method", _make_spec)

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from .base import METHODS, MethodContext
-from .npo import answer_logps_and_retain, check_positive, check_retain, reference_logps, token_mean_nll
+from .npo import (answer_logps_and_retain, check_positive, check_retain, observing_reference, reference_logps,
+                  token_mean_nll)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def preferred_over_forget(model, batch: dict, ctx: MethodContext, preferred: str
 
 
 @METHODS.register("dpo", args=DPOArgs, needs={"forget", "alternate", "retain", "reference"}, version=1,
+                  observe=observing_reference("alternate", "forget"),
                   paper='Rafailov et al. 2023, "Direct Preference Optimization", with a refusal preferred as in TOFU (Maini et al. 2024)')
 def dpo(model, batch: dict, ctx: MethodContext):
     """DPO (refusal preferred over the true answer) on forget + alpha*retain term."""

@@ -69,9 +69,9 @@ def reference_logps(ctx: MethodContext, batch: dict, streams: list[str]) -> list
     The reference never changes, so an example's value is computed the first time a batch holds it
     and looked up after that (batches carry their examples' `index`); over 100 steps of 8 from 100
     forget questions this runs the reference on the first epoch only, as trl's precomputed
-    reference log-probs do.
+    reference log-probs do. Without `ctx.remember_reference` it runs on every batch.
     """
-    memo = ctx.state.setdefault("reference_logps", {})
+    memo = ctx.state.setdefault("reference_logps", {}) if ctx.remember_reference else {}
     keys = {s: [(s, int(i)) for i in batch[s]["index"]] if "index" in batch[s] else None for s in streams}
     if all(k is not None and all(key in memo for key in k) for k in keys.values()):
         return [torch.stack([memo[key] for key in keys[s]]) for s in streams]
@@ -82,6 +82,18 @@ def reference_logps(ctx: MethodContext, batch: dict, streams: list[str]) -> list
         if keys[s] is not None:
             memo.update(zip(keys[s], v.unbind()))
     return values
+
+
+def observing_reference(*streams: str):
+    """A method's `observe`: the reference log-probs of another worker's micro-batch, into this worker's memo.
+
+    An example's memoised value is computed in the batch it first appeared in (padding and shapes move
+    the last float bits), so every worker must see every micro-batch, in order, for the values to be
+    those one process would use."""
+    def observe(batch: dict, ctx: MethodContext) -> None:
+        reference_logps(ctx, batch, list(streams))
+
+    return observe
 
 
 def token_mean_nll(logp: torch.Tensor, n_tokens: torch.Tensor) -> float:
@@ -112,6 +124,7 @@ def npo_forget_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> 
 
 
 @METHODS.register("npo", args=NPOArgs, needs={"forget", "retain", "reference"}, version=1,
+                  observe=observing_reference("forget"),
                   paper='Zhang et al. 2024, "Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning"')
 def npo(model, batch: dict, ctx: MethodContext):
     """NPO: -(2/beta)*mean(log sigmoid(-beta*(log p_theta - log p_ref))) on forget + alpha*retain term."""

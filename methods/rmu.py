@@ -126,9 +126,12 @@ def rmu(model, batch: dict, ctx: MethodContext):
     h_f, m_f = layer_activations(model, batch["forget"], layer)
     if "target" not in ctx.state:
         c = a.steering_coeff
-        if a.adaptive:  # before any update: this is the first forget batch
+        if a.adaptive:  # before any update, on the unlearning's first forget batch (whichever worker this is)
+            first = ctx.first_batch["forget"] if ctx.first_batch is not None else batch["forget"]
+            first = {k: v.to(h_f.device) for k, v in first.items() if k in ("input_ids", "attention_mask", "labels")}
             with torch.no_grad():
-                c = a.adaptive_scale * float(h_f.detach().float().norm(dim=-1)[m_f].mean())
+                h_0, m_0 = layer_activations(model, first, layer)
+                c = a.adaptive_scale * float(h_0.float().norm(dim=-1)[m_0].mean())
         ctx.state["target"] = c * random_direction(h_f.shape[-1], ctx.seed).to(h_f.device)
         ctx.state["c"] = c
     forget = activation_mse(h_f, ctx.state["target"], m_f)

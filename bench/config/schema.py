@@ -21,6 +21,7 @@ from bench.core.numerics import kernel_key
 from bench.data.kinds import KIND_NAMES, data_kind
 from bench.data.synthetic import SyntheticConfig
 from bench.training.loop import SCHEDULES
+from bench.training.parallel import SHARDINGS
 
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
 WEIGHT_PRECISIONS = PRECISIONS
@@ -193,6 +194,13 @@ class UnlearnConfig:
             `<results>/<suite>/_models/<trial_id>/`, named in the row's `model_path`; off by default
             (a tiny model is a few MB, SmolLM2-135M about 540). It changes no number, so it is no part of
             the trial id: rows already written are not run again to keep their models.
+        sharding: how a trial's workers (`resources.workers`) share the model: "none" (the default;
+            with more than one worker it means ddp), "ddp" (each worker holds the whole model, the
+            gradients are summed once per step) or "fsdp" (weights, gradients, optimizer state and
+            the reference sharded over the workers; grad_accum_steps must be a multiple of the
+            workers). Each worker takes whole micro-batches of the step, so the numbers are those of
+            one worker up to the order of floating-point sums: no part of the trial id, and not a
+            hyperparameter.
     """
 
     steps: int = 100
@@ -210,8 +218,9 @@ class UnlearnConfig:
     eval_at: tuple[int, ...] = ()
     eval_every: int = 0
     save_model: bool = False
+    sharding: str = "none"
 
-    CHOICES: ClassVar[dict] = {"schedule": tuple(SCHEDULES), "mixed_precision": MIXED_PRECISIONS}
+    CHOICES: ClassVar[dict] = {"schedule": tuple(SCHEDULES), "mixed_precision": MIXED_PRECISIONS, "sharding": SHARDINGS}
     # steps=0 is allowed here (baseline trials evaluate without training); a suite needs >= 1, see SUITE_RANGES.
     RANGES: ClassVar[dict] = {
         "steps": Range(0, integer=True), "lr": Range(0), "batch_size": Range(1, integer=True),
@@ -260,7 +269,8 @@ GUARD_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("max_loss", "keep_las
 # row's `step` says how far it trained), and absent from the ids of trials without them.
 CHECKPOINT_DEFAULTS = {k: getattr(UnlearnConfig(), k) for k in ("eval_at", "eval_every")}
 # Keeping the model decides what is written, not what is computed: likewise.
-OUTPUT_DEFAULTS = {"save_model": UnlearnConfig().save_model}
+# How the workers share the model changes how a trial is computed, not what (bench.training.parallel): likewise.
+OUTPUT_DEFAULTS = {"save_model": UnlearnConfig().save_model, "sharding": UnlearnConfig().sharding}
 NOT_HYPERPARAMETERS = {**GUARD_DEFAULTS, **CHECKPOINT_DEFAULTS, **OUTPUT_DEFAULTS}
 # Prepare settings added after results existed: left out of trial ids at their defaults, so those rows keep theirs.
 PROMPT_DEFAULTS = {k: getattr(PrepareConfig(), k) for k in ("prompt", "system_prompt", "date_string")}
@@ -277,12 +287,20 @@ def eval_key(eval_cfg: EvalConfig) -> dict:
 
 @dataclass(frozen=True)
 class Resources:
-    """What one trial asks of Ray: CPUs and GPUs (fractions allowed)."""
+    """What one trial asks of Ray.
+
+    Args:
+        cpu: CPUs per worker (fractions allowed); also the worker's torch threads (at least 1).
+        gpu: GPUs per worker (fractions allowed).
+        workers: worker processes of one trial's unlearning (`unlearn.sharding` says how they share
+            the model); Ray reserves all of them at once, and the first also evaluates.
+    """
 
     cpu: float = 1.0
     gpu: float = 0.0
+    workers: int = 1
 
-    RANGES: ClassVar[dict] = {"cpu": Range(0, low_open=True), "gpu": Range(0)}
+    RANGES: ClassVar[dict] = {"cpu": Range(0, low_open=True), "gpu": Range(0), "workers": Range(1, integer=True)}
 
     def __post_init__(self):
         check_ranges(vars(self), self.RANGES)

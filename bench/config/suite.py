@@ -310,7 +310,7 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
     evaluation = _build(EvalConfig, raw.get("eval"), at.key("eval"), exclude=EVAL_LISTS)
     parts = _sequential(raw.get("sequential"), at.key("sequential"), unlearn, methods, [
         dataclasses.replace(data, forget_fraction=f) for f in fractions] or [data])
-    return Suite(
+    suite = Suite(
         name=name,
         path=path,
         models=tuple(models),
@@ -331,6 +331,30 @@ def parse_suite(raw: Any, path: str = "<suite>") -> Suite:
         sequential_parts=parts,
         meta=_build(MetaConfig, raw.get("meta"), at.key("meta")),
     )
+    _check_workers(suite, at)
+    return suite
+
+
+# Methods whose loss keeps statistics over a step's micro-batches in the process that computes them
+# (PDU's dual variable averages the step's constraint slack): split over workers, each would see its
+# share only, and the numbers would depend on the worker count.
+ONE_WORKER_METHODS = {"pdu": "its dual variable averages the constraint over the step's micro-batches"}
+
+
+def _check_workers(suite: Suite, at: _At) -> None:
+    """What several workers per trial need: FSDP's equal shares of micro-batches, and methods that can be split."""
+    workers = suite.resources.workers
+    workers_at = at.key("resources").key("workers")
+    for spec in suite.trials():
+        if workers > 1 and spec.method in ONE_WORKER_METHODS:
+            raise workers_at.error(f"{workers} workers, but method {spec.method} runs in one process "
+                                   f"({ONE_WORKER_METHODS[spec.method]})", "1 for a suite with that method")
+        u = spec.unlearn
+        if u.sharding == "fsdp" and u.grad_accum_steps % workers:
+            raise at.key("unlearn").key("grad_accum_steps").error(
+                f"{u.grad_accum_steps} micro-batches a step do not split evenly over {workers} workers, and "
+                "fsdp needs every worker to take as many (a sharded forward pass is a collective)",
+                f"a multiple of resources.workers ({workers}) with sharding fsdp; or sharding ddp")
 
 
 def _data(raw: Any, at: _At) -> tuple[DataConfig, tuple[float, ...]]:

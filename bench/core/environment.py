@@ -98,10 +98,11 @@ def _git_commit() -> str | None:
 
 
 def environment_json(*, precision: str, mixed_precision: str = "no", batch_size: int = 0, grad_accum_steps: int = 1,
-                workers: int = 1) -> str:
+                workers: int = 1, sharding: str = "none") -> str:
     """The runtime facts of this process as JSON: device type, count and name, the CPU kernels in
     effect (`bench.core.numerics`), torch threads, weight precision and autocast, and the effective batch
-    (batch x accumulation x data-parallel workers; 0 for rows that did not train)."""
+    (batch x accumulation: the workers share a step's micro-batches; 0 for rows that did not train), and
+    the workers that trained and how they shared the model (`unlearn.sharding`)."""
     import torch
 
     cuda = torch.cuda.is_available()
@@ -113,6 +114,7 @@ def environment_json(*, precision: str, mixed_precision: str = "no", batch_size:
         "threads": torch.get_num_threads(),
         "precision": precision,
         "mixed_precision": mixed_precision,
-        "effective_batch_size": batch_size * grad_accum_steps * workers,
+        "effective_batch_size": batch_size * grad_accum_steps,
         "workers": workers,
+        "sharding": sharding,
     }, sort_keys=True)

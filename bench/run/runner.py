@@ -31,7 +31,7 @@ from bench.core.registry import PLUGINS_ENV
 from bench.core.numerics import worker_env
 from bench.run.results import row_schema, row_statuses, write_rows
 from bench.run.status import PLAN_FILE
-from bench.config.suite import Suite, TrialSpec
+from bench.config.suite import BASELINE_METHODS, Suite, TrialSpec
 from bench.run.trial import run_trial, spec_summary
 
 LOCK_FILE = ".lock"
@@ -135,10 +135,94 @@ MODELS_DIR = "_models"
 def _trainable(config: dict) -> None:
     from ray import tune
 
-    trial = config["trial"]  # one point of the grid: {"spec", "prepared", "threads", "models_dir"}
-    rows = run_trial(TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"]), trial["threads"],
-                     trial["models_dir"])
+    trial = config["trial"]  # one point of the grid: {"spec", "prepared", "threads", "models_dir", "resources"}
+    spec, prepared = TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"])
+    workers = trial["resources"]["workers"]
+    if (workers > 1 or spec.unlearn.sharding == "fsdp") and spec.method not in BASELINE_METHODS:
+        rows = _run_workers(spec, prepared, trial)
+    else:
+        rows = run_trial(spec, prepared, trial["threads"], trial["models_dir"])
     tune.report({"rows_json": json.dumps(rows, default=str)})
+
+
+def trial_resources(resources):
+    """What Tune reserves for one trial: a bundle per worker, all at once (the trial's process is rank 0,
+    the others start in bundles 1..), so trials waiting for workers never hold some and starve each other."""
+    from ray import tune
+
+    bundle = {"CPU": resources.cpu, "GPU": resources.gpu}
+    return tune.PlacementGroupFactory([bundle] * resources.workers)
+
+
+def _run_workers(spec: TrialSpec, prepared: Prepared, trial: dict) -> list[dict]:
+    """One trial over `resources.workers` processes: rank 0 here, in the Tune trial's process, the
+    others as Ray tasks in the trial's placement group; they meet in a torch process group."""
+    import ray
+    from ray.util.placement_group import get_current_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    from bench.training.parallel import Parallel, free_port, join_group, leave_group
+
+    res = trial["resources"]
+    sharding = "ddp" if spec.unlearn.sharding == "none" else spec.unlearn.sharding  # none with workers means ddp
+    address = f"{ray.util.get_node_ip_address()}:{free_port()}"
+    group = get_current_placement_group()
+    follower = ray.remote(_follow_trial)
+    refs = [follower.options(num_cpus=res["cpu"], num_gpus=res["gpu"], scheduling_strategy=PlacementGroupSchedulingStrategy(
+                group, placement_group_bundle_index=rank)).remote(trial, Parallel(rank, res["workers"], sharding), address)
+            for rank in range(1, res["workers"])]
+    parallel = Parallel(0, res["workers"], sharding)
+    try:
+        join_group(parallel, address)
+        rows = run_trial(spec, prepared, trial["threads"], trial["models_dir"], parallel)
+    finally:
+        leave_group()
+    problems = [p for p in ray.get(refs) if p]
+    if problems and rows and rows[-1]["status"] != "failed":  # a worker failed but rank 0 finished: say so
+        rows[-1] = {**rows[-1], "status": "failed", "error": "; ".join(problems)}
+    return rows
+
+
+def _follow_trial(trial: dict, parallel, address: str) -> str | None:
+    """A worker other than rank 0: trains its share alongside; returns what went wrong, or None."""
+    from bench.training.parallel import join_group, leave_group
+
+    try:
+        join_group(parallel, address)
+        rows = run_trial(TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"]), trial["threads"],
+                         trial["models_dir"], parallel)
+    except Exception as err:  # the group could not be joined
+        return f"worker {parallel.rank}: {type(err).__name__}: {err}"
+    finally:
+        leave_group()  # a peer blocked in a collective with this worker stops waiting
+    failed = [r["error"] for r in rows if r.get("status") == "failed"]
+    return f"worker {parallel.rank}: {failed[0]}" if failed else None
+
+
+def _check_cluster_holds_a_trial(suite: Suite, cluster: dict) -> None:
+    """Refuses a trial larger than the whole Ray cluster (Tune would wait for it forever)."""
+    from bench.config.errors import SuiteError
+
+    res = suite.resources
+    for kind, each in (("CPU", res.cpu), ("GPU", res.gpu)):
+        if each and each * res.workers > cluster.get(kind, 0):
+            raise SuiteError(f"{suite.path}: resources: a trial asks for {res.workers} worker(s) x {each:g} {kind} "
+                             f"= {each * res.workers:g} {kind}, and the Ray cluster has {cluster.get(kind, 0):g}; "
+                             f"allowed: workers x {kind.lower()} within the cluster's {kind}s")
+
+
+def _workers_note(suite: Suite) -> str:
+    """How the trials' workers share the work, for the progress output; says when some have no micro-batch."""
+    workers = suite.resources.workers
+    if workers == 1:
+        return ""
+    shardings = sorted({"ddp" if s.unlearn.sharding == "none" else s.unlearn.sharding for s in suite.trials()})
+    note = f", each over {workers} workers ({', '.join(shardings)})"
+    idle = sorted({s.unlearn.grad_accum_steps for s in suite.trials() if s.unlearn.grad_accum_steps < workers})
+    if idle:
+        note += (f"; with grad_accum_steps {', '.join(map(str, idle))} some workers have no micro-batch of a step "
+                 f"to take (raise unlearn.grad_accum_steps to a multiple of {workers} to use them all)")
+    return note
 
 
 def _varying_hps(specs: list[TrialSpec]) -> set[str]:
@@ -295,23 +379,25 @@ def _run_locked(suite: Suite, out_dir: Path, cache: Path, address: str | None, m
     import ray
     from ray import tune
 
-    slots = ray.cluster_resources().get("CPU", 1) / max(suite.resources.cpu, 1e-3)
+    workers = suite.resources.workers
+    _check_cluster_holds_a_trial(suite, ray.cluster_resources())
+    slots = ray.cluster_resources().get("CPU", 1) / max(suite.resources.cpu * workers, 1e-3)
     if suite.resources.gpu:
-        slots = min(slots, ray.cluster_resources().get("GPU", 0) / suite.resources.gpu)
+        slots = min(slots, ray.cluster_resources().get("GPU", 0) / (suite.resources.gpu * workers))
     concurrency = max(1, int(min(slots, max_concurrent or slots, len(pending))))
     threads = max(1, int(suite.resources.cpu))
     configs = [{"spec": s.to_dict(), "prepared": asdict(prepared[prepared_key(s.model, s.data)]), "threads": threads,
-                "models_dir": str(out_dir.resolve() / MODELS_DIR)} for s in pending]
+                "models_dir": str(out_dir.resolve() / MODELS_DIR), "resources": asdict(suite.resources)} for s in pending]
     storage = tempfile.mkdtemp(prefix="bench-tune-")
     writer = _row_writer(out_dir, schema, suite.name, uuid.uuid4().hex[:12], len(specs), len(specs) - len(pending),
                          _varying_hps(specs))
-    print(f"Running {len(pending)} trials, {concurrency} at a time", flush=True)
+    print(f"Running {len(pending)} trials, {concurrency} at a time" + _workers_note(suite), flush=True)
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C raises here at once, instead of Tune's slow wind-down
     os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "0"  # a dead worker gets one line from RowWriter, not a traceback
     logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete": the summary says it
     try:
         tuner = tune.Tuner(
-            tune.with_resources(_trainable, {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}),
+            tune.with_resources(_trainable, trial_resources(suite.resources)),
             param_space={"trial": tune.grid_search(configs)},
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrency, reuse_actors=True),
             run_config=tune.RunConfig(name=suite.name, storage_path=storage, verbose=0, callbacks=[writer],

@@ -25,6 +25,7 @@ from bench.models.prepare import Prepared
 from bench.config.suite import BASELINE_METHODS, TrialSpec
 from bench.run.evaluation import EVAL_SPLITS, Evaluation, evaluate_trial
 from bench.run.rows import finished, reset_peak_memory, result_columns, row_header
+from bench.training.parallel import SINGLE, Parallel, full_state, shard
 
 
 
@@ -38,15 +39,18 @@ def _seed_everything(seed: int) -> None:
 
 
 def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Callable | None = None,
-            stream_seed: int | None = None) -> dict:
+            stream_seed: int | None = None, parallel: Parallel = SINGLE) -> dict:
     """Runs the spec's method on `model` in place; returns training cost figures.
 
     Args:
         on_checkpoint: called as (step, stats so far) after each step of `spec.unlearn.checkpoints()`,
             the model in eval mode; the time it takes is not training time, and it runs with the
-            random state put back afterwards, so training goes on exactly as without it.
+            random state put back afterwards, so training goes on exactly as without it. Only rank 0
+            evaluates; with fsdp every worker must pass one (they gather the weights together).
         stream_seed: seeds the order of forget batches (retain: + 1); default `spec.seed * 1000`
             (a sequential trial gives each part its own).
+        parallel: this process's place among the trial's workers (`bench.training.parallel`); the
+            batches, their order and every random draw are the same on every worker and at any count.
     """
     import torch
 
@@ -63,12 +67,20 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
 
     u = spec.unlearn
     accelerator = make_accelerator(u.mixed_precision)
-    model.to(accelerator.device)
+    sharded = parallel.sharding == "fsdp"
+    # fsdp trains a sharded copy and keeps the whole model on the CPU meanwhile: rank 0 evaluates it
+    # (at checkpoints and at the end) with the gathered weights.
+    model.to("cpu" if sharded else accelerator.device)
+    trained = copy.deepcopy(model).to(accelerator.device) if sharded else model
     if u.gradient_checkpointing:
-        enable_gradient_checkpointing(model)
+        enable_gradient_checkpointing(trained)
     reference = None
     if "reference" in needs:
-        reference = copy.deepcopy(model).eval().requires_grad_(False)
+        reference = copy.deepcopy(trained).eval().requires_grad_(False)
+    if sharded:
+        shard(trained)
+        if reference is not None:
+            shard(reference)
 
     def encoded(records, answer_key):
         return encode_many(tokenizer, [(r["question"], r[answer_key]) for r in records], spec.prepare.max_length)
@@ -84,7 +96,11 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
     if "retain" in needs:
         retain_views = {"retain": encoded(splits["retain"], "answer")}
         streams.append(aligned_stream(retain_views, u.batch_size, tokenizer.pad_token_id, seed + 1))
-    ctx = MethodContext(args=args, reference=reference, seed=spec.seed)
+    batches = _TokenCounter(merge_streams(*streams))
+    # A loss that reads statistics of the unlearning's first batch (RMU's adaptive coefficient, PDU's
+    # constraint) reads them from the first micro-batch of the step, whichever worker takes it.
+    ctx = MethodContext(args=args, reference=reference, seed=spec.seed, first_batch=batches.peek(),
+                        remember_reference=not sharded)
 
     def loss_fn(m, batch, step):
         ctx.step = step
@@ -93,30 +109,43 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
     cfg = OptimConfig(steps=u.steps, lr=u.lr, schedule=u.schedule, warmup_steps=u.warmup_steps,
                       weight_decay=u.weight_decay, max_grad_norm=u.max_grad_norm, grad_accum_steps=u.grad_accum_steps)
     guard = DivergenceGuard(max_loss=u.max_loss, keep_last_finite=u.keep_last_finite)
-    batches = _TokenCounter(merge_streams(*streams))
     checkpoints = set(u.checkpoints()) if on_checkpoint else set()
     environment = environment_json(precision=spec.prepare.precision, mixed_precision=u.mixed_precision,
-                              batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
-                              workers=accelerator.num_processes)  # every row, checkpoint rows included
+                                   batch_size=u.batch_size, grad_accum_steps=u.grad_accum_steps,
+                                   workers=parallel.world, sharding=parallel.sharding)  # every row, checkpoint rows included
     started, paused = time.perf_counter(), [0.0]
 
     def at_step(step, loss, parts):
         if step + 1 not in checkpoints:
             return
         pause = time.perf_counter()
-        stats = {"train_s": pause - started - paused[0], "tokens": batches.tokens, "steps_done": step + 1,
-                 "final_loss": loss, "train_log": json.dumps(parts, sort_keys=True), "environment": environment}
-        with _evaluation_mode(model):
-            on_checkpoint(step + 1, stats)
+        if sharded:
+            _gather_into(model, trained, parallel, accelerator.device)
+        if parallel.rank == 0:
+            stats = {"train_s": pause - started - paused[0], "tokens": batches.tokens,
+                     "steps_done": step + 1, "final_loss": loss, "train_log": json.dumps(parts, sort_keys=True),
+                     "environment": environment}
+            with _evaluation_mode(model):
+                on_checkpoint(step + 1, stats)
+        if sharded:
+            model.to("cpu")
+        parallel.barrier()  # the others wait here, not inside a collective of the next step
         paused[0] += time.perf_counter() - pause
 
-    result = train(model, loss_fn, batches, cfg, accelerator, params=method.trainable_parameters(model, args),
-                   guard=guard, on_step=at_step)
+    def observe(batch, step):
+        ctx.step = step
+        method.observe_fn(batch, ctx)
+
+    result = train(trained, loss_fn, batches, cfg, accelerator, params=method.trainable_parameters(trained, args),
+                   guard=guard, on_step=at_step, parallel=parallel, seed=spec.seed,
+                   observe=observe if method.observe_fn and not sharded else None)
     result.seconds -= paused[0]
-    if u.gradient_checkpointing:
+    if sharded:
+        _gather_into(model, trained, parallel, accelerator.device)
+    elif u.gradient_checkpointing:
         model.gradient_checkpointing_disable()
         model.config.use_cache = True  # generation in the evaluation needs the KV cache back
-    del reference
+    del reference, trained
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return {"train_s": result.seconds, "tokens": result.tokens, "steps_done": result.steps,
@@ -124,6 +153,14 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
             "train_log": json.dumps(result.last_parts, sort_keys=True),
             "diverged_step": result.diverged_step, "divergence": result.divergence,
             "environment": environment}
+
+
+def _gather_into(model, trained, parallel: Parallel, device) -> None:
+    """Puts the sharded `trained` weights into the whole `model` on rank 0 (on `device`); every worker calls it."""
+    state = full_state(trained, parallel)
+    if state is not None:
+        model.load_state_dict(state)
+        model.to(device)
 
 
 def unlearning_request(splits: dict) -> list[dict]:
@@ -134,18 +171,24 @@ def unlearning_request(splits: dict) -> list[dict]:
 
 
 class _TokenCounter:
-    """A batch iterator that counts the attention-mask tokens it has handed out (for checkpoint rows)."""
+    """A batch iterator that counts the attention-mask tokens it has handed out (for checkpoint rows),
+    and can show its next batch without handing it out."""
 
     def __init__(self, batches):
-        self.batches, self.tokens = batches, 0
+        self.batches, self.tokens, self.ahead = batches, 0, []
 
     def __iter__(self):
         return self
 
+    def peek(self):
+        if not self.ahead:
+            self.ahead.append(next(self.batches))
+        return self.ahead[0]
+
     def __next__(self):
         from bench.training.loop import count_tokens
 
-        batch = next(self.batches)
+        batch = self.ahead.pop() if self.ahead else next(self.batches)
         self.tokens += count_tokens(batch)
         return batch
 
@@ -218,23 +261,26 @@ def _attacked(row: dict, model, tokenizer, spec: TrialSpec, splits: dict, baseli
 
 
 def _one_run_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
-                  baselines: dict, rows: list[dict]) -> None:
-    """Unlearns once (no training for baseline rows), appending a row at each checkpoint and the last step."""
+                  baselines: dict, rows: list[dict], parallel: Parallel = SINGLE) -> None:
+    """Unlearns once (no training for baseline rows), appending a row at each checkpoint and the last step
+    (rank 0 evaluates; the other workers only train)."""
     def at_checkpoint(step: int, stats: dict) -> None:
         evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, baselines, checkpoint=True)
         rows.append(finished({**header, **result_columns(stats, evaluation.columns), "step": step, "is_final": False}))
 
     if spec.method not in BASELINE_METHODS:
-        stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint)
+        stats = unlearn(model, tokenizer, spec, splits, on_checkpoint=at_checkpoint, parallel=parallel)
     else:
         stats = {"train_s": 0.0, "tokens": 0, "steps_done": 0, "environment": environment_json(precision=spec.prepare.precision)}
+    if parallel.rank:
+        return
     evaluation = evaluate_trial(model, tokenizer, spec, prepared, splits, baselines)
     row = {**header, **result_columns(stats, evaluation.columns), "step": stats["steps_done"], "is_final": True}
     rows.append(finished(_attacked(row, model, tokenizer, spec, splits, baselines, evaluation) if spec.attacks else row))
 
 
 def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: Prepared, splits: dict,
-                     baselines: dict, rows: list[dict]) -> None:
+                     baselines: dict, rows: list[dict], parallel: Parallel = SINGLE) -> None:
     """Unlearns the forget set's parts one after another (each a fresh run of the method from the model
     the previous part left, with its own batch order), appending a row after each part, evaluated on
     every part forgotten so far; a diverged part ends the trial there."""
@@ -246,9 +292,14 @@ def _sequential_rows(header: dict, model, tokenizer, spec: TrialSpec, prepared: 
     for k, part in enumerate(parts):
         # The parts split the forget (test) authors; the validation authors are not part of the requests.
         part_splits = {**splits, "forget": [splits["forget"][i] for i in part], VALIDATION_SPLIT: []}
-        stats = unlearn(model, tokenizer, spec, part_splits, stream_seed=spec.seed * 1000 + 100 * (k + 1))
+        stats = unlearn(model, tokenizer, spec, part_splits, stream_seed=spec.seed * 1000 + 100 * (k + 1),
+                        parallel=parallel)
         total = {**stats, **{key: total[key] + stats[key] for key in summed}}
         last = k == len(parts) - 1 or bool(stats.get("diverged_step"))
+        if parallel.rank:  # the other workers go on to the next part while rank 0 evaluates
+            if last:
+                return
+            continue
         so_far, part_baselines = forgotten_so_far(splits, baselines, parts, k)
         evaluation = evaluate_trial(model, tokenizer, spec, prepared, {**so_far, VALIDATION_SPLIT: []}, part_baselines)
         row = {**header, **result_columns(total, evaluation.columns), "step": total["steps_done"], "is_final": last,
@@ -273,11 +324,14 @@ def keep_model(model, tokenizer, models_dir: str | Path, trial_id: str) -> str:
     return str(where)
 
 
-def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1, models_dir: str | None = None) -> list[dict]:
+def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1, models_dir: str | None = None,
+              parallel: Parallel = SINGLE) -> list[dict]:
     """Unlearns and evaluates; returns the trial's rows: one per checkpoint (or per sequential part), the
     last with `is_final`. Status `diverged` when training stopped early (the model is evaluated as the
     guard left it), `failed` with the error when anything raised (rows finished before are kept).
-    With `spec.unlearn.save_model`, the final model is kept under `models_dir` (the last row's `model_path`)."""
+    With `spec.unlearn.save_model`, the final model is kept under `models_dir` (the last row's `model_path`).
+    Every worker of a trial calls it with its `parallel`; rank 0 evaluates and returns the rows, the
+    others train alongside and return none (or one `failed` row saying what went wrong with them)."""
     from bench.models.baseline_stats import load_baseline_stats
 
     header = row_header(spec, prepared)
@@ -286,8 +340,8 @@ def run_trial(spec: TrialSpec, prepared: Prepared, threads: int = 1, models_dir:
         model, tokenizer, splits = start_trial(spec, prepared, threads)
         baselines = load_baseline_stats(prepared.baseline_stats)
         run = _sequential_rows if spec.sequential_parts > 1 else _one_run_rows
-        run(header, model, tokenizer, spec, prepared, splits, baselines, rows)
-        if spec.unlearn.save_model:
+        run(header, model, tokenizer, spec, prepared, splits, baselines, rows, parallel)
+        if spec.unlearn.save_model and parallel.rank == 0:
             if not models_dir:
                 raise ValueError("unlearn.save_model needs a directory to keep the model in (run_trial's models_dir)")
             rows[-1] = {**rows[-1], "model_path": keep_model(model, tokenizer, models_dir, spec.trial_id)}

@@ -7,6 +7,7 @@ forget-set size). accelerate places the model and batches on the device and hand
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Callable, ClassVar, Iterator, Mapping
 import torch
 
 from bench.core.errors import Range, check_choices, check_ranges
+from bench.training.parallel import SINGLE, Parallel, micro_batch_seed, seeded
 
 Batch = Mapping[str, "torch.Tensor | Batch"]
 LossFn = Callable[[torch.nn.Module, Batch, int], "tuple[torch.Tensor, dict[str, float]]"]
@@ -146,6 +148,9 @@ def train(
     params: list[torch.nn.Parameter] | None = None,
     on_step: Callable[[int, float, dict], None] | None = None,
     guard: DivergenceGuard | None = None,
+    parallel: Parallel = SINGLE,
+    seed: int | None = None,
+    observe: Callable[[Batch, int], None] | None = None,
 ) -> TrainResult:
     """Runs `cfg.steps` optimizer steps of `loss_fn` over `batches`.
 
@@ -166,6 +171,12 @@ def train(
             averaged over the step's micro-batches, e.g. for progress output.
         guard: stop early when a micro-batch loss is NaN, infinite or beyond the bound, or when a
             weight is not finite after the last step (see `TrainResult` for what is kept).
+        parallel: this worker's place among the trial's workers (`bench.training.parallel`): every
+            worker draws the step's micro-batches and trains on its share of them.
+        seed: seeds each micro-batch's random draws by (seed, step, micro-batch), whichever worker
+            computes it (None: torch's generator runs on, as in one process).
+        observe: called as (batch, step) with each micro-batch another worker computes, in the step's
+            order, without gradients (a method's state that grows with the batches seen: `MethodSpec.observe_fn`).
 
     Returns:
         losses (one per optimizer step) and `last_parts` are means over micro-batches; `tokens`
@@ -184,22 +195,13 @@ def train(
     before_last_step = _WeightCopy(params) if guard and guard.keep_last_finite else None
     start = time.perf_counter()
     for step in range(cfg.steps):
-        micro_losses, micro_parts = [], []  # one entry per micro-batch
-        for _ in range(cfg.grad_accum_steps):
-            batch = to_device(next(batches), accelerator.device)
-            with accelerator.autocast():
-                loss, parts = loss_fn(model, batch, step)
-            value = float(loss.detach())
-            problem = guard.problem(value) if guard else None
-            if problem:
-                _diverged(result, step + 1, problem, optimizer, before_last_step)
-                break
-            accelerator.backward(loss / cfg.grad_accum_steps)
-            micro_losses.append(value)
-            micro_parts.append(parts)
-            result.tokens += count_tokens(batch)
-        if result.diverged_step:
+        records = _micro_batches(model, loss_fn, batches, cfg, accelerator, step, guard, parallel, seed, observe)
+        at, problem = _first_problem(records, guard, cfg.grad_accum_steps)
+        result.tokens += sum(tokens for micro, (_, _, tokens) in records.items() if micro < at)
+        if problem:
+            _diverged(result, step + 1, problem, optimizer, before_last_step)
             break
+        parallel.sync_gradients(params)
         if cfg.max_grad_norm > 0:
             accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         if before_last_step is not None:
@@ -207,18 +209,67 @@ def train(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        value = _mean(micro_losses)
-        parts = {k: _mean([p[k] for p in micro_parts if k in p]) for k in micro_parts[0]}
+        ordered = [records[k] for k in sorted(records)]
+        value = _mean([loss for loss, _, _ in ordered])
+        parts = {k: _mean([p[k] for _, p, _ in ordered if k in p]) for k in ordered[0][1]}
         result.losses.append(value)
         result.last_parts = parts
         result.steps = step + 1
         if on_step is not None:
             on_step(step, value, parts)
-    if guard and not result.diverged_step and not all(bool(torch.isfinite(p).all()) for p in params):
+    if guard and not result.diverged_step and not all(_finite(p) for p in params):
         _diverged(result, result.steps, "a weight is not finite after the last step", optimizer, before_last_step)
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
+
+
+def _micro_batches(model, loss_fn, batches, cfg: OptimConfig, accelerator, step: int, guard, parallel: Parallel,
+                   seed: int | None, observe=None) -> dict[int, tuple[float, dict, int]]:
+    """Draws the step's micro-batches and back-propagates this worker's share of them, each loss divided
+    by the step's count; returns every worker's {micro-batch: (loss, parts, tokens)}.
+
+    In one process the step stops at the first loss the guard refuses, before its backward pass, as
+    there is nothing to keep in step with. Workers carry on to the end of the step (a sharded backward
+    is a collective) and all of them see the refused loss in the gathered records."""
+    mine: dict[int, tuple[float, dict, int]] = {}
+    own = [k for k in range(cfg.grad_accum_steps) if parallel.takes(k)]
+    for micro in range(cfg.grad_accum_steps):
+        batch = next(batches)  # every worker draws every micro-batch: the stream stays in step
+        if micro not in own:
+            if observe is not None:
+                with torch.no_grad(), accelerator.autocast():
+                    observe(to_device(batch, accelerator.device), step)
+            continue
+        if parallel.sharding == "fsdp":
+            model.set_requires_gradient_sync(micro == own[-1])  # reduce-scatter once, after the last
+        batch = to_device(batch, accelerator.device)
+        with seeded(micro_batch_seed(seed, step, micro)) if seed is not None else contextlib.nullcontext():
+            with accelerator.autocast():
+                loss, parts = loss_fn(model, batch, step)
+            value = float(loss.detach())
+            if guard and guard.problem(value) and not parallel.distributed:
+                mine[micro] = (value, parts, count_tokens(batch))
+                break
+            if parallel.sharding == "fsdp":  # its reduce-scatter averages over the workers; the step wants their sum
+                loss = loss * parallel.world
+            accelerator.backward(loss / cfg.grad_accum_steps)
+        mine[micro] = (value, parts, count_tokens(batch))
+    return parallel.gather(mine)
+
+
+def _first_problem(records: dict, guard: DivergenceGuard | None, count: int) -> tuple[int, str | None]:
+    """(the step's first micro-batch whose loss the guard refuses, the objection), or (count, None)."""
+    for micro in range(count):
+        problem = guard.problem(records[micro][0]) if guard and micro in records else None
+        if problem:
+            return micro, problem
+    return count, None
+
+
+def _finite(p: torch.Tensor) -> bool:
+    local = p.to_local() if hasattr(p, "to_local") else p  # a sharded (DTensor) weight: this worker's shard
+    return bool(torch.isfinite(local).all())
 
 
 class _WeightCopy:

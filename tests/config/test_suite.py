@@ -178,8 +178,9 @@ def _unlearn_changes():
         "eval_at": (1,),  # checkpoints add rows, so they are part of the id when set
         "eval_every": 5,
     }
-    # save_model decides what is written, not what is computed: no part of the id (tests/run/test_trial.py)
-    assert set(changed) | {"save_model"} == {f.name for f in dataclasses.fields(UnlearnConfig)}, \
+    # save_model decides what is written, not what is computed, and sharding how, not what: no part of the id
+    # (tests/run/test_trial.py, tests/run/test_workers.py)
+    assert set(changed) | {"save_model", "sharding"} == {f.name for f in dataclasses.fields(UnlearnConfig)}, \
         "a new field needs a case here"
     return sorted(changed.items())
 
@@ -485,7 +486,7 @@ def test_hyperparameters_merge_unlearn_and_method_args(good):
     hp = spec.hyperparameters()
     assert hp["lr"] == spec.unlearn.lr and hp["steps"] == 5
     assert hp["gamma"] == 1.0 and hp["alpha"] == 0.5
-    guards = {"max_loss", "keep_last_finite", "eval_at", "eval_every", "save_model"}  # not hyperparameters
+    guards = {"max_loss", "keep_last_finite", "eval_at", "eval_every", "save_model", "sharding"}  # not hyperparameters
     assert set(hp) == {f.name for f in dataclasses.fields(UnlearnConfig)} - guards | {"gamma", "alpha", "retain_loss"}
 
 
