@@ -26,6 +26,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from bench.config.errors import SuiteError
+from bench.training.parallel import sharding_for
 
 GIB = 2**30
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -180,7 +181,7 @@ def plan_suite(suite) -> list[PlanRow]:
     for spec in suite.trials():
         u, p = spec.unlearn, spec.prepare
         needs = METHODS.get(spec.method).needs(METHODS.get(spec.method).make_args(spec.method_args))
-        sharding = "ddp" if u.sharding == "none" and suite.resources.workers > 1 else u.sharding
+        sharding = sharding_for(u.sharding, suite.resources.workers)
         settings = (f"{p.precision}" + (f", autocast {u.mixed_precision}" if u.mixed_precision != "no" else "")
                     + f", {sharding}, batch {u.batch_size} x {len(needs & set(STREAMS))} streams, length {p.max_length}"
                     + (", reference" if "reference" in needs else "")

@@ -33,6 +33,7 @@ from bench.run.results import row_schema, row_statuses, write_rows
 from bench.run.status import PLAN_FILE
 from bench.config.suite import BASELINE_METHODS, Suite, TrialSpec
 from bench.run.trial import run_trial, spec_summary
+from bench.training.parallel import sharding_for
 
 LOCK_FILE = ".lock"
 
@@ -139,7 +140,7 @@ def _trainable(config: dict) -> None:
     spec, prepared = TrialSpec.from_dict(trial["spec"]), Prepared(**trial["prepared"])
     workers = trial["resources"]["workers"]
     if (workers > 1 or spec.unlearn.sharding == "fsdp") and spec.method not in BASELINE_METHODS:
-        rows = _run_workers(spec, prepared, trial)
+        rows = _run_workers(spec, prepared, trial, sharding_for(spec.unlearn.sharding, workers))
     else:
         rows = run_trial(spec, prepared, trial["threads"], trial["models_dir"])
     tune.report({"rows_json": json.dumps(rows, default=str)})
@@ -154,7 +155,7 @@ def trial_resources(resources):
     return tune.PlacementGroupFactory([bundle] * resources.workers)
 
 
-def _run_workers(spec: TrialSpec, prepared: Prepared, trial: dict) -> list[dict]:
+def _run_workers(spec: TrialSpec, prepared: Prepared, trial: dict, sharding: str) -> list[dict]:
     """One trial over `resources.workers` processes: rank 0 here, in the Tune trial's process, the
     others as Ray tasks in the trial's placement group; they meet in a torch process group."""
     import ray
@@ -164,7 +165,6 @@ def _run_workers(spec: TrialSpec, prepared: Prepared, trial: dict) -> list[dict]
     from bench.training.parallel import Parallel, free_port, join_group, leave_group
 
     res = trial["resources"]
-    sharding = "ddp" if spec.unlearn.sharding == "none" else spec.unlearn.sharding  # none with workers means ddp
     address = f"{ray.util.get_node_ip_address()}:{free_port()}"
     group = get_current_placement_group()
     follower = ray.remote(_follow_trial)
@@ -216,7 +216,7 @@ def _workers_note(suite: Suite) -> str:
     workers = suite.resources.workers
     if workers == 1:
         return ""
-    shardings = sorted({"ddp" if s.unlearn.sharding == "none" else s.unlearn.sharding for s in suite.trials()})
+    shardings = sorted({sharding_for(s.unlearn.sharding, workers) for s in suite.trials()})
     note = f", each over {workers} workers ({', '.join(shardings)})"
     idle = sorted({s.unlearn.grad_accum_steps for s in suite.trials() if s.unlearn.grad_accum_steps < workers})
     if idle:

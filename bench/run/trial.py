@@ -97,8 +97,8 @@ def unlearn(model, tokenizer, spec: TrialSpec, splits: dict, on_checkpoint: Call
         retain_views = {"retain": encoded(splits["retain"], "answer")}
         streams.append(aligned_stream(retain_views, u.batch_size, tokenizer.pad_token_id, seed + 1))
     batches = _TokenCounter(merge_streams(*streams))
-    # A loss that reads statistics of the unlearning's first batch (RMU's adaptive coefficient, PDU's
-    # constraint) reads them from the first micro-batch of the step, whichever worker takes it.
+    # A loss that reads statistics of the unlearning's first batch (RMU's adaptive coefficient) reads them
+    # from the first micro-batch of the first step, whichever worker takes it.
     ctx = MethodContext(args=args, reference=reference, seed=spec.seed, first_batch=batches.peek(),
                         remember_reference=not sharded)
 

@@ -248,13 +248,12 @@ def _micro_batches(model, loss_fn, batches, cfg: OptimConfig, accelerator, step:
             with accelerator.autocast():
                 loss, parts = loss_fn(model, batch, step)
             value = float(loss.detach())
+            mine[micro] = (value, parts, count_tokens(batch))
             if guard and guard.problem(value) and not parallel.distributed:
-                mine[micro] = (value, parts, count_tokens(batch))
                 break
             if parallel.sharding == "fsdp":  # its reduce-scatter averages over the workers; the step wants their sum
                 loss = loss * parallel.world
             accelerator.backward(loss / cfg.grad_accum_steps)
-        mine[micro] = (value, parts, count_tokens(batch))
     return parallel.gather(mine)
 
 

@@ -104,6 +104,11 @@ class Parallel:
 SINGLE = Parallel()
 
 
+def sharding_for(sharding: str, workers: int) -> str:
+    """The sharding a trial runs with: `unlearn.sharding`, where "none" over several workers means ddp."""
+    return "ddp" if sharding == "none" and workers > 1 else sharding
+
+
 def _buckets(tensors: list[torch.Tensor], limit_bytes: int = 25 * 2**20) -> list[list[torch.Tensor]]:
     """Consecutive groups of same-dtype tensors of about `limit_bytes` each (one all-reduce per group)."""
     out: list[list[torch.Tensor]] = []
